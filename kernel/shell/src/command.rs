@@ -1,0 +1,461 @@
+//! The command set and the parser: one line in, one [`Command`] or one
+//! [`ParseError`] out.
+//!
+//! Command names are case-sensitive; zone names and devmem widths are not. A blank line,
+//! or one whose first non-blank character is `#` (a comment in a script), is
+//! [`Command::Empty`]. Value limits are checked here, so that a command that parses
+//! is one the kernel can try without further syntax checks (the kernel still checks
+//! what only it knows: that a pfn exists, that a pmem device exists, ...).
+
+use core::fmt;
+
+use crate::args::Args;
+use crate::error::{ErrorKind, ParseError};
+use crate::help::HELP;
+use crate::num::{self, NumError};
+
+/// Highest buddy order (Linux MAX_PAGE_ORDER: blocks of 2^10 pages, 4 MiB).
+pub const MAX_ORDER: u8 = 10;
+/// Highest pfn accepted: physical addresses have at most 52 bits.
+pub const MAX_PFN: u64 = (1 << 40) - 1;
+/// Highest physical address accepted (52 bits).
+pub const MAX_PHYS_ADDR: u64 = (1 << 52) - 1;
+/// Longest `pmem read`, in bytes.
+pub const MAX_READ: u64 = 4096;
+/// Most bytes one `pmem write` may carry.
+pub const MAX_WRITE: usize = 256;
+/// Highest pmem device number.
+pub const MAX_PMEM_DEV: u64 = 255;
+/// Largest `stress` operation count.
+pub const MAX_STRESS: u64 = 10_000_000;
+
+/// A zone that `alloc` may take pages from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// Below 16 MiB.
+    Dma,
+    /// Below 4 GiB.
+    Dma32,
+    /// Above 4 GiB.
+    Normal,
+}
+
+/// The width of a `devmem` access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Width {
+    /// 8 bits (`8` or `b`).
+    W8,
+    /// 16 bits (`16` or `h`).
+    W16,
+    /// 32 bits (`32` or `w`), the default.
+    W32,
+    /// 64 bits (`64`).
+    W64,
+}
+
+impl Width {
+    /// The width in bits.
+    pub fn bits(self) -> u32 {
+        match self {
+            Self::W8 => 8,
+            Self::W16 => 16,
+            Self::W32 => 32,
+            Self::W64 => 64,
+        }
+    }
+
+    /// The width in bytes, also the alignment the address needs.
+    pub fn bytes(self) -> u64 {
+        u64::from(self.bits() / 8)
+    }
+
+    /// The largest value of this width.
+    pub fn max(self) -> u64 {
+        u64::MAX >> (64 - self.bits())
+    }
+}
+
+/// The data of a `pmem write`: up to [`MAX_WRITE`] bytes, stored inline.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WriteData {
+    buf: [u8; MAX_WRITE],
+    len: usize,
+}
+
+impl WriteData {
+    /// The bytes to write.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+
+    /// Builds the data from bytes; `None` if there are more than [`MAX_WRITE`].
+    pub fn new(bytes: &[u8]) -> Option<Self> {
+        let mut data = Self {
+            buf: [0; MAX_WRITE],
+            len: bytes.len(),
+        };
+        data.buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(data)
+    }
+}
+
+impl fmt::Debug for WriteData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WriteData({:02x?})", self.as_bytes())
+    }
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the pmem write data is kept inline (about 260 bytes) so that parsing never allocates"
+)]
+pub enum Command {
+    /// A blank line or a comment: do nothing, print nothing.
+    Empty,
+    /// `help [COMMAND]`: print [`help_lines`](crate::help::help_lines)`(topic)`, and
+    /// [`HELP_NOTES`](crate::help::HELP_NOTES) without a topic.
+    Help {
+        /// A valid command name, to show only its rows.
+        topic: Option<&'static str>,
+    },
+    /// `dmesg`: the boot log.
+    Dmesg,
+    /// `e820`: the sanitized memory map in Linux's format.
+    E820,
+    /// `iomem`: the resource tree as in /proc/iomem.
+    Iomem,
+    /// `zoneinfo`: as /proc/zoneinfo.
+    Zoneinfo,
+    /// `buddyinfo`: as /proc/buddyinfo.
+    Buddyinfo,
+    /// `meminfo`: as /proc/meminfo.
+    Meminfo,
+    /// `memmap`: a picture of the physical address space.
+    Memmap,
+    /// `page PFN`: the struct page of a frame, `pfn <= MAX_PFN`.
+    Page {
+        /// The frame number.
+        pfn: u64,
+    },
+    /// `alloc ORDER [ZONE]`: allocate a block, print its pfn.
+    Alloc {
+        /// 0..=[`MAX_ORDER`].
+        order: u8,
+        /// The zone to take from; `None` for the normal fallback order.
+        zone: Option<Zone>,
+    },
+    /// `free PFN ORDER`: free a block; `pfn` is a multiple of `2^order`.
+    Free {
+        /// First frame of the block, at most [`MAX_PFN`].
+        pfn: u64,
+        /// 0..=[`MAX_ORDER`].
+        order: u8,
+    },
+    /// `hotplug scan`: look for hot-added memory and online it.
+    HotplugScan,
+    /// `hotplug list`: list the hotplug slots.
+    HotplugList,
+    /// `devmem ADDR [WIDTH [VALUE]]`: read, or write if `value` is set. `addr` is a
+    /// multiple of the width and `addr + width - 1 <= MAX_PHYS_ADDR`; the value fits.
+    Devmem {
+        /// Physical address.
+        addr: u64,
+        /// Access width (32 bits if not given).
+        width: Width,
+        /// The value to write.
+        value: Option<u64>,
+    },
+    /// `pmem list`.
+    PmemList,
+    /// `pmem read DEV OFFSET LEN`: `1 <= len <= MAX_READ`, `offset + len` fits in u64.
+    PmemRead {
+        /// Device number, 0..=[`MAX_PMEM_DEV`].
+        dev: u8,
+        /// Byte offset in the device.
+        offset: u64,
+        /// Bytes to dump.
+        len: u64,
+    },
+    /// `pmem write DEV OFFSET BYTES...`: 1..=[`MAX_WRITE`] bytes; `offset + len` fits.
+    PmemWrite {
+        /// Device number, 0..=[`MAX_PMEM_DEV`].
+        dev: u8,
+        /// Byte offset in the device.
+        offset: u64,
+        /// The bytes to write.
+        data: WriteData,
+    },
+    /// `stress N`: N random operations (0..=[`MAX_STRESS`]), then a consistency check.
+    Stress {
+        /// Number of operations.
+        n: u64,
+    },
+    /// `bench`: time the allocator.
+    Bench,
+    /// `poweroff`: QEMU exits with success.
+    Poweroff,
+    /// `reboot`.
+    Reboot,
+}
+
+/// Parses one command line (see the module documentation).
+///
+/// ```
+/// use shell::command::{parse, Command};
+/// assert_eq!(parse("page 0x100"), Ok(Command::Page { pfn: 0x100 }));
+/// let e = parse("alloc 11").unwrap_err();
+/// assert_eq!(e.to_string(), "alloc: order 11 out of range (0-10)");
+/// ```
+pub fn parse(line: &str) -> Result<Command, ParseError<'_>> {
+    let mut args = Args::new(line);
+    let Some(word) = args.next() else {
+        return Ok(Command::Empty);
+    };
+    if word.starts_with('#') {
+        return Ok(Command::Empty);
+    }
+    let mut group = HELP.iter().filter(|s| s.command() == word).peekable();
+    let Some(first) = group.peek().copied() else {
+        return Err(ParseError::bare(ErrorKind::UnknownCommand(word)));
+    };
+    let spec = if first.subcommand().is_none() {
+        first
+    } else {
+        let command = first.command();
+        let Some(sub) = args.next() else {
+            return Err(ParseError::in_command(
+                command,
+                ErrorKind::MissingSubcommand,
+            ));
+        };
+        group
+            .find(|s| s.subcommand() == Some(sub))
+            .ok_or_else(|| ParseError::in_command(command, ErrorKind::UnknownSubcommand(sub)))?
+    };
+    let command = (spec.parse)(&mut args).map_err(|kind| ParseError::in_spec(spec, kind))?;
+    match args.next() {
+        Some(_) => Err(ParseError::in_spec(spec, ErrorKind::TooMany)),
+        None => Ok(command),
+    }
+}
+
+/// The next argument, which must be there.
+fn required<'a>(args: &mut Args<'a>, what: &'static str) -> Result<&'a str, ErrorKind<'a>> {
+    args.next().ok_or(ErrorKind::Missing(what))
+}
+
+/// Applies a number parser to `token`, naming the argument in the error.
+fn number<'a>(
+    token: &'a str,
+    what: &'static str,
+    parser: fn(&str) -> Result<u64, NumError>,
+) -> Result<u64, ErrorKind<'a>> {
+    parser(token).map_err(|error| ErrorKind::BadNumber { what, token, error })
+}
+
+/// Checks `min <= value <= max`.
+fn in_range<'a>(
+    value: u64,
+    what: &'static str,
+    (min, max): (u64, u64),
+    hex: bool,
+) -> Result<u64, ErrorKind<'a>> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ErrorKind::OutOfRange {
+            what,
+            value,
+            min,
+            max,
+            hex,
+        })
+    }
+}
+
+fn pfn<'a>(args: &mut Args<'a>) -> Result<u64, ErrorKind<'a>> {
+    let value = number(required(args, "PFN")?, "PFN", num::parse_u64)?;
+    in_range(value, "PFN", (0, MAX_PFN), true)
+}
+
+fn order<'a>(args: &mut Args<'a>) -> Result<u8, ErrorKind<'a>> {
+    let value = number(required(args, "ORDER")?, "order", num::parse_u64)?;
+    let value = in_range(value, "order", (0, MAX_ORDER.into()), false)?;
+    Ok(u8::try_from(value).unwrap_or(MAX_ORDER))
+}
+
+pub(crate) fn help<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let Some(token) = args.next() else {
+        return Ok(Command::Help { topic: None });
+    };
+    let spec = HELP.iter().find(|s| s.command() == token);
+    match spec {
+        Some(spec) => Ok(Command::Help {
+            topic: Some(spec.command()),
+        }),
+        None => Err(ErrorKind::BadChoice {
+            what: "command",
+            token,
+            choices: "type 'help' for the list",
+        }),
+    }
+}
+
+pub(crate) fn page<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    Ok(Command::Page { pfn: pfn(args)? })
+}
+
+pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let order = order(args)?;
+    let zone = match args.next() {
+        None => None,
+        Some(t) if t.eq_ignore_ascii_case("dma") => Some(Zone::Dma),
+        Some(t) if t.eq_ignore_ascii_case("dma32") => Some(Zone::Dma32),
+        Some(t) if t.eq_ignore_ascii_case("normal") => Some(Zone::Normal),
+        Some(token) => {
+            return Err(ErrorKind::BadChoice {
+                what: "zone",
+                token,
+                choices: "dma, dma32 or normal",
+            });
+        }
+    };
+    Ok(Command::Alloc { order, zone })
+}
+
+pub(crate) fn free<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let pfn = pfn(args)?;
+    let order = order(args)?;
+    let align = 1u64 << order;
+    if pfn % align != 0 {
+        return Err(ErrorKind::Misaligned {
+            what: "PFN",
+            value: pfn,
+            align,
+        });
+    }
+    Ok(Command::Free { pfn, order })
+}
+
+pub(crate) fn devmem<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let addr = number(required(args, "ADDR")?, "ADDR", num::parse_size)?;
+    let width = match args.next() {
+        None => Width::W32,
+        Some(t) if t == "8" || t.eq_ignore_ascii_case("b") => Width::W8,
+        Some(t) if t == "16" || t.eq_ignore_ascii_case("h") => Width::W16,
+        Some(t) if t == "32" || t.eq_ignore_ascii_case("w") => Width::W32,
+        Some("64") => Width::W64,
+        Some(token) => {
+            return Err(ErrorKind::BadChoice {
+                what: "WIDTH",
+                token,
+                choices: "8, 16, 32 or 64 bits, or b, h, w",
+            });
+        }
+    };
+    let addr = in_range(addr, "ADDR", (0, MAX_PHYS_ADDR + 1 - width.bytes()), true)?;
+    if addr % width.bytes() != 0 {
+        return Err(ErrorKind::Misaligned {
+            what: "ADDR",
+            value: addr,
+            align: width.bytes(),
+        });
+    }
+    let value = match args.next() {
+        None => None,
+        Some(token) => {
+            let value = number(token, "VALUE", num::parse_u64)?;
+            if value > width.max() {
+                return Err(ErrorKind::TooWide {
+                    value,
+                    bits: width.bits(),
+                });
+            }
+            Some(value)
+        }
+    };
+    Ok(Command::Devmem { addr, width, value })
+}
+
+/// `DEV` then `OFFSET`, shared by `pmem read` and `pmem write`.
+fn dev_offset<'a>(args: &mut Args<'a>) -> Result<(u8, u64), ErrorKind<'a>> {
+    let token = required(args, "DEV")?;
+    let digits = token.strip_prefix("pmem").unwrap_or(token);
+    let dev = match num::parse_u64(digits) {
+        Ok(dev) => in_range(dev, "device", (0, MAX_PMEM_DEV), false)?,
+        Err(error) => {
+            return Err(ErrorKind::BadNumber {
+                what: "DEV",
+                token,
+                error,
+            });
+        }
+    };
+    let offset = number(required(args, "OFFSET")?, "OFFSET", num::parse_size)?;
+    Ok((u8::try_from(dev).unwrap_or(u8::MAX), offset))
+}
+
+pub(crate) fn pmem_read<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let (dev, offset) = dev_offset(args)?;
+    let len = number(required(args, "LEN")?, "LEN", num::parse_size)?;
+    let len = in_range(len, "LEN", (1, MAX_READ), false)?;
+    offset.checked_add(len).ok_or(ErrorKind::EndOverflow)?;
+    Ok(Command::PmemRead { dev, offset, len })
+}
+
+pub(crate) fn pmem_write<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let (dev, offset) = dev_offset(args)?;
+    let rest = args.rest();
+    let data = if let Some(quoted) = rest.strip_prefix('"') {
+        let text = quoted.strip_suffix('"').ok_or(ErrorKind::Unterminated)?;
+        if text.is_empty() {
+            return Err(ErrorKind::EmptyString);
+        }
+        WriteData::new(text.as_bytes()).ok_or(ErrorKind::TooMuchData { max: MAX_WRITE })?
+    } else {
+        hex_bytes(rest)?
+    };
+    let len = u64::try_from(data.as_bytes().len()).unwrap_or(u64::MAX);
+    offset.checked_add(len).ok_or(ErrorKind::EndOverflow)?;
+    Ok(Command::PmemWrite { dev, offset, data })
+}
+
+/// Bytes written as hex tokens: `0f`, `f` or `0xff`, separated by whitespace.
+fn hex_bytes(text: &str) -> Result<WriteData, ErrorKind<'_>> {
+    let mut data = WriteData {
+        buf: [0; MAX_WRITE],
+        len: 0,
+    };
+    let mut tokens = Args::new(text);
+    while let Some(token) = tokens.next() {
+        let digits = token
+            .strip_prefix("0x")
+            .or_else(|| token.strip_prefix("0X"))
+            .unwrap_or(token);
+        let valid =
+            (1..=2).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_hexdigit());
+        let byte = u8::from_str_radix(digits, 16)
+            .ok()
+            .filter(|_| valid)
+            .ok_or(ErrorKind::BadByte(token))?;
+        let slot = data
+            .buf
+            .get_mut(data.len)
+            .ok_or(ErrorKind::TooMuchData { max: MAX_WRITE })?;
+        *slot = byte;
+        data.len += 1;
+    }
+    if data.len == 0 {
+        return Err(ErrorKind::Missing("BYTES"));
+    }
+    Ok(data)
+}
+
+pub(crate) fn stress<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let n = number(required(args, "N")?, "N", num::parse_u64)?;
+    Ok(Command::Stress {
+        n: in_range(n, "N", (0, MAX_STRESS), false)?,
+    })
+}
