@@ -299,11 +299,11 @@ pub fn parse_memmap_item(item: &str) -> Result<MemmapOp, String> {
         b'$' => E820Type::Reserved,
         b'!' => E820Type::Pram,
         b'%' => E820Type::Reserved, // placeholder, handled below
-        other => {
+        _ => {
             return Err(alloc::format!(
                 "unexpected {:?} after the size (expected a K/M/G/T/P/E suffix, or one of \
                  @ # $ ! % followed by a start address)",
-                other as char
+                rest.chars().next().unwrap_or(' ')
             ));
         }
     };

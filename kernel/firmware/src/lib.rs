@@ -97,3 +97,6 @@ pub mod iomem;
 pub mod nfit;
 pub mod pmem;
 pub mod range;
+
+#[cfg(test)]
+mod tests;

@@ -417,5 +417,3 @@ impl E820Table {
     }
 }
 
-#[cfg(test)]
-mod tests;
