@@ -37,11 +37,30 @@ impl MemImage {
         self.chunks.push((pa, bytes));
     }
 
+    /// The readable bytes from `pa` on in the newest chunk holding `pa`, cut where a newer
+    /// chunk starts.
     fn chunk_at(&self, pa: u64) -> Option<&[u8]> {
-        self.chunks.iter().rev().find_map(|(base, bytes)| {
-            let off = usize::try_from(pa.checked_sub(*base)?).ok()?;
-            bytes.get(off..).filter(|rest| !rest.is_empty())
-        })
+        let (idx, bytes) = self
+            .chunks
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(i, (base, bytes))| {
+                let off = usize::try_from(pa.checked_sub(*base)?).ok()?;
+                bytes
+                    .get(off..)
+                    .filter(|rest| !rest.is_empty())
+                    .map(|rest| (i, rest))
+            })?;
+        let cap = self
+            .chunks
+            .iter()
+            .skip(idx + 1)
+            .filter_map(|(base, _)| base.checked_sub(pa).filter(|&d| d > 0))
+            .filter_map(|d| usize::try_from(d).ok())
+            .min()
+            .unwrap_or(usize::MAX);
+        bytes.get(..cap.min(bytes.len()))
     }
 }
 
