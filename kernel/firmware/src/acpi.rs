@@ -40,18 +40,18 @@ impl MemImage {
     /// The readable bytes from `pa` on in the newest chunk holding `pa`, cut where a newer
     /// chunk starts.
     fn chunk_at(&self, pa: u64) -> Option<&[u8]> {
-        let (idx, bytes) = self
-            .chunks
-            .iter()
-            .enumerate()
-            .rev()
-            .find_map(|(i, (base, bytes))| {
-                let off = usize::try_from(pa.checked_sub(*base)?).ok()?;
-                bytes
-                    .get(off..)
-                    .filter(|rest| !rest.is_empty())
-                    .map(|rest| (i, rest))
-            })?;
+        let (idx, bytes) =
+            self.chunks
+                .iter()
+                .enumerate()
+                .rev()
+                .find_map(|(i, (base, bytes))| {
+                    let off = usize::try_from(pa.checked_sub(*base)?).ok()?;
+                    bytes
+                        .get(off..)
+                        .filter(|rest| !rest.is_empty())
+                        .map(|rest| (i, rest))
+                })?;
         let cap = self
             .chunks
             .iter()
@@ -122,7 +122,11 @@ impl fmt::Display for Signature {
 fn write_printable(f: &mut fmt::Formatter<'_>, bytes: &[u8], width: usize) -> fmt::Result {
     let text = bytes.split(|&b| b == 0).next().unwrap_or(&[]);
     for &b in text {
-        let c = if (0x20..0x7f).contains(&b) { b as char } else { '?' };
+        let c = if (0x20..0x7f).contains(&b) {
+            b as char
+        } else {
+            '?'
+        };
         write!(f, "{c}")?;
     }
     for _ in text.len()..width {
@@ -260,7 +264,11 @@ impl fmt::Display for AcpiError {
             } => write!(
                 f,
                 "ACPI: RSDP at {addr:#x}: {} checksum is wrong (bytes sum to {sum:#04x}, expected 0)",
-                if extended { "extended (36-byte)" } else { "20-byte" }
+                if extended {
+                    "extended (36-byte)"
+                } else {
+                    "20-byte"
+                }
             ),
             Self::NoRootTable { addr } => {
                 write!(f, "ACPI: RSDP at {addr:#x} has no RSDT or XSDT address")
@@ -478,7 +486,10 @@ impl SdtHeader {
     /// The table's boot-log line as ACPICA prints it, e.g.
     /// `ACPI: NFIT 0x000000001FFE2A3F 0000E0 (v01 BOCHS  BXPC     00000001 BXPC 00000001)`.
     pub fn line(&self, addr: u64) -> TableLine {
-        TableLine { addr, header: *self }
+        TableLine {
+            addr,
+            header: *self,
+        }
     }
 }
 
@@ -602,17 +613,9 @@ pub fn root_from_rsdp(mem: &impl PhysRead, rsdp: Rsdp) -> Result<RootTable, Acpi
         }
     }
     if rsdp.rsdt_address == 0 {
-        return Err(AcpiError::NoRootTable {
-            addr: rsdp.address,
-        });
+        return Err(AcpiError::NoRootTable { addr: rsdp.address });
     }
-    let mut root = read_root_table(
-        mem,
-        rsdp,
-        u64::from(rsdp.rsdt_address),
-        Signature::RSDT,
-        4,
-    )?;
+    let mut root = read_root_table(mem, rsdp, u64::from(rsdp.rsdt_address), Signature::RSDT, 4)?;
     problems.append(&mut root.problems);
     root.problems = problems;
     Ok(root)

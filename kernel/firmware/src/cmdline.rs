@@ -79,7 +79,11 @@ impl<'a> Iterator for Params<'a> {
 /// One step of Linux's `next_arg` on a string that does not start with a space.
 fn next_arg(args: &str) -> (Param<'_>, &str) {
     let quoted = args.starts_with('"');
-    let tok = if quoted { args.get(1..).unwrap_or("") } else { args };
+    let tok = if quoted {
+        args.get(1..).unwrap_or("")
+    } else {
+        args
+    };
     let b = tok.as_bytes();
     let mut in_quote = quoted;
     let mut equals = 0usize;
@@ -151,7 +155,9 @@ impl fmt::Display for MemparseError {
 pub fn strtoull(s: &str) -> Result<(u64, &str), MemparseError> {
     let b = s.as_bytes();
     let (base, skip) = match (b.first(), b.get(1), b.get(2)) {
-        (Some(b'0'), Some(x), Some(d)) if x.eq_ignore_ascii_case(&b'x') && d.is_ascii_hexdigit() => {
+        (Some(b'0'), Some(x), Some(d))
+            if x.eq_ignore_ascii_case(&b'x') && d.is_ascii_hexdigit() =>
+        {
             (16u64, 2usize)
         }
         (Some(b'0'), _, _) => (8, 0),
@@ -307,8 +313,8 @@ pub fn parse_memmap_item(item: &str) -> Result<MemmapOp, String> {
             ));
         }
     };
-    let (start, rest) = memparse(rest.get(1..).unwrap_or(""))
-        .map_err(|e| alloc::format!("start address: {e}"))?;
+    let (start, rest) =
+        memparse(rest.get(1..).unwrap_or("")).map_err(|e| alloc::format!("start address: {e}"))?;
     if size == 0 {
         return Err("size is zero".to_string());
     }
@@ -317,7 +323,9 @@ pub fn parse_memmap_item(item: &str) -> Result<MemmapOp, String> {
     }
     if sep != b'%' {
         if !rest.is_empty() {
-            return Err(alloc::format!("unexpected {rest:?} after the start address"));
+            return Err(alloc::format!(
+                "unexpected {rest:?} after the start address"
+            ));
         }
         return Ok(MemmapOp::Add { start, size, typ });
     }

@@ -145,7 +145,11 @@ impl IomemTree {
         if res.end < res.start {
             return Err(conflict(&res, &res));
         }
-        if let Some(c) = self.children.iter().find(|c| c.overlaps(res.start, res.end)) {
+        if let Some(c) = self
+            .children
+            .iter()
+            .find(|c| c.overlaps(res.start, res.end))
+        {
             return Err(conflict(&res, c));
         }
         let pos = self.children.partition_point(|c| c.end < res.start);
@@ -318,15 +322,21 @@ impl fmt::Display for DevmemRefusal {
                 f,
                 "devmem: {addr:#x} + {len:#x} runs past the end of the physical address space"
             ),
-            Self::SystemRam { resource: (s, e, n) } => write!(
+            Self::SystemRam {
+                resource: (s, e, n),
+            } => write!(
                 f,
                 "devmem: refused: {s:08x}-{e:08x} is {n}; only RAM in the first 1 MiB may be read"
             ),
-            Self::Persistent { resource: (s, e, n) } => write!(
+            Self::Persistent {
+                resource: (s, e, n),
+            } => write!(
                 f,
                 "devmem: refused: {s:08x}-{e:08x} is {n}; use the pmem driver for persistent memory"
             ),
-            Self::DriverOwned { resource: (s, e, n) } => write!(
+            Self::DriverOwned {
+                resource: (s, e, n),
+            } => write!(
                 f,
                 "devmem: refused: {s:08x}-{e:08x} is {n}, memory owned by a driver"
             ),

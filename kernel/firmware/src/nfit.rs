@@ -232,7 +232,10 @@ impl fmt::Display for NfitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::NotNfit { found } => {
-                write!(f, "NFIT: signature is \"{found}\", not \"NFIT\"; table rejected")
+                write!(
+                    f,
+                    "NFIT: signature is \"{found}\", not \"NFIT\"; table rejected"
+                )
             }
             Self::TooShort { length } => write!(
                 f,

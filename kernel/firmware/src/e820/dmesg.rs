@@ -25,7 +25,11 @@ impl fmt::Display for DmesgError {
         if self.line == 0 {
             write!(f, "e820 dmesg: {}", self.reason)
         } else {
-            write!(f, "e820 dmesg line {}: {}: {:?}", self.line, self.reason, self.text)
+            write!(
+                f,
+                "e820 dmesg line {}: {}: {:?}",
+                self.line, self.reason, self.text
+            )
         }
     }
 }
@@ -70,7 +74,10 @@ fn parse_entry(s: &str) -> Result<(u64, u64, &str), &'static str> {
         .strip_prefix("[mem ")
         .ok_or("expected `[mem 0x...-0x...]` after `BIOS-e820:`")?;
     let close = s.find(']').ok_or("missing `]` after the range")?;
-    let (range, label) = (s.get(..close).unwrap_or(""), s.get(close + 1..).unwrap_or(""));
+    let (range, label) = (
+        s.get(..close).unwrap_or(""),
+        s.get(close + 1..).unwrap_or(""),
+    );
     let (a, b) = range
         .split_once('-')
         .ok_or("range must be `0xSTART-0xEND`")?;

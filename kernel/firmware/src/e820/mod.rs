@@ -274,11 +274,8 @@ impl E820Table {
             if final_start >= final_end {
                 continue;
             }
-            self.entries.push(E820Entry::new(
-                final_start,
-                final_end - final_start,
-                new,
-            ));
+            self.entries
+                .push(E820Entry::new(final_start, final_end - final_start, new));
             updated = updated.saturating_add(final_end - final_start);
             if let Some(e) = self.entries.get_mut(i) {
                 e.size = entry_end.saturating_sub(e.addr) - (final_end - final_start);
@@ -416,4 +413,3 @@ impl E820Table {
         last_pfn
     }
 }
-

@@ -78,7 +78,8 @@ impl E820Table {
         well_formed
             && self.entries.windows(2).all(|w| match w {
                 [a, b] => {
-                    a.end() <= b.addr && !(a.end() == b.addr && a.typ == b.typ && !a.typ.is_nomerge())
+                    a.end() <= b.addr
+                        && !(a.end() == b.addr && a.typ == b.typ && !a.typ.is_nomerge())
                 }
                 _ => true,
             })

@@ -86,7 +86,12 @@ fn rsdp_revision_0_walks_the_rsdt() {
     );
     let headers = root.headers(&m);
     assert_eq!(
-        headers[1].1.as_ref().unwrap().line(headers[1].0).to_string(),
+        headers[1]
+            .1
+            .as_ref()
+            .unwrap()
+            .line(headers[1].0)
+            .to_string(),
         "ACPI: NFIT 0x00000000FFFFE000 000028 (v01 BOCHS  BXPC     00000001 BXPC 00000001)"
     );
 }
@@ -113,7 +118,11 @@ fn broken_xsdt_falls_back_to_rsdt() {
     assert_eq!(root.signature, Signature::RSDT);
     assert_eq!(root.problems.len(), 1);
     assert!(matches!(root.problems[0], AcpiError::BadChecksum { .. }));
-    assert!(root.problems[0].to_string().contains("XSDT at 0x1ffe2000: bad checksum"));
+    assert!(
+        root.problems[0]
+            .to_string()
+            .contains("XSDT at 0x1ffe2000: bad checksum")
+    );
 }
 
 #[test]
@@ -139,14 +148,23 @@ fn broken_xsdt_without_rsdt_is_an_error() {
 fn rsdp_errors() {
     let m = MemImage::new();
     let e = read_rsdp(&m, RSDP_PA).unwrap_err();
-    assert!(e.to_string().contains("cannot read RSDP at 0xf5a40 (20 bytes)"));
+    assert!(
+        e.to_string()
+            .contains("cannot read RSDP at 0xf5a40 (20 bytes)")
+    );
 
     let mut m = MemImage::new();
     let mut r = rsdp(0, RSDT_PA as u32, 0);
     r[10] ^= 1;
     m.insert(RSDP_PA, r);
     let e = read_rsdp(&m, RSDP_PA).unwrap_err();
-    assert!(matches!(e, AcpiError::BadRsdpChecksum { extended: false, .. }));
+    assert!(matches!(
+        e,
+        AcpiError::BadRsdpChecksum {
+            extended: false,
+            ..
+        }
+    ));
     assert!(e.to_string().contains("20-byte checksum is wrong"));
 
     let mut m = MemImage::new();
@@ -154,8 +172,14 @@ fn rsdp_errors() {
     r[24] ^= 1; // XSDT address: only the extended checksum covers it
     m.insert(RSDP_PA, r);
     let e = read_rsdp(&m, RSDP_PA).unwrap_err();
-    assert!(matches!(e, AcpiError::BadRsdpChecksum { extended: true, .. }));
-    assert!(e.to_string().contains("extended (36-byte) checksum is wrong"));
+    assert!(matches!(
+        e,
+        AcpiError::BadRsdpChecksum { extended: true, .. }
+    ));
+    assert!(
+        e.to_string()
+            .contains("extended (36-byte) checksum is wrong")
+    );
 
     let mut m = MemImage::new();
     m.insert(RSDP_PA, rsdp(2, RSDT_PA as u32, XSDT_PA)[..20].to_vec());
@@ -181,7 +205,10 @@ fn table_errors() {
     m.insert(RSDT_PA, sdt(b"FACP", 1, &[]));
     let e = read_root(&m, RSDP_PA).unwrap_err();
     assert!(matches!(e, AcpiError::BadSignature { .. }));
-    assert!(e.to_string().contains("has signature \"FACP\", expected RSDT"));
+    assert!(
+        e.to_string()
+            .contains("has signature \"FACP\", expected RSDT")
+    );
 
     // Length below the header.
     let mut m = seabios();
@@ -237,7 +264,14 @@ fn pointer_loops_null_and_unreadable_entries() {
     let mut m = seabios();
     m.insert(
         RSDT_PA,
-        rsdt(&[0, RSDT_PA as u32, FACP_PA as u32, 0x7000_0000, FACP_PA as u32, NFIT_PA as u32]),
+        rsdt(&[
+            0,
+            RSDT_PA as u32,
+            FACP_PA as u32,
+            0x7000_0000,
+            FACP_PA as u32,
+            NFIT_PA as u32,
+        ]),
     );
     let root = read_root(&m, RSDP_PA).unwrap();
     assert_eq!(root.entries, vec![FACP_PA, 0x7000_0000, NFIT_PA]);

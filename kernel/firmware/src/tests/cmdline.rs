@@ -69,10 +69,17 @@ fn memparse_like_linux() {
     assert_eq!(memparse("4096"), Ok((4096, "")));
     assert_eq!(memparse("010"), Ok((8, "")), "leading 0 is octal");
     assert_eq!(memparse("08"), Ok((0, "8")), "8 is not an octal digit");
-    assert_eq!(memparse("0x"), Ok((0, "x")), "0x without hex digit is octal 0");
+    assert_eq!(
+        memparse("0x"),
+        Ok((0, "x")),
+        "0x without hex digit is octal 0"
+    );
     assert_eq!(memparse("0xg"), Ok((0, "xg")));
     assert_eq!(memparse("16E"), Err(MemparseError::Overflow));
-    assert_eq!(memparse("18446744073709551616"), Err(MemparseError::Overflow));
+    assert_eq!(
+        memparse("18446744073709551616"),
+        Err(MemparseError::Overflow)
+    );
     assert_eq!(memparse("18446744073709551615"), Ok((u64::MAX, "")));
     assert_eq!(memparse("M"), Err(MemparseError::NoDigits));
     assert_eq!(memparse(""), Err(MemparseError::NoDigits));
@@ -248,15 +255,25 @@ fn mem_limit_and_exactmap() {
     let mut t = qemu();
     apply_memmap("mem=256M", &mut t);
     assert_eq!(
-        triples(&t).into_iter().filter(|e| e.2 == 1).collect::<Vec<_>>(),
+        triples(&t)
+            .into_iter()
+            .filter(|e| e.2 == 1)
+            .collect::<Vec<_>>(),
         vec![(0, 0x9fc00, 1), (0x100000, 256 * M, 1)]
     );
     let mut t = qemu();
-    let r = apply_memmap("memmap=exactmap memmap=640K@0,255M@1M memmap=1M$0xf0000", &mut t);
+    let r = apply_memmap(
+        "memmap=exactmap memmap=640K@0,255M@1M memmap=1M$0xf0000",
+        &mut t,
+    );
     assert_eq!(r.applied.len(), 4);
     assert_eq!(
         triples(&t),
-        vec![(0, 640 << 10, 1), (0xf0000, 0x1f0000, 2), (0x1f0000, 256 * M, 1)]
+        vec![
+            (0, 640 << 10, 1),
+            (0xf0000, 0x1f0000, 2),
+            (0x1f0000, 256 * M, 1)
+        ]
     );
     let mut t = qemu();
     apply_memmap("memmap=1M%0x100000-1+2", &mut t);

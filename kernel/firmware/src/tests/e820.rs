@@ -188,11 +188,20 @@ fn sanitize_clips_overflowing_entry() {
 fn update_range_splits_like_linux() {
     let mut t = table(&[(0, 0x100000, 1), (0x100000, 0x200000, 2)]);
     // Middle of an entry: three pieces.
-    assert_eq!(t.update_range(0x10000, 0x10000, E820Type::Usable, E820Type::Pram), 0x10000);
+    assert_eq!(
+        t.update_range(0x10000, 0x10000, E820Type::Usable, E820Type::Pram),
+        0x10000
+    );
     // Partial overlap of the head of an entry, and a type that does not match.
-    assert_eq!(t.update_range(0xf8000, 0x10000, E820Type::Usable, E820Type::Acpi), 0x8000);
+    assert_eq!(
+        t.update_range(0xf8000, 0x10000, E820Type::Usable, E820Type::Acpi),
+        0x8000
+    );
     assert_eq!(t.update_range(0, 0x1000, E820Type::Nvs, E820Type::Acpi), 0);
-    assert_eq!(t.update_range(0, 0x1000, E820Type::Usable, E820Type::Usable), 0);
+    assert_eq!(
+        t.update_range(0, 0x1000, E820Type::Usable, E820Type::Usable),
+        0
+    );
     t.sanitize();
     assert_eq!(
         triples(&t),
@@ -206,25 +215,31 @@ fn update_range_splits_like_linux() {
     );
     // Whole entries covered.
     let mut t = table(&[(0x1000, 0x2000, 1), (0x3000, 0x4000, 1)]);
-    assert_eq!(t.update_range(0, 0x10000, E820Type::Usable, E820Type::Reserved), 0x2000);
+    assert_eq!(
+        t.update_range(0, 0x10000, E820Type::Usable, E820Type::Reserved),
+        0x2000
+    );
     assert_eq!(triples(&t), vec![(0x1000, 0x2000, 2), (0x3000, 0x4000, 2)]);
     // Size running past the end of the address space is clipped.
     let mut t = table(&[(0x1000, 0x2000, 1)]);
-    assert_eq!(t.update_range(0x1800, u64::MAX, E820Type::Usable, E820Type::Reserved), 0x800);
+    assert_eq!(
+        t.update_range(0x1800, u64::MAX, E820Type::Usable, E820Type::Reserved),
+        0x800
+    );
 }
 
 #[test]
 fn remove_range_splits_and_filters_by_type() {
     let mut t = table(&[(0, 0x100000, 1), (0x100000, 0x200000, 2)]);
-    assert_eq!(t.remove_range(0x10000, 0x10000, Some(E820Type::Usable)), 0x10000);
+    assert_eq!(
+        t.remove_range(0x10000, 0x10000, Some(E820Type::Usable)),
+        0x10000
+    );
     assert_eq!(t.remove_range(0x100000, 0x1000, Some(E820Type::Usable)), 0);
     assert_eq!(t.remove_range(0x1f0000, 0x20000, None), 0x10000);
     assert_eq!(t.remove_range(0xf0000, 0x100000, None), 0x10000 + 0xf0000);
     t.sanitize();
-    assert_eq!(
-        triples(&t),
-        vec![(0, 0x10000, 1), (0x20000, 0xf0000, 1)]
-    );
+    assert_eq!(triples(&t), vec![(0, 0x10000, 1), (0x20000, 0xf0000, 1)]);
     // Everything covered.
     let mut t = table(&[(0x1000, 0x2000, 1)]);
     assert_eq!(t.remove_range(0, u64::MAX, None), 0x1000);
@@ -275,7 +290,11 @@ fn trim_removes_bios_area_reported_as_ram() {
     t.trim_for_zones();
     assert_eq!(
         triples(&t),
-        vec![(0, 0x1000, 2), (0x1000, 0xa0000, 1), (0x100000, 0x20000000, 1)]
+        vec![
+            (0, 0x1000, 2),
+            (0x1000, 0xa0000, 1),
+            (0x100000, 0x20000000, 1)
+        ]
     );
 }
 
@@ -357,7 +376,10 @@ fn regions_from_bootloader_bios() {
     );
     assert_eq!(
         map.bootloader,
-        vec![PhysRange::new(0x5000, 0x6000), PhysRange::new(0x200000, 0x300000)]
+        vec![
+            PhysRange::new(0x5000, 0x6000),
+            PhysRange::new(0x200000, 0x300000)
+        ]
     );
 }
 
@@ -423,7 +445,10 @@ fn dmesg_formats_and_errors() {
 
     let err = parse_dmesg("hello\n[ 0.0] BIOS-e820: [mem 0x1000-0x0fff] usable\n").unwrap_err();
     assert_eq!(err.line, 2);
-    assert!(err.to_string().contains("line 2: range ends before it starts"));
+    assert!(
+        err.to_string()
+            .contains("line 2: range ends before it starts")
+    );
     for bad in [
         "BIOS-e820: 0000000000000000 - 000000000009fc00 (usable)",
         "BIOS-e820: [mem 0x0-0x1 usable",

@@ -110,8 +110,13 @@ fn insert_nests_adopts_and_conflicts() {
         .unwrap();
     tree.insert(res(0x300000, 0x380000, "Kernel data", ResourceKind::Kernel))
         .unwrap();
-    tree.insert(res(0x100000, 0x1000000, "System RAM", ResourceKind::SystemRam))
-        .unwrap();
+    tree.insert(res(
+        0x100000,
+        0x1000000,
+        "System RAM",
+        ResourceKind::SystemRam,
+    ))
+    .unwrap();
     // Nested two levels down.
     tree.insert(res(0x210000, 0x211000, "inner", ResourceKind::Other))
         .unwrap();
@@ -146,7 +151,8 @@ fn insert_nests_adopts_and_conflicts() {
     let mut t2 = tree.clone();
     t2.insert(res(0x2000000, 0x3000000, "b", ResourceKind::Other))
         .unwrap();
-    t2.insert(res(0, 0x4000000, "all", ResourceKind::Other)).unwrap();
+    t2.insert(res(0, 0x4000000, "all", ResourceKind::Other))
+        .unwrap();
     assert_eq!(t2.children.len(), 1);
     assert_eq!(t2.children[0].children.len(), 2);
     assert!(
@@ -189,8 +195,13 @@ fn lookup_returns_the_chain() {
 fn indentation_stops_at_five_levels() {
     let mut tree = IomemTree::new();
     for depth in 0..7u64 {
-        tree.insert(res(depth * 0x10, 0x1000 - depth * 0x10, "n", ResourceKind::Other))
-            .unwrap();
+        tree.insert(res(
+            depth * 0x10,
+            0x1000 - depth * 0x10,
+            "n",
+            ResourceKind::Other,
+        ))
+        .unwrap();
     }
     let lines: Vec<String> = tree.to_string().lines().map(String::from).collect();
     assert_eq!(lines[0], "00000000-00000fff : n");
@@ -210,7 +221,10 @@ fn devmem_policy_with_pmem_below_ram() {
     // RAM above 1 MiB, also the kernel image, also the RAM above the pmem.
     for addr in [0x100000, 0x200000, 0x1400_0000, 0x1ffd_ffff] {
         let e = allowed(addr, 1).unwrap_err();
-        assert!(matches!(e, DevmemRefusal::SystemRam { .. }), "{addr:#x}: {e}");
+        assert!(
+            matches!(e, DevmemRefusal::SystemRam { .. }),
+            "{addr:#x}: {e}"
+        );
     }
     assert_eq!(
         allowed(0x100000, 1).unwrap_err().to_string(),
@@ -257,14 +271,29 @@ fn devmem_policy_with_pmem_below_ram() {
 #[test]
 fn devmem_checks_whole_pages_and_nested_pmem() {
     let mut tree = IomemTree::new();
-    tree.insert(res(0x100000, 0x100800, "System RAM", ResourceKind::SystemRam))
-        .unwrap();
+    tree.insert(res(
+        0x100000,
+        0x100800,
+        "System RAM",
+        ResourceKind::SystemRam,
+    ))
+    .unwrap();
     tree.insert(res(0x100800, 0x400000, "Reserved", ResourceKind::Reserved))
         .unwrap();
-    tree.insert(res(0x300000, 0x380000, "Persistent Memory", ResourceKind::Pmem))
-        .unwrap();
-    tree.insert(res(0x400000, 0x500000, "Soft Reserved", ResourceKind::SoftReserved))
-        .unwrap();
+    tree.insert(res(
+        0x300000,
+        0x380000,
+        "Persistent Memory",
+        ResourceKind::Pmem,
+    ))
+    .unwrap();
+    tree.insert(res(
+        0x400000,
+        0x500000,
+        "Soft Reserved",
+        ResourceKind::SoftReserved,
+    ))
+    .unwrap();
     tree.insert(res(0x500000, 0x600000, "ACPI Tables", ResourceKind::Acpi))
         .unwrap();
     // A reserved byte on a page that also holds RAM: refused, as Linux checks pages.

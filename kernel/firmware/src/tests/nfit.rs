@@ -86,7 +86,14 @@ fn qemu_like_nfit() {
     assert_eq!(pm.len(), 1);
     let s = pm[0];
     assert_eq!(
-        (s.range_index, s.flags, s.proximity_domain, s.base, s.length, s.attributes),
+        (
+            s.range_index,
+            s.flags,
+            s.proximity_domain,
+            s.base,
+            s.length,
+            s.attributes
+        ),
         (2, 3, 0, 0x1_0000_0000, 0x800_0000, 0x8008)
     );
     assert_eq!(s.location_cookie, None);
@@ -189,7 +196,10 @@ fn rest_of_table_rejections_keep_earlier_ranges() {
 
     // Length 2: below the subtable header.
     let n = parse_nfit(&nfit(&[first.clone(), sub(4, 2)])).unwrap();
-    assert!(matches!(n.problems[..], [NfitError::BadSubtableLength { length: 2, .. }]));
+    assert!(matches!(
+        n.problems[..],
+        [NfitError::BadSubtableLength { length: 2, .. }]
+    ));
 
     // Past the end.
     let mut t = nfit(&[first.clone(), sub(1, 48)]);
@@ -210,14 +220,21 @@ fn rest_of_table_rejections_keep_earlier_ranges() {
     assert!(n.problems[0].to_string().contains("runs past the end"));
 
     // An SPA range cut short by the end of the table.
-    let mut t = nfit(&[first.clone()]);
+    let mut t = nfit(core::slice::from_ref(&first));
     t.extend_from_slice(&after[..30]);
     let len = t.len() as u32;
     t[4..8].copy_from_slice(&len.to_le_bytes());
     fix_checksum(&mut t);
     let n = parse_nfit(&t).unwrap();
     assert_eq!(n.spa_ranges.len(), 1);
-    assert!(matches!(n.problems[..], [NfitError::PastEnd { length: 56, remaining: 30, .. }]));
+    assert!(matches!(
+        n.problems[..],
+        [NfitError::PastEnd {
+            length: 56,
+            remaining: 30,
+            ..
+        }]
+    ));
 
     // Stray bytes.
     let mut t = nfit(&[first]);
@@ -250,7 +267,11 @@ fn single_range_rejections() {
     ]);
     let n = parse_nfit(&t).unwrap();
     let idx: Vec<_> = n.spa_ranges.iter().map(|s| s.range_index).collect();
-    assert_eq!(idx, vec![4, 5], "a range ending exactly at 2^52 is accepted");
+    assert_eq!(
+        idx,
+        vec![4, 5],
+        "a range ending exactly at 2^52 is accepted"
+    );
     let lines: Vec<_> = n.problems.iter().map(|p| p.to_string()).collect();
     assert_eq!(lines.len(), 4, "{lines:?}");
     assert_eq!(

@@ -32,7 +32,12 @@ fn ranges(v: &[PmemRange]) -> Vec<(u64, u64, PmemSource)> {
 
 #[test]
 fn e820_types_7_and_12() {
-    let e = table(&[(0, G, 1), (G, 2 * G, 12), (2 * G, 3 * G, 12), (4 * G, 5 * G, 7)]);
+    let e = table(&[
+        (0, G, 1),
+        (G, 2 * G, 12),
+        (2 * G, 3 * G, 12),
+        (4 * G, 5 * G, 7),
+    ]);
     let (p, r) = collect_persistent(&e, &[]);
     assert!(r.is_empty());
     assert_eq!(
@@ -62,7 +67,11 @@ fn uefi_type_14_arrives_as_type_7() {
     assert!(r.is_empty());
     assert_eq!(
         ranges(&p),
-        vec![(0x1_0000_0000, 0x1_0800_0000, PmemSource::E820(E820Type::Pmem))]
+        vec![(
+            0x1_0000_0000,
+            0x1_0800_0000,
+            PmemSource::E820(E820Type::Pmem)
+        )]
     );
 }
 
@@ -111,7 +120,11 @@ fn nfit_and_e820_describing_the_same_memory_merge() {
         ranges(&p),
         vec![
             (4 * G, 5 * G, PmemSource::NfitAndE820(E820Type::Pmem)),
-            (6 * G, 7 * G + G / 2, PmemSource::NfitAndE820(E820Type::Pram)),
+            (
+                6 * G,
+                7 * G + G / 2,
+                PmemSource::NfitAndE820(E820Type::Pram)
+            ),
             (8 * G, 9 * G, PmemSource::Nfit),
             (9 * G, 10 * G, PmemSource::Nfit),
         ]
@@ -119,7 +132,10 @@ fn nfit_and_e820_describing_the_same_memory_merge() {
     assert_eq!(p[0].nfit.unwrap().range_index, 1);
     assert_eq!(p[1].nfit.unwrap().range_index, 2);
     assert!(!p[1].is_legacy(), "NFIT-described memory is not legacy");
-    assert_eq!(p[1].to_string().split(',').next().unwrap(), "pmem: [mem 0x0000000180000000-0x00000001dfffffff] (NFIT + e820 type 12)");
+    assert_eq!(
+        p[1].to_string().split(',').next().unwrap(),
+        "pmem: [mem 0x0000000180000000-0x00000001dfffffff] (NFIT + e820 type 12)"
+    );
 }
 
 #[test]
