@@ -1,0 +1,213 @@
+//! The runner's command-line options (`cargo run -- --help`), parsed by hand:
+//! a dozen flags do not need an argument-parsing crate.
+use std::path::PathBuf;
+
+/// One emulated NVDIMM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nvdimm {
+    /// Size in bytes.
+    pub size: u64,
+    /// Backing file; `None` picks one under target/nvdimm/.
+    pub file: Option<PathBuf>,
+}
+
+/// How to boot the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// RAM in bytes.
+    pub mem: u64,
+    /// Emulated NVDIMMs.
+    pub nvdimms: Vec<Nvdimm>,
+    /// Boot through UEFI (OVMF) instead of BIOS.
+    pub uefi: bool,
+    /// Kernel command line (passed through fw_cfg).
+    pub cmdline: String,
+    /// Memory hotplug slots and the maximum memory (both or neither).
+    pub slots: Option<u32>,
+    /// Maximum memory in bytes with hotplug slots.
+    pub maxmem: Option<u64>,
+    /// QEMU monitor on this unix socket.
+    pub monitor: Option<PathBuf>,
+    /// Extra ACPI tables.
+    pub acpitables: Vec<PathBuf>,
+    /// Seconds before QEMU is killed; `None` waits for ever.
+    pub timeout: Option<u64>,
+    /// Extra raw QEMU arguments.
+    pub qemu_args: Vec<String>,
+    /// A prebuilt kernel ELF instead of building kernel/.
+    pub kernel: Option<PathBuf>,
+    /// Boot N times and report the median boot time.
+    pub bench_boot: Option<u32>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            mem: 512 << 20,
+            nvdimms: Vec::new(),
+            uefi: false,
+            cmdline: String::new(),
+            slots: None,
+            maxmem: None,
+            monitor: None,
+            acpitables: Vec::new(),
+            timeout: None,
+            qemu_args: Vec::new(),
+            kernel: None,
+            bench_boot: None,
+        }
+    }
+}
+
+/// The `--help` text.
+pub const USAGE: &str = "\
+Usage: cargo run [--release] -- [OPTIONS]
+       cargo run -- plan --e820 FILE [--cmdline \"memmap=...\"] [--nfit TABLE.bin]
+
+Builds the kernel, makes a BIOS (or UEFI) disk image and boots it in QEMU with the
+serial console on stdio. Type `help` at the prompt; `poweroff` ends the run.
+
+Options:
+  --mem SIZE              guest RAM (default 512M); sizes take K, M, G, T
+  --nvdimm SIZE[,file=PATH]
+                          add an emulated NVDIMM (repeatable); backed by a sparse
+                          file under target/nvdimm/ kept between runs
+  --uefi                  boot through UEFI (Debian's OVMF) instead of BIOS
+  --cmdline \"STRING\"      kernel command line, passed through QEMU fw_cfg
+  --slots N --maxmem SIZE room for hot-added memory (pc-dimm slots)
+  --monitor PATH          QEMU monitor on a unix socket at PATH
+  --acpitable FILE        add an ACPI table (repeatable)
+  --timeout SECONDS       kill QEMU after SECONDS (exit code 124)
+  --qemu ARG              pass ARG to QEMU (repeatable)
+  --kernel ELF            boot this kernel ELF instead of building kernel/
+  --bench-boot N          boot N times, print the median time to the prompt
+  -h, --help              this text
+
+Exit codes: 0 success (poweroff, tests passed); 1 the kernel reported failure
+(panic, failed test); 2 triple fault or unexpected reset; 3 QEMU could not run;
+124 timeout; 64 bad usage.";
+
+/// Parse a size: decimal or 0x-hex with an optional K/M/G/T suffix (binary units).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, shift) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 10),
+        Some('m' | 'M') => (&s[..s.len() - 1], 20),
+        Some('g' | 'G') => (&s[..s.len() - 1], 30),
+        Some('t' | 'T') => (&s[..s.len() - 1], 40),
+        _ => (s, 0),
+    };
+    let n = match num.strip_prefix("0x").or_else(|| num.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => num.parse::<u64>(),
+    }
+    .map_err(|_| format!("bad size '{s}'"))?;
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("size '{s}' is too large"))
+}
+
+fn parse_nvdimm(s: &str) -> Result<Nvdimm, String> {
+    let mut parts = s.split(',');
+    let size = parse_size(parts.next().unwrap_or(""))?;
+    if size == 0 || size % (2 << 20) != 0 {
+        return Err(format!("--nvdimm size must be a non-zero multiple of 2M, got '{s}'"));
+    }
+    let mut file = None;
+    for p in parts {
+        match p.strip_prefix("file=") {
+            Some(path) if !path.is_empty() => file = Some(PathBuf::from(path)),
+            _ => return Err(format!("bad --nvdimm option '{p}' (expected file=PATH)")),
+        }
+    }
+    Ok(Nvdimm { size, file })
+}
+
+/// Parse the runner's options (everything after `--`).
+pub fn parse(args: &[String]) -> Result<RunOptions, String> {
+    let mut o = RunOptions::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next().cloned().ok_or_else(|| format!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--mem" => o.mem = parse_size(&value("--mem")?)?,
+            "--nvdimm" => o.nvdimms.push(parse_nvdimm(&value("--nvdimm")?)?),
+            "--uefi" => o.uefi = true,
+            "--cmdline" => o.cmdline = value("--cmdline")?,
+            "--slots" => {
+                let v = value("--slots")?;
+                o.slots = Some(v.parse().map_err(|_| format!("bad --slots '{v}'"))?);
+            }
+            "--maxmem" => o.maxmem = Some(parse_size(&value("--maxmem")?)?),
+            "--monitor" => o.monitor = Some(PathBuf::from(value("--monitor")?)),
+            "--acpitable" => o.acpitables.push(PathBuf::from(value("--acpitable")?)),
+            "--timeout" => {
+                let v = value("--timeout")?;
+                o.timeout = Some(v.parse().map_err(|_| format!("bad --timeout '{v}'"))?);
+            }
+            "--qemu" => o.qemu_args.push(value("--qemu")?),
+            "--kernel" => o.kernel = Some(PathBuf::from(value("--kernel")?)),
+            "--bench-boot" => {
+                let v = value("--bench-boot")?;
+                o.bench_boot = Some(v.parse().map_err(|_| format!("bad --bench-boot '{v}'"))?);
+            }
+            other => return Err(format!("unknown option '{other}' (see --help)")),
+        }
+    }
+    if o.mem < (64 << 20) {
+        return Err("--mem must be at least 64M".into());
+    }
+    match (o.slots, o.maxmem) {
+        (Some(0), _) => return Err("--slots must be at least 1".into()),
+        (Some(_), None) | (None, Some(_)) => {
+            return Err("--slots and --maxmem go together".into());
+        }
+        (Some(_), Some(max)) if max < o.mem => return Err("--maxmem is below --mem".into()),
+        _ => {}
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("0x1000"), Ok(4096));
+        assert_eq!(parse_size("6G"), Ok(6 << 30));
+        assert!(parse_size("16777216T").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("12Q").is_err());
+    }
+
+    #[test]
+    fn full_set() {
+        let o = parse(&args(
+            "--mem 1G --nvdimm 128M --nvdimm 64M,file=/tmp/x --uefi --slots 2 --maxmem 4G --timeout 30 --qemu -S",
+        ))
+        .unwrap();
+        assert_eq!(o.mem, 1 << 30);
+        assert_eq!(o.nvdimms.len(), 2);
+        assert_eq!(o.nvdimms[1].file.as_deref(), Some(std::path::Path::new("/tmp/x")));
+        assert!(o.uefi);
+        assert_eq!((o.slots, o.maxmem), (Some(2), Some(4 << 30)));
+        assert_eq!(o.timeout, Some(30));
+        assert_eq!(o.qemu_args, vec!["-S".to_string()]);
+    }
+
+    #[test]
+    fn errors() {
+        assert!(parse(&args("--mem")).is_err());
+        assert!(parse(&args("--bogus")).is_err());
+        assert!(parse(&args("--slots 2")).is_err());
+        assert!(parse(&args("--nvdimm 3M")).is_err());
+        assert!(parse(&args("--nvdimm 4M,size=2")).is_err());
+        assert!(parse(&args("--mem 1M")).is_err());
+    }
+}

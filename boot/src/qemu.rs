@@ -1,0 +1,242 @@
+//! Launching QEMU: the command line for the runner's options, and one run with a
+//! timeout, the console copied to our stdout and/or kept, and the exit status
+//! turned into an [`Outcome`] with a one-line reason.
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::kbuild::repo_root;
+use crate::options::RunOptions;
+
+/// Debian's OVMF firmware for `--uefi`.
+pub const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+/// What the kernel prints before it resets for `reboot` (Linux's words).
+pub const REBOOT_MARKER: &str = "reboot: Restarting system";
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// isa-debug-exit with 0x10: poweroff, or all tests passed.
+    Success,
+    /// isa-debug-exit with 0x11: panic or failed test.
+    KernelFailure,
+    /// The kernel asked for a reboot.
+    Reboot,
+    /// QEMU exited by itself: a triple fault (with -no-reboot) or an unexpected reset.
+    Reset,
+    /// Killed after the timeout.
+    Timeout,
+    /// QEMU could not run or died.
+    QemuError(i32),
+}
+
+impl Outcome {
+    /// The runner's exit code.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Success | Outcome::Reboot => 0,
+            Outcome::KernelFailure => 1,
+            Outcome::Reset => 2,
+            Outcome::QemuError(_) => 3,
+            Outcome::Timeout => 124,
+        }
+    }
+
+    /// One line saying why the run ended.
+    pub fn reason(self) -> String {
+        match self {
+            Outcome::Success => "kernel exited with success".into(),
+            Outcome::KernelFailure => "kernel reported failure (panic or failed test)".into(),
+            Outcome::Reboot => "kernel rebooted".into(),
+            Outcome::Reset => "triple fault or unexpected reset (QEMU exited without isa-debug-exit)".into(),
+            Outcome::Timeout => "timeout: QEMU was killed".into(),
+            Outcome::QemuError(c) => format!("QEMU failed (exit status {c})"),
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Everything the serial console printed (`\r` removed), when captured.
+    pub output: String,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// When the shell prompt first appeared, from QEMU's start.
+    pub prompt_at: Option<Duration>,
+}
+
+/// The shell prompt the kernel prints.
+pub const PROMPT: &str = "zoned> ";
+
+/// Where the console goes and where input comes from.
+#[derive(Debug, Clone)]
+pub enum Console {
+    /// Our stdin/stdout: interactive, or `printf ... | cargo run`.
+    Inherit,
+    /// Feed these bytes as input; keep the output (and copy it to stdout if `echo`).
+    Script { input: Vec<u8>, echo: bool },
+}
+
+fn nvdimm_file(index: usize, size: u64, chosen: &Option<PathBuf>) -> Result<PathBuf, String> {
+    let path = match chosen {
+        Some(p) => p.clone(),
+        None => {
+            let dir = repo_root().join("target").join("nvdimm");
+            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            dir.join(format!("nvdimm{index}-{}M.img", size >> 20))
+        }
+    };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open NVDIMM file {}: {e}", path.display()))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len != size {
+        // A sparse file: costs no disk until the guest writes.
+        f.set_len(size).map_err(|e| format!("cannot size NVDIMM file {}: {e}", path.display()))?;
+    }
+    Ok(path)
+}
+
+/// QEMU's option syntax doubles commas inside a value.
+fn escape_commas(s: &str) -> String {
+    s.replace(',', ",,")
+}
+
+/// The QEMU command line for `image` booted with `opts`.
+pub fn command(image: &Path, opts: &RunOptions) -> Result<Command, String> {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    let nv_total: u64 = opts.nvdimms.iter().map(|n| n.size).sum();
+    let machine = if opts.nvdimms.is_empty() { "pc" } else { "pc,nvdimm=on" };
+    cmd.args(["-machine", machine]);
+    let mem_mib = opts.mem >> 20;
+    let slots = opts.slots.unwrap_or(0) + opts.nvdimms.len() as u32;
+    if slots > 0 {
+        let maxmem = opts.maxmem.unwrap_or(opts.mem) + nv_total;
+        cmd.args(["-m", &format!("{mem_mib}M,slots={slots},maxmem={}M", maxmem >> 20)]);
+    } else {
+        cmd.args(["-m", &format!("{mem_mib}M")]);
+    }
+    cmd.args(["-drive", &format!("format=raw,file={}", escape_commas(&image.to_string_lossy()))]);
+    cmd.args(["-serial", "stdio", "-display", "none", "-no-reboot"]);
+    cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+    if opts.uefi {
+        if !Path::new(OVMF).is_file() {
+            return Err(format!("{OVMF} not found: install Debian's ovmf package for --uefi"));
+        }
+        cmd.args(["-bios", OVMF]);
+    }
+    match &opts.monitor {
+        Some(sock) => cmd.args(["-monitor", &format!("unix:{},server=on,wait=off", sock.display())]),
+        None => cmd.args(["-monitor", "none"]),
+    };
+    if !opts.cmdline.is_empty() {
+        cmd.args(["-fw_cfg", &format!("name=opt/zoned/cmdline,string={}", escape_commas(&opts.cmdline))]);
+    }
+    for t in &opts.acpitables {
+        if !t.is_file() {
+            return Err(format!("ACPI table {} not found", t.display()));
+        }
+        cmd.args(["-acpitable", &format!("file={}", escape_commas(&t.to_string_lossy()))]);
+    }
+    for (i, nv) in opts.nvdimms.iter().enumerate() {
+        let file = nvdimm_file(i, nv.size, &nv.file)?;
+        cmd.args([
+            "-object",
+            &format!(
+                "memory-backend-file,id=nvmem{i},share=on,mem-path={},size={}M",
+                escape_commas(&file.to_string_lossy()),
+                nv.size >> 20
+            ),
+        ]);
+        cmd.args(["-device", &format!("nvdimm,id=nvdimm{i},memdev=nvmem{i}")]);
+    }
+    cmd.args(&opts.qemu_args);
+    Ok(cmd)
+}
+
+fn wait(child: &mut Child, timeout: Option<u64>, start: Instant) -> Outcome {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                return match status.code() {
+                    Some(33) => Outcome::Success,
+                    Some(35) => Outcome::KernelFailure,
+                    Some(0) => Outcome::Reset,
+                    Some(c) => Outcome::QemuError(c),
+                    None => Outcome::QemuError(-1),
+                };
+            }
+            Ok(None) => {}
+            Err(_) => return Outcome::QemuError(-1),
+        }
+        if let Some(t) = timeout
+            && start.elapsed() > Duration::from_secs(t)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Outcome::Timeout;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Boot `image` once.
+pub fn run(image: &Path, opts: &RunOptions, console: &Console) -> Result<RunResult, String> {
+    let mut cmd = command(image, opts)?;
+    let start = Instant::now();
+    let output = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let (echo, input) = match console {
+        Console::Inherit => (true, None),
+        Console::Script { input, echo } => (*echo, Some(input.clone())),
+    };
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::inherit() });
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start qemu-system-x86_64: {e} (apt-get install qemu-system-x86)"))?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        // Written from a thread: QEMU takes input only as fast as the UART drains.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
+    let mut stdout = child.stdout.take().ok_or("no QEMU stdout")?;
+    let sink = Arc::clone(&output);
+    let prompt_seen = Arc::new(Mutex::new(None::<Duration>));
+    let prompt_sink = Arc::clone(&prompt_seen);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut out = std::io::stdout();
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if echo {
+                let _ = out.write_all(&buf[..n]);
+                let _ = out.flush();
+            }
+            let mut all = sink.lock().unwrap();
+            let tail_from = all.len().saturating_sub(PROMPT.len());
+            all.extend_from_slice(&buf[..n]);
+            let mut seen = prompt_sink.lock().unwrap();
+            if seen.is_none() && all[tail_from..].windows(PROMPT.len()).any(|w| w == PROMPT.as_bytes()) {
+                *seen = Some(start.elapsed());
+            }
+        }
+    });
+    let mut outcome = wait(&mut child, opts.timeout, start);
+    let _ = reader.join();
+    let text = String::from_utf8_lossy(&output.lock().unwrap()).replace('\r', "");
+    if outcome == Outcome::Reset && text.trim_end().ends_with(REBOOT_MARKER) {
+        outcome = Outcome::Reboot;
+    }
+    let prompt_at = *prompt_seen.lock().unwrap();
+    Ok(RunResult { outcome, output: text, elapsed: start.elapsed(), prompt_at })
+}

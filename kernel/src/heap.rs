@@ -1,0 +1,193 @@
+//! The kernel heap: `linked_list_allocator` over a virtual window of its own that
+//! grows on demand. When an allocation does not fit, fresh 4 KiB frames are mapped
+//! at the top of the heap and the heap is extended, so a large `Vec` needs no big
+//! static array.
+//!
+//! Frames come from the early pool (a window of usable RAM set aside before the
+//! memory manager exists, later reserved in memblock) until the buddy allocator
+//! takes over through [`set_page_source`]. Growth must never wait for the memory
+//! manager's lock (the memory manager itself allocates at set-up time, under that
+//! lock), so the page source only *tries* the lock, and a small reserve of frames
+//! covers growth that happens while the lock is held.
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::{self, NonNull};
+use linked_list_allocator::Heap;
+use spin::Mutex;
+
+use crate::paging;
+
+/// Bytes mapped at start-up and the smallest growth step.
+const GROW_MIN: usize = 64 * 1024;
+/// Frames kept back for growth while the memory manager is busy.
+const RESERVE_FRAMES: usize = 32;
+
+struct HeapState {
+    heap: Heap,
+    /// First address of the heap window; 0 until [`init`].
+    start: u64,
+    /// End of what is mapped.
+    mapped_end: u64,
+    /// End of the virtual window.
+    window_end: u64,
+}
+
+/// Where frames come from.
+struct FrameSources {
+    /// Early pool: [next, end) of physical memory.
+    early_next: u64,
+    early_end: u64,
+    /// The buddy allocator, once it exists: one 4 KiB frame, or None (busy or empty).
+    page_source: Option<fn() -> Option<u64>>,
+    reserve: [u64; RESERVE_FRAMES],
+    reserve_len: usize,
+}
+
+impl FrameSources {
+    fn take(&mut self) -> Option<u64> {
+        if let Some(src) = self.page_source
+            && let Some(pa) = src()
+        {
+            return Some(pa);
+        }
+        if self.early_next < self.early_end {
+            let pa = self.early_next;
+            self.early_next += 4096;
+            return Some(pa);
+        }
+        if self.reserve_len > 0 {
+            self.reserve_len -= 1;
+            return Some(self.reserve[self.reserve_len]);
+        }
+        None
+    }
+
+    fn refill(&mut self) {
+        let Some(src) = self.page_source else { return };
+        while self.reserve_len < RESERVE_FRAMES {
+            match src() {
+                Some(pa) => {
+                    self.reserve[self.reserve_len] = pa;
+                    self.reserve_len += 1;
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+static FRAMES: Mutex<FrameSources> = Mutex::new(FrameSources {
+    early_next: 0,
+    early_end: 0,
+    page_source: None,
+    reserve: [0; RESERVE_FRAMES],
+    reserve_len: 0,
+});
+
+/// The global allocator.
+pub struct KernelHeap(Mutex<HeapState>);
+
+/// The kernel's global allocator.
+#[global_allocator]
+pub static HEAP: KernelHeap = KernelHeap(Mutex::new(HeapState {
+    heap: Heap::empty(),
+    start: 0,
+    mapped_end: 0,
+    window_end: 0,
+}));
+
+/// Set up the heap with frames from the early pool `[pool_start, pool_end)`
+/// (physical, page aligned, RAM the bootloader reported usable). Needs paging.
+pub fn init(pool_start: u64, pool_end: u64) -> Result<(), paging::MapError> {
+    {
+        let mut f = FRAMES.lock();
+        f.early_next = pool_start;
+        f.early_end = pool_end;
+    }
+    let start = paging::reserve_window(1)?;
+    let mut st = HEAP.0.lock();
+    st.start = start;
+    st.mapped_end = start;
+    st.window_end = start + paging::L4_SPAN;
+    map_more(&mut st, GROW_MIN)?;
+    // SAFETY: [start, start + GROW_MIN) was just mapped to frames owned by the heap
+    // and is not used by anything else.
+    unsafe { st.heap.init(start as *mut u8, GROW_MIN) };
+    Ok(())
+}
+
+/// What remains of the early pool: [used_end, pool_end). The boot code frees it
+/// to the buddy allocator's memblock and reserves [pool_start, used_end).
+pub fn early_pool_used_end() -> u64 {
+    FRAMES.lock().early_next
+}
+
+/// Stop using the early pool (its unused rest goes to the buddy allocator) and
+/// take frames from `source` from now on.
+pub fn set_page_source(source: fn() -> Option<u64>) {
+    let mut f = FRAMES.lock();
+    f.early_end = f.early_next;
+    f.page_source = Some(source);
+    f.refill();
+}
+
+/// Bytes mapped for the heap and bytes in use.
+pub fn stats() -> (usize, usize) {
+    let st = HEAP.0.lock();
+    (st.heap.size(), st.heap.used())
+}
+
+fn map_more(st: &mut HeapState, bytes: usize) -> Result<(), paging::MapError> {
+    let pages = bytes.div_ceil(4096);
+    if st.mapped_end + (pages as u64) * 4096 > st.window_end {
+        return Err(paging::MapError::NoVirtualSpace);
+    }
+    let mut frames = FRAMES.lock();
+    for _ in 0..pages {
+        let pa = frames.take().ok_or(paging::MapError::OutOfFrames)?;
+        let mut pt_frames = || frames.take();
+        paging::map_pages(st.mapped_end, &[pa], &mut pt_frames)?;
+        st.mapped_end += 4096;
+    }
+    frames.refill();
+    Ok(())
+}
+
+fn grow(st: &mut HeapState, layout: Layout) -> bool {
+    let want = (layout.size() + layout.align() + 64).max(GROW_MIN).max(st.heap.size() / 4);
+    let before = st.mapped_end;
+    let res = map_more(st, want);
+    let added = (st.mapped_end - before) as usize;
+    if added > 0 {
+        // SAFETY: [before, mapped_end) directly follows the heap's top and was just
+        // mapped to frames owned by the heap.
+        unsafe { st.heap.extend(added) };
+    }
+    res.is_ok() || added >= layout.size() + layout.align()
+}
+
+// SAFETY: allocation and deallocation go through linked_list_allocator under one
+// lock; grown memory is mapped before the heap is extended over it.
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mut st = self.0.lock();
+        if st.start == 0 {
+            return ptr::null_mut();
+        }
+        if let Ok(p) = st.heap.allocate_first_fit(layout) {
+            return p.as_ptr();
+        }
+        if grow(&mut st, layout)
+            && let Ok(p) = st.heap.allocate_first_fit(layout)
+        {
+            return p.as_ptr();
+        }
+        ptr::null_mut()
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        if let Some(p) = NonNull::new(p) {
+            // SAFETY: GlobalAlloc's contract: `p` came from `alloc` with `layout`.
+            unsafe { self.0.lock().heap.deallocate(p, layout) };
+        }
+    }
+}

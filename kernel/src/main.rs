@@ -1,0 +1,26 @@
+//! The kernel binary: boot, then the serial shell.
+#![no_std]
+#![no_main]
+
+use bootloader_api::{BootInfo, entry_point};
+use kernel::qemu::{ExitCode, exit_qemu};
+use kernel::serial_println;
+
+entry_point!(kernel_main, config = &kernel::BOOTLOADER_CONFIG);
+
+fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
+    kernel::init_cpu();
+    serial_println!("zoned {} (x86_64, zoned physical memory with ZONE_DEVICE)", env!("CARGO_PKG_VERSION"));
+    kernel::boot::init(boot_info);
+    log::info!("Command line: {}", kernel::boot::cmdline());
+    serial_println!("zoned> ");
+    exit_qemu(ExitCode::Success)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    kernel::serial::force_unlock();
+    kernel::logger::force_unlock();
+    serial_println!("Kernel panic - not syncing: {}", info);
+    exit_qemu(ExitCode::Failed)
+}

@@ -1,0 +1,83 @@
+//! COM1, the kernel console: a 16550 UART at I/O port 0x3f8 driven by the
+//! `uart_16550` crate. Output converts `\n` to `\r\n` (QEMU puts the host
+//! terminal in raw mode, as a real serial line would be); input is polled.
+use core::fmt::{self, Write};
+use spin::Mutex;
+use uart_16550::backend::PioBackend;
+use uart_16550::{Config, Uart16550};
+
+/// The console UART; `None` until [`init`] found and configured it.
+static COM1: Mutex<Option<Uart16550<PioBackend>>> = Mutex::new(None);
+
+const COM1_PORT: u16 = 0x3f8;
+
+/// Configure COM1 (115200 8N1 as the crate's default config says). Without a UART
+/// the kernel runs on silently.
+pub fn init() {
+    // SAFETY: 0x3f8-0x3ff are COM1's eight registers on every PC (and in QEMU's pc
+    // machine); nothing else in the kernel touches those ports.
+    let Ok(mut uart) = (unsafe { Uart16550::new_port(COM1_PORT) }) else {
+        return;
+    };
+    if uart.init(Config::default()).is_ok() {
+        *COM1.lock() = Some(uart);
+    }
+}
+
+struct Writer<'a>(&'a mut Uart16550<PioBackend>);
+
+impl Write for Writer<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for chunk in s.split_inclusive('\n') {
+            match chunk.strip_suffix('\n') {
+                Some(line) => {
+                    self.0.send_bytes_exact(line.as_bytes());
+                    self.0.send_bytes_exact(b"\r\n");
+                }
+                None => self.0.send_bytes_exact(chunk.as_bytes()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Write formatted text to the console.
+pub fn write_fmt(args: fmt::Arguments) {
+    if let Some(uart) = COM1.lock().as_mut() {
+        let _ = Writer(uart).write_fmt(args);
+    }
+}
+
+/// Write raw bytes (the shell's echo and control sequences) without conversion.
+pub fn write_bytes(bytes: &[u8]) {
+    if let Some(uart) = COM1.lock().as_mut() {
+        uart.send_bytes_exact(bytes);
+    }
+}
+
+/// One received byte, if the UART has one.
+pub fn try_read_byte() -> Option<u8> {
+    COM1.lock().as_mut()?.try_receive_byte().ok()
+}
+
+/// Release the console lock whatever holds it, so a panic or fault report can be
+/// printed even when it interrupted a write.
+pub fn force_unlock() {
+    // SAFETY: called only on the way to halting the machine (panic, fatal fault):
+    // the interrupted holder never runs again, and the kernel runs on one CPU
+    // with interrupts disabled, so no other holder exists.
+    unsafe { COM1.force_unlock() };
+}
+
+/// `print!` to the serial console.
+#[macro_export]
+macro_rules! serial_print {
+    ($($arg:tt)*) => { $crate::serial::write_fmt(format_args!($($arg)*)) };
+}
+
+/// `println!` to the serial console.
+#[macro_export]
+macro_rules! serial_println {
+    () => { $crate::serial_print!("\n") };
+    ($($arg:tt)*) => { $crate::serial::write_fmt(format_args!("{}\n", format_args!($($arg)*))) };
+}

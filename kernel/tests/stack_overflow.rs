@@ -1,0 +1,36 @@
+//! A kernel stack overflow must be reported by the double-fault handler running on
+//! its own IST stack, not end in a triple fault.
+#![no_std]
+#![no_main]
+
+use bootloader_api::{BootInfo, entry_point};
+use kernel::fault::{Fault, expect};
+use kernel::qemu::{ExitCode, exit_qemu};
+use kernel::{serial_print, serial_println};
+
+entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
+
+fn main(_boot_info: &'static mut BootInfo) -> ! {
+    kernel::init_cpu();
+    serial_print!("stack_overflow::reported_as_double_fault ... ");
+    expect(Fault::DoubleFault);
+    recurse(0);
+    serial_println!("[no overflow]");
+    serial_println!("0 passed, 1 failed");
+    exit_qemu(ExitCode::Failed)
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    // A frame the optimiser cannot fold into a loop.
+    let buf = core::hint::black_box([depth; 16]);
+    recurse(buf[3] + 1) + core::hint::black_box(1)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    kernel::serial::force_unlock();
+    serial_println!("FAILED: {}", info);
+    serial_println!("0 passed, 1 failed");
+    exit_qemu(ExitCode::Failed)
+}
