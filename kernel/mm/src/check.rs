@@ -1,0 +1,389 @@
+//! Invariant checker: walks the whole memmap, every zone's free lists and page cache, and the
+//! counters, and reports the first inconsistency.
+//!
+//! What must hold:
+//! * every struct page is in exactly one state: reserved (hole, firmware, memmap, offline,
+//!   device), the head or a tail of one free block, the head or a tail of one allocated block,
+//!   or a cached order-0 free page; a tail carries no state flag (so free blocks never overlap);
+//! * a RAM page's zone is the zone of its address; a device page is reserved, in ZONE_DEVICE,
+//!   with a pagemap and a count ≥ 1, and never free;
+//! * free blocks are naturally aligned, of order ≤ 10, in their zone's span;
+//! * every free-list entry is a valid free head of that list's order and zone (never a device
+//!   page), the lists are well linked and their lengths match `nr_free`;
+//! * every page-cache entry is a cached page of that zone;
+//! * per zone: present, managed (= present − reserved) and free agree with the memmap.
+
+use core::fmt;
+
+use crate::node::Node;
+use crate::page::{NIL, PageFlags};
+use crate::platform::Platform;
+use crate::zone::{MAX_NR_ZONES, ZoneId};
+use crate::{MAX_ORDER, NR_ORDERS};
+
+/// The first inconsistency found by [`Node::check`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckError {
+    /// A page whose state contradicts the rules (`what` says which).
+    BadPageState {
+        /// The page.
+        pfn: u64,
+        /// Its flags.
+        flags: PageFlags,
+        /// The rule broken.
+        what: &'static str,
+    },
+    /// A page inside a block starting at `head` carries a state of its own: blocks overlap.
+    Overlap {
+        /// Head of the enclosing block.
+        head: u64,
+        /// The offending tail.
+        pfn: u64,
+        /// Its flags.
+        flags: PageFlags,
+    },
+    /// A RAM page whose zone is not the zone of its address.
+    WrongZone {
+        /// The page.
+        pfn: u64,
+        /// Zone in the page.
+        page_zone: ZoneId,
+        /// Zone of its address.
+        expected: ZoneId,
+    },
+    /// A device page in a free list or page cache.
+    DeviceInFreeList {
+        /// The zone whose list holds it.
+        zone: ZoneId,
+        /// The page.
+        pfn: u64,
+    },
+    /// A free-list entry that is not a free head of that list's order and zone.
+    BadFreeListEntry {
+        /// Zone of the list.
+        zone: ZoneId,
+        /// Order of the list.
+        order: u32,
+        /// The entry.
+        pfn: u64,
+        /// The rule broken.
+        what: &'static str,
+    },
+    /// A page-cache entry that is not a cached free page of that zone.
+    BadPcpEntry {
+        /// Zone of the cache.
+        zone: ZoneId,
+        /// The entry.
+        pfn: u64,
+        /// The rule broken.
+        what: &'static str,
+    },
+    /// A counter disagrees with what the walk found.
+    Counter {
+        /// The zone.
+        zone: ZoneId,
+        /// Which counter.
+        counter: &'static str,
+        /// Its value.
+        recorded: u64,
+        /// What the walk counted.
+        counted: u64,
+    },
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadPageState { pfn, flags, what } => {
+                write!(f, "pfn {pfn:#x} flags {flags}: {what}")
+            }
+            Self::Overlap { head, pfn, flags } => write!(
+                f,
+                "overlapping blocks: pfn {pfn:#x} (flags {flags}) inside the block at {head:#x}"
+            ),
+            Self::WrongZone {
+                pfn,
+                page_zone,
+                expected,
+            } => write!(
+                f,
+                "pfn {pfn:#x} is in zone {} but its address is in zone {}",
+                page_zone.name(),
+                expected.name()
+            ),
+            Self::DeviceInFreeList { zone, pfn } => write!(
+                f,
+                "device pfn {pfn:#x} in a free list of zone {}",
+                zone.name()
+            ),
+            Self::BadFreeListEntry {
+                zone,
+                order,
+                pfn,
+                what,
+            } => write!(
+                f,
+                "zone {} free list order {order}: pfn {pfn:#x}: {what}",
+                zone.name()
+            ),
+            Self::BadPcpEntry { zone, pfn, what } => {
+                write!(f, "zone {} page cache: pfn {pfn:#x}: {what}", zone.name())
+            }
+            Self::Counter {
+                zone,
+                counter,
+                recorded,
+                counted,
+            } => write!(
+                f,
+                "zone {}: {counter} is {recorded} but the memmap says {counted}",
+                zone.name()
+            ),
+        }
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    present: u64,
+    reserved: u64,
+    free: u64,
+    pcp: u64,
+    blocks: [u64; NR_ORDERS],
+}
+
+impl<P: Platform> Node<P> {
+    /// Check every invariant (see the module documentation); the first inconsistency is
+    /// returned. Cost: one pass over the memmap and the free lists.
+    pub fn check(&self) -> Result<(), CheckError> {
+        let mut tally = [Tally::default(); MAX_NR_ZONES];
+        for chunk in &self.sparse.chunks {
+            self.check_chunk(chunk.start_pfn, chunk.pages, &mut tally)?;
+        }
+        for zone in &self.zones {
+            let zid = zone.id;
+            self.check_free_lists(zid)?;
+            for &pfn in zone.pcp.pfns() {
+                let what = match self.page(pfn) {
+                    None => "no struct page",
+                    Some(p) if p.is_device() => {
+                        return Err(CheckError::DeviceInFreeList { zone: zid, pfn });
+                    }
+                    Some(p) if !p.has(PageFlags::PCP) => "not flagged as cached",
+                    Some(p) if p.zone() != zid => "page of another zone",
+                    Some(_) => continue,
+                };
+                return Err(CheckError::BadPcpEntry {
+                    zone: zid,
+                    pfn,
+                    what,
+                });
+            }
+            let t = &tally[zid.index()];
+            let counter = |counter, recorded, counted| {
+                if recorded == counted {
+                    Ok(())
+                } else {
+                    Err(CheckError::Counter {
+                        zone: zid,
+                        counter,
+                        recorded,
+                        counted,
+                    })
+                }
+            };
+            counter("present", zone.present, t.present)?;
+            counter("managed", zone.managed, t.present - t.reserved)?;
+            counter("free", zone.free, t.free)?;
+            counter("pcp count", zone.pcp.count as u64, t.pcp)?;
+            for (o, &n) in t.blocks.iter().enumerate() {
+                counter("nr_free", zone.areas.area[o].nr_free, n)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_chunk(
+        &self,
+        start: u64,
+        pages: &[crate::Page],
+        tally: &mut [Tally; MAX_NR_ZONES],
+    ) -> Result<(), CheckError> {
+        let mut i = 0usize;
+        while i < pages.len() {
+            let p = &pages[i];
+            let pfn = start + i as u64;
+            let flags = p.flags();
+            let bad = |what| {
+                Err(CheckError::BadPageState { pfn, flags, what })
+            };
+            if p.is_device() {
+                if !flags.contains(PageFlags::RESERVED)
+                    || flags.intersects(PageFlags::BUDDY.union(PageFlags::PCP).union(PageFlags::HEAD))
+                {
+                    return bad("device page not reserved, or free, or allocated");
+                }
+                if p.zone() != ZoneId::Device || p.pagemap().is_none() || p.refcount == 0 {
+                    return bad("device page without Device zone, pagemap or reference");
+                }
+                if p.pagemap().is_none_or(|m| m >= self.pagemaps.len()) {
+                    return bad("device page with an unknown pagemap");
+                }
+                tally[ZoneId::Device.index()].present += 1;
+                tally[ZoneId::Device.index()].reserved += 1;
+                i += 1;
+                continue;
+            }
+            let expected = ZoneId::for_pfn(pfn);
+            if p.zone() != expected {
+                return Err(CheckError::WrongZone {
+                    pfn,
+                    page_zone: p.zone(),
+                    expected,
+                });
+            }
+            let t = &mut tally[expected.index()];
+            let zone = &self.zones[expected.index()];
+            let state = flags.0 & PageFlags::STATE.0;
+            if state == PageFlags::RESERVED.0 {
+                if !flags.intersects(PageFlags::HOLE.union(PageFlags::OFFLINE)) {
+                    t.present += 1;
+                    t.reserved += 1;
+                    if !zone.spans(pfn) {
+                        return bad("present page outside its zone's span");
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            if flags.intersects(PageFlags::HOLE.union(PageFlags::OFFLINE)) {
+                return bad("hole or offline page that is not reserved");
+            }
+            if !zone.spans(pfn) {
+                return bad("page outside its zone's span");
+            }
+            if state == PageFlags::PCP.0 {
+                t.present += 1;
+                t.free += 1;
+                t.pcp += 1;
+                i += 1;
+                continue;
+            }
+            if state != PageFlags::BUDDY.0 && state != PageFlags::HEAD.0 {
+                return bad(if state == 0 {
+                    "page in no block: neither reserved, free nor allocated"
+                } else {
+                    "page in more than one state"
+                });
+            }
+            let order = p.order();
+            if order > MAX_ORDER {
+                return bad("block order above MAX_ORDER");
+            }
+            let n = 1usize << order;
+            if !pfn.is_multiple_of(n as u64) {
+                return bad("block not naturally aligned");
+            }
+            if i + n > pages.len() {
+                return bad("block runs past its memmap chunk");
+            }
+            if state == PageFlags::HEAD.0 && p.refcount == 0 {
+                return bad("allocated block with refcount 0");
+            }
+            for (k, tail) in pages[i + 1..i + n].iter().enumerate() {
+                if tail.flags != 0 || tail.zone != p.zone {
+                    return Err(CheckError::Overlap {
+                        head: pfn,
+                        pfn: pfn + 1 + k as u64,
+                        flags: tail.flags(),
+                    });
+                }
+            }
+            t.present += n as u64;
+            if state == PageFlags::BUDDY.0 {
+                t.free += n as u64;
+                t.blocks[order as usize] += 1;
+            }
+            i += n;
+        }
+        Ok(())
+    }
+
+    fn check_free_lists(&self, zid: ZoneId) -> Result<(), CheckError> {
+        let zone = &self.zones[zid.index()];
+        for (o, area) in zone.areas.area.iter().enumerate() {
+            let order = o as u32;
+            let err = |pfn, what| {
+                Err(CheckError::BadFreeListEntry {
+                    zone: zid,
+                    order,
+                    pfn,
+                    what,
+                })
+            };
+            let (mut pfn, mut prev, mut n) = (area.head, NIL, 0u64);
+            while pfn != NIL {
+                if n == area.nr_free {
+                    return err(pfn, "list longer than nr_free (or a cycle)");
+                }
+                let Some(p) = self.page(pfn) else {
+                    return err(pfn, "no struct page");
+                };
+                if p.is_device() {
+                    return Err(CheckError::DeviceInFreeList { zone: zid, pfn });
+                }
+                if !p.is_buddy() {
+                    return err(pfn, "not a free block head");
+                }
+                if p.order() != order {
+                    return err(pfn, "free head of another order");
+                }
+                if p.zone() != zid {
+                    return err(pfn, "free head of another zone");
+                }
+                if p.prev != prev {
+                    return err(pfn, "broken back link");
+                }
+                prev = pfn;
+                pfn = p.next;
+                n += 1;
+            }
+            if n != area.nr_free {
+                return Err(CheckError::Counter {
+                    zone: zid,
+                    counter: "free list length",
+                    recorded: area.nr_free,
+                    counted: n,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Scan every free list and page cache of every zone for pfns inside device pagemaps;
+    /// returns how many were found (must be 0).
+    pub fn device_pfns_in_free_lists(&self) -> u64 {
+        let is_dev = |pfn: u64| {
+            self.pagemaps
+                .iter()
+                .any(|m| pfn >= m.start_pfn() && pfn < m.end_pfn())
+                || self.page(pfn).is_some_and(|p| p.is_device())
+        };
+        let mut found = 0;
+        for zone in &self.zones {
+            for area in &zone.areas.area {
+                let (mut pfn, mut n) = (area.head, 0);
+                while pfn != NIL && n <= area.nr_free {
+                    let Some(p) = self.page(pfn) else { break };
+                    if (0..1u64 << p.order()).any(|k| is_dev(pfn + k)) {
+                        found += 1;
+                    }
+                    pfn = p.next;
+                    n += 1;
+                }
+            }
+            found += zone.pcp.pfns().iter().filter(|&&pfn| is_dev(pfn)).count() as u64;
+        }
+        found
+    }
+}

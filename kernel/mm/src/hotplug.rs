@@ -1,0 +1,324 @@
+//! Memory hotplug: `add_memory`, `online_pages` and the online-page callback.
+//!
+//! [`Node::add_memory`] registers hot-added RAM: it refuses a range that overlaps RAM or a
+//! device pagemap, maps it ([`Platform::map_ram`]), gives its absent sections struct pages, and
+//! raises `max_pfn` when the range ends higher. The memmap is placed **at the start of the
+//! hot-added range itself** (Linux's `memmap_on_memory`), so hot-adding needs no free RAM; a
+//! range too small to hold its own memmap takes it from the buddy allocator instead. Those
+//! memmap pages are present but reserved, never managed. The pages stay offline (reserved)
+//! until [`Node::online_pages`], which grows the zone span and present count and hands the
+//! rest of the range in max-order chunks to the current online-page callback. The default
+//! ([`Node::generic_online_page`]) frees each chunk into the buddy allocator of its zone; a
+//! driver may install its own to keep hot-added pages reserved (Linux semantics: installing
+//! only replaces the generic callback, restoring only succeeds with the callback currently set).
+//! The zone of hot-added RAM follows its address, like boot RAM.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::buddy::max_block_order;
+use crate::memblock::MemblockError;
+use crate::memremap::{
+    MemmapSource, MemremapError, add_sections, check_new_range, fill_range, only_holes,
+};
+use crate::node::Node;
+use crate::page::{Page, PageFlags};
+use crate::platform::{MapError, Platform};
+use crate::sparse::SparseError;
+use crate::zone::ZoneId;
+use crate::{MAX_ORDER, PAGE_SIZE, pfn_down, watermark};
+
+/// An online-page callback (`online_page_callback_t`): receives each max-order chunk of a
+/// range being onlined.
+pub type OnlinePageCallback<P> = fn(&mut Node<P>, u64, u32);
+
+/// Errors of hotplug operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HotplugError {
+    /// Zero-sized range.
+    Empty,
+    /// Start or size not page-aligned.
+    Misaligned,
+    /// The range goes beyond the 52-bit physical address space.
+    OutOfRange,
+    /// The range overlaps RAM `[start, end)`.
+    OverlapsRam {
+        /// RAM region start.
+        start: u64,
+        /// RAM region end.
+        end: u64,
+    },
+    /// The range overlaps a device pagemap.
+    OverlapsPagemap {
+        /// Its index.
+        index: usize,
+    },
+    /// The platform could not map the range or its memmap.
+    Map(MapError),
+    /// No memory for the memmap.
+    NoMemmap,
+    /// The section table refused.
+    Sparse(SparseError),
+    /// memblock's region array is full.
+    Memblock(MemblockError),
+    /// No hot-added, offline range matches.
+    NotAdded,
+    /// A custom online-page callback is already installed.
+    CallbackBusy,
+    /// The callback to restore is not the one installed.
+    CallbackMismatch,
+    /// generic_online_page on pages that are not being onlined.
+    NotOnlining,
+}
+
+impl fmt::Display for HotplugError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("empty range"),
+            Self::Misaligned => f.write_str("range not page-aligned"),
+            Self::OutOfRange => f.write_str("range beyond the 52-bit physical address space"),
+            Self::OverlapsRam { start, end } => write!(
+                f,
+                "range overlaps System RAM [mem {:#018x}-{:#018x}]",
+                start,
+                end - 1
+            ),
+            Self::OverlapsPagemap { index } => {
+                write!(f, "range overlaps device pagemap {index}")
+            }
+            Self::Map(e) => write!(f, "mapping failed: {e}"),
+            Self::NoMemmap => f.write_str("no memory for the memmap"),
+            Self::Sparse(e) => write!(f, "{e}"),
+            Self::Memblock(e) => write!(f, "{e}"),
+            Self::NotAdded => f.write_str("no offline hot-added range there"),
+            Self::CallbackBusy => f.write_str("an online page callback is already set"),
+            Self::CallbackMismatch => f.write_str("not the online page callback currently set"),
+            Self::NotOnlining => f.write_str("pages are not part of an onlined hot-added range"),
+        }
+    }
+}
+
+impl From<MemremapError> for HotplugError {
+    fn from(e: MemremapError) -> Self {
+        match e {
+            MemremapError::Empty => Self::Empty,
+            MemremapError::Misaligned => Self::Misaligned,
+            MemremapError::OutOfRange => Self::OutOfRange,
+            MemremapError::IntersectsRam { start, end } => Self::OverlapsRam { start, end },
+            MemremapError::IntersectsPagemap { index } => Self::OverlapsPagemap { index },
+            MemremapError::Map(m) => Self::Map(m),
+            MemremapError::NoMemmap => Self::NoMemmap,
+            MemremapError::Sparse(s) => Self::Sparse(s),
+        }
+    }
+}
+
+/// One hot-added RAM range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HotRange {
+    /// First pfn.
+    pub start_pfn: u64,
+    /// One past the last pfn.
+    pub end_pfn: u64,
+    /// Pages at the start holding the range's own memmap.
+    pub memmap_pages: u64,
+    /// Whether online_pages ran.
+    pub online: bool,
+}
+
+/// Hotplug bookkeeping of a node.
+pub(crate) struct HotplugState<P: Platform> {
+    /// None: the generic callback.
+    callback: Option<OnlinePageCallback<P>>,
+    pub(crate) ranges: Vec<HotRange>,
+}
+
+impl<P: Platform> HotplugState<P> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            callback: None,
+            ranges: Vec::new(),
+        }
+    }
+}
+
+impl<P: Platform> Node<P> {
+    /// `add_memory`: register hot-added RAM `[start, start + size)`, offline. See the module
+    /// documentation for where its memmap goes.
+    pub fn add_memory(&mut self, start: u64, size: u64) -> Result<(), HotplugError> {
+        let end = check_new_range(self, start, size)?;
+        let (spfn, epfn) = (pfn_down(start), pfn_down(end));
+        if !only_holes(self, spfn, epfn) {
+            return Err(HotplugError::OverlapsRam { start, end });
+        }
+        // System RAM from now on (memblock is the RAM list memremap_pages checks).
+        self.memblock.add(start, size).map_err(HotplugError::Memblock)?;
+        let added = match self
+            .platform
+            .map_ram(start, size)
+            .map_err(HotplugError::Map)
+            .and_then(|()| Ok(add_sections(self, spfn, epfn, MemmapSource::InRange)?))
+        {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = self.memblock.remove(start, size);
+                return Err(e);
+            }
+        };
+        let mut pfn = spfn;
+        while pfn < epfn {
+            let next = ZoneId::next_boundary(pfn, epfn);
+            let t = Page::new(
+                PageFlags::RESERVED.union(PageFlags::OFFLINE),
+                ZoneId::for_pfn(pfn),
+                0,
+            );
+            fill_range(self, pfn, next, t);
+            pfn = next;
+        }
+        let memmap_end = spfn + added.in_range_pages;
+        self.mark_memmap(spfn, added.in_range_pages);
+        self.memmap_ram_bytes += added.in_range_pages * PAGE_SIZE;
+        self.max_pfn = self.max_pfn.max(epfn);
+        self.min_pfn = self.min_pfn.min(spfn);
+        self.hotplug.ranges.push(HotRange {
+            start_pfn: spfn,
+            end_pfn: epfn,
+            memmap_pages: memmap_end - spfn,
+            online: false,
+        });
+        self.debug_check();
+        Ok(())
+    }
+
+    /// `online_pages`: online the hot-added range starting at `start_pfn` with `nr_pages`
+    /// pages (as added): zone span and present pages grow, every page but the range's own
+    /// memmap goes in max-order chunks to the online-page callback, watermarks are recomputed.
+    /// Returns the number of pages handed to the callback.
+    pub fn online_pages(&mut self, start_pfn: u64, nr_pages: u64) -> Result<u64, HotplugError> {
+        let idx = self
+            .hotplug
+            .ranges
+            .iter()
+            .position(|r| r.start_pfn == start_pfn && r.end_pfn == start_pfn + nr_pages && !r.online)
+            .ok_or(HotplugError::NotAdded)?;
+        let r = self.hotplug.ranges[idx];
+        for pfn in r.start_pfn..r.end_pfn {
+            if let Some(p) = self.sparse.page_mut(pfn) {
+                p.clear(PageFlags::OFFLINE);
+            }
+        }
+        let mut pfn = r.start_pfn;
+        while pfn < r.end_pfn {
+            let next = ZoneId::next_boundary(pfn, r.end_pfn);
+            let zone = &mut self.zones[ZoneId::for_pfn(pfn).index()];
+            zone.extend_span(pfn, next);
+            zone.present += next - pfn;
+            pfn = next;
+        }
+        self.hotplug.ranges[idx].online = true;
+        let cb = self.hotplug.callback.unwrap_or(generic_online_page_cb::<P>);
+        let mut handed = 0;
+        let mut pfn = r.start_pfn + r.memmap_pages;
+        while pfn < r.end_pfn {
+            let zend = ZoneId::next_boundary(pfn, r.end_pfn);
+            while pfn < zend {
+                let order = max_block_order(pfn, zend).min(MAX_ORDER);
+                cb(self, pfn, order);
+                handed += 1 << order;
+                pfn += 1 << order;
+            }
+        }
+        watermark::setup_per_zone_wmarks(&mut self.zones);
+        self.debug_check();
+        Ok(handed)
+    }
+
+    /// `add_memory` then `online_pages` for the whole range.
+    pub fn add_and_online_memory(&mut self, start: u64, size: u64) -> Result<u64, HotplugError> {
+        self.add_memory(start, size)?;
+        self.online_pages(pfn_down(start), size / PAGE_SIZE)
+    }
+
+    /// The hot-added RAM ranges.
+    pub fn hotplug_ranges(&self) -> &[HotRange] {
+        &self.hotplug.ranges
+    }
+
+    /// `generic_online_page`: free a chunk of an onlined hot-added range into the buddy
+    /// allocator of its zone (clearing `PG_reserved`, counting the pages as managed). Drivers
+    /// that kept pages reserved call it to release them later.
+    pub fn generic_online_page(&mut self, pfn: u64, order: u32) -> Result<(), HotplugError> {
+        let n = 1u64 << order.min(MAX_ORDER);
+        let inside = self
+            .hotplug
+            .ranges
+            .iter()
+            .any(|r| r.online && pfn >= r.start_pfn + r.memmap_pages && pfn + n <= r.end_pfn);
+        if order > MAX_ORDER || !pfn.is_multiple_of(n) || !inside {
+            return Err(HotplugError::NotOnlining);
+        }
+        let zid = ZoneId::for_pfn(pfn);
+        if ZoneId::for_pfn(pfn + n - 1) != zid {
+            return Err(HotplugError::NotOnlining);
+        }
+        let Some(pages) = self.sparse.pages_mut(pfn, n) else {
+            return Err(HotplugError::NotOnlining);
+        };
+        let ok = pages.iter().all(|p| {
+            p.flags & !PageFlags::RESERVED.0 == 0 && p.has(PageFlags::RESERVED) && p.zone == zid as u8
+        });
+        if !ok {
+            return Err(HotplugError::NotOnlining);
+        }
+        for p in pages.iter_mut() {
+            p.clear(PageFlags::RESERVED);
+        }
+        let zone = &mut self.zones[zid.index()];
+        zone.areas.free_one(&mut self.sparse, pfn, order, zid as u8);
+        zone.managed += n;
+        zone.free += n;
+        Ok(())
+    }
+
+    /// `set_online_page_callback`: install a driver's callback. Succeeds only while the generic
+    /// callback is in place.
+    pub fn set_online_page_callback(
+        &mut self,
+        cb: OnlinePageCallback<P>,
+    ) -> Result<(), HotplugError> {
+        if self.hotplug.callback.is_some() {
+            return Err(HotplugError::CallbackBusy);
+        }
+        self.hotplug.callback = Some(cb);
+        Ok(())
+    }
+
+    /// `restore_online_page_callback`: put the generic callback back. Succeeds only with the
+    /// callback currently set (compared by address; pass the same non-generic `fn` item that
+    /// was installed).
+    pub fn restore_online_page_callback(
+        &mut self,
+        cb: OnlinePageCallback<P>,
+    ) -> Result<(), HotplugError> {
+        match self.hotplug.callback {
+            Some(cur) if core::ptr::fn_addr_eq(cur, cb) => {
+                self.hotplug.callback = None;
+                Ok(())
+            }
+            _ => Err(HotplugError::CallbackMismatch),
+        }
+    }
+
+    /// Whether the generic online-page callback is in place.
+    pub fn online_page_callback_is_generic(&self) -> bool {
+        self.hotplug.callback.is_none()
+    }
+}
+
+fn generic_online_page_cb<P: Platform>(node: &mut Node<P>, pfn: u64, order: u32) {
+    if let Err(e) = node.generic_online_page(pfn, order) {
+        log::error!("online_pages: pfn {pfn:#x} order {order}: {e}");
+    }
+}
+

@@ -1,0 +1,91 @@
+//! Hardware-free memory manager in the spirit of Linux's `mm/`.
+//!
+//! The crate owns the whole physical-page bookkeeping of the kernel and nothing that touches
+//! hardware: an early boot allocator ([`memblock`]), a sparse memmap of [`Page`] descriptors
+//! ([`sparse`]), zones DMA / DMA32 / Normal / Device ([`zone`]), a buddy allocator per zone with a
+//! small order-0 page cache in front of it ([`buddy`], [`pcp`]), device pagemaps
+//! ([`memremap`]), memory hotplug ([`hotplug`]), an invariant checker ([`check`]) and the
+//! Linux-format views ([`views`]).
+//!
+//! Everything the crate needs from the machine goes through the small [`Platform`] trait, which
+//! the kernel implements and host tests fake ([`testing`], behind the `testing` feature).
+//!
+//! # Boot sequence (what the kernel calls)
+//!
+//! ```text
+//! let mut mb = Memblock::new();
+//! for each usable RAM range:  mb.add(start, size)?;          // page-aligned [start, start+size)
+//! for each range in use:      mb.reserve(start, size)?;      // page 0, kernel image, bootloader, ...
+//! let mut node = Node::init(platform, mb)?;                  // memmap + zones + buddy, RAM freed
+//! node.write_zone_ranges(&mut out)?;                         // "Zone ranges:" ... lines
+//! node.write_boot_summary(&mut out, &kernel_sizes)?;         // "Memory: ...K/...K available ..."
+//! for each persistent range:  node.memremap_pages(start, size, MemremapOptions::new(size))?;
+//! node.alloc_pages(Gfp::KERNEL, 0) / node.free_pages(pfn, 0) ...
+//! ```
+//!
+//! `alloc` is used only at setup time (section tables, the pagemap and hotplug lists), never on
+//! the allocation or free path.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod buddy;
+pub mod check;
+pub mod gfp;
+pub mod hotplug;
+pub mod memblock;
+pub mod memremap;
+pub mod node;
+pub mod page;
+pub mod page_ref;
+pub mod pcp;
+pub mod platform;
+pub mod sparse;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod views;
+pub mod watermark;
+pub mod zone;
+
+pub use check::CheckError;
+pub use gfp::Gfp;
+pub use hotplug::{HotplugError, OnlinePageCallback};
+pub use memblock::{Memblock, MemblockError};
+pub use memremap::{MemremapError, MemremapOptions, PageFreeFn, Pagemap};
+pub use node::{BadPage, BadPageReason, InitError, Node, PageRefError};
+pub use page::{Page, PageFlags};
+pub use platform::{MapError, Platform};
+pub use views::{KernelSizes, ZoneRanges};
+pub use zone::{Zone, ZoneId};
+
+/// log2 of the page size.
+pub const PAGE_SHIFT: u32 = 12;
+/// Size of a page frame in bytes.
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+/// Highest buddy order (Linux's `MAX_PAGE_ORDER`): blocks of up to 1024 pages (4 MiB).
+pub const MAX_ORDER: u32 = 10;
+/// Number of buddy orders (0..=[`MAX_ORDER`]).
+pub const NR_ORDERS: usize = MAX_ORDER as usize + 1;
+/// Physical addresses are limited to 52 bits (x86_64's architectural maximum).
+pub const MAX_PHYSMEM_BITS: u32 = 52;
+/// First pfn that cannot exist.
+pub const MAX_PFN_LIMIT: u64 = 1 << (MAX_PHYSMEM_BITS - PAGE_SHIFT);
+
+/// Page frame number of a physical address (rounded down, Linux's `PFN_DOWN`).
+pub const fn pfn_down(addr: u64) -> u64 {
+    addr >> PAGE_SHIFT
+}
+
+/// Page frame number of a physical address rounded up (Linux's `PFN_UP`).
+pub const fn pfn_up(addr: u64) -> u64 {
+    addr.div_ceil(PAGE_SIZE)
+}
+
+/// Physical address of a page frame number (Linux's `PFN_PHYS`).
+pub const fn pfn_phys(pfn: u64) -> u64 {
+    pfn << PAGE_SHIFT
+}

@@ -1,0 +1,401 @@
+//! ZONE_DEVICE: device pagemaps (`memremap_pages`), with the memmap optionally stored on the
+//! device itself (`vmem_altmap`).
+//!
+//! A device range gets struct pages but is never onlined: every page is put in the Device zone,
+//! reserved, with refcount 1 and its pagemap index, and never enters a free list. Registering
+//! device memory moves neither `max_pfn` nor any RAM zone's span. Device page lifetime
+//! (`get_page` / `put_page`, the `page_free` callback) is in [`page_ref`](crate::page_ref).
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::gfp::Gfp;
+use crate::node::Node;
+use crate::page::{Page, PageFlags};
+use crate::platform::{MapError, Platform};
+use crate::sparse::{
+    MEMMAP_BYTES_PER_SECTION, PAGES_PER_SECTION, SparseError, pfn_to_section_nr,
+    section_nr_to_pfn,
+};
+use crate::zone::ZoneId;
+use crate::{MAX_PHYSMEM_BITS, PAGE_SIZE, pfn_down, pfn_phys};
+
+/// Called when a device page's reference count falls back to 1 (`dev_pagemap_ops.page_free`):
+/// `(pagemap index, pfn)`.
+pub type PageFreeFn = fn(usize, u64);
+
+/// Device ranges larger than this get their memmap on the device by default (1 GiB).
+pub const ALTMAP_DEFAULT_THRESHOLD: u64 = 1 << 30;
+
+/// Buddy order of one section's memmap when it is allocated from RAM (1 MiB).
+pub(crate) const SECTION_MEMMAP_ORDER: u32 =
+    (MEMMAP_BYTES_PER_SECTION / PAGE_SIZE).trailing_zeros();
+
+/// Options of [`Node::memremap_pages`].
+#[derive(Clone, Copy, Debug)]
+pub struct MemremapOptions {
+    /// Store the struct pages at the start of the range itself (`vmem_altmap`).
+    pub altmap: bool,
+    /// Callback run when a device page becomes idle again.
+    pub page_free: Option<PageFreeFn>,
+}
+
+impl MemremapOptions {
+    /// Defaults for a range of `size` bytes: altmap on for ranges over 1 GiB, no callback.
+    pub fn new(size: u64) -> Self {
+        Self {
+            altmap: size > ALTMAP_DEFAULT_THRESHOLD,
+            page_free: None,
+        }
+    }
+
+    /// Force altmap on or off.
+    pub fn altmap(mut self, on: bool) -> Self {
+        self.altmap = on;
+        self
+    }
+
+    /// Set the `page_free` callback.
+    pub fn page_free(mut self, f: PageFreeFn) -> Self {
+        self.page_free = Some(f);
+        self
+    }
+}
+
+/// A registered device range (`struct dev_pagemap`).
+#[derive(Clone, Debug)]
+pub struct Pagemap {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) altmap_pages: u64,
+    pub(crate) memmap_ram_bytes: u64,
+    pub(crate) page_free: Option<PageFreeFn>,
+    pub(crate) page_free_calls: u64,
+}
+
+impl Pagemap {
+    /// Physical range `[start, end)`.
+    pub fn range(&self) -> (u64, u64) {
+        (self.start, self.end)
+    }
+    /// First pfn.
+    pub fn start_pfn(&self) -> u64 {
+        pfn_down(self.start)
+    }
+    /// One past the last pfn.
+    pub fn end_pfn(&self) -> u64 {
+        pfn_down(self.end)
+    }
+    /// Pages at the start of the range that hold struct pages (altmap), 0 without altmap.
+    pub fn altmap_pages(&self) -> u64 {
+        self.altmap_pages
+    }
+    /// Bytes of this range's memmap that live in RAM (without altmap).
+    pub fn memmap_ram_bytes(&self) -> u64 {
+        self.memmap_ram_bytes
+    }
+    /// How many times `page_free` ran (or would have run, without a callback).
+    pub fn page_free_calls(&self) -> u64 {
+        self.page_free_calls
+    }
+    pub(crate) fn intersects(&self, start: u64, end: u64) -> bool {
+        self.start < end && start < self.end
+    }
+}
+
+/// Why a device range or a hot-added range was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemremapError {
+    /// Zero-sized range.
+    Empty,
+    /// Start or size not page-aligned.
+    Misaligned,
+    /// The range goes beyond the 52-bit physical address space.
+    OutOfRange,
+    /// The range intersects System RAM `[start, end)`.
+    IntersectsRam {
+        /// RAM region start.
+        start: u64,
+        /// RAM region end.
+        end: u64,
+    },
+    /// The range intersects an existing pagemap.
+    IntersectsPagemap {
+        /// Index of that pagemap.
+        index: usize,
+    },
+    /// The platform could not map the range or its memmap.
+    Map(MapError),
+    /// No memory for the memmap.
+    NoMemmap,
+    /// The section table refused.
+    Sparse(SparseError),
+}
+
+impl fmt::Display for MemremapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("empty range"),
+            Self::Misaligned => f.write_str("range not page-aligned"),
+            Self::OutOfRange => f.write_str("range beyond the 52-bit physical address space"),
+            Self::IntersectsRam { start, end } => write!(
+                f,
+                "range intersects System RAM [mem {:#018x}-{:#018x}]",
+                start,
+                end - 1
+            ),
+            Self::IntersectsPagemap { index } => {
+                write!(f, "range intersects device pagemap {index}")
+            }
+            Self::Map(e) => write!(f, "mapping failed: {e}"),
+            Self::NoMemmap => f.write_str("no memory for the memmap"),
+            Self::Sparse(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Validate `[start, start + size)`: page-aligned, non-empty, below 2^52, not RAM, not another
+/// pagemap. Returns the end.
+pub(crate) fn check_new_range<P: Platform>(
+    node: &Node<P>,
+    start: u64,
+    size: u64,
+) -> Result<u64, MemremapError> {
+    if size == 0 {
+        return Err(MemremapError::Empty);
+    }
+    if !start.is_multiple_of(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
+        return Err(MemremapError::Misaligned);
+    }
+    let end = start
+        .checked_add(size)
+        .filter(|&e| e <= 1 << MAX_PHYSMEM_BITS)
+        .ok_or(MemremapError::OutOfRange)?;
+    if let Some(r) = node
+        .memblock
+        .memory()
+        .regions()
+        .iter()
+        .find(|r| r.base < end && start < r.end())
+    {
+        return Err(MemremapError::IntersectsRam {
+            start: r.base,
+            end: r.end(),
+        });
+    }
+    if let Some(index) = node.pagemaps.iter().position(|p| p.intersects(start, end)) {
+        return Err(MemremapError::IntersectsPagemap { index });
+    }
+    Ok(end)
+}
+
+/// Where the memmap of new sections comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MemmapSource {
+    /// From the start of the range being added (altmap / memmap on memory).
+    InRange,
+    /// One 1 MiB block per section from the buddy allocator.
+    Buddy,
+}
+
+/// Result of [`add_sections`].
+pub(crate) struct AddedSections {
+    /// Pages at the start of the range used for memmap storage.
+    pub(crate) in_range_pages: u64,
+    /// Bytes of memmap allocated from the buddy allocator.
+    pub(crate) buddy_bytes: u64,
+}
+
+/// `sparse_add_section` for every absent section touched by `[spfn, epfn)`: memmap storage
+/// from `source` (falling back to the buddy allocator when the range is too small), the new
+/// sections' pages initialised as holes. The range itself is initialised by the caller.
+pub(crate) fn add_sections<P: Platform>(
+    node: &mut Node<P>,
+    spfn: u64,
+    epfn: u64,
+    source: MemmapSource,
+) -> Result<AddedSections, MemremapError> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for nr in pfn_to_section_nr(spfn)..=pfn_to_section_nr(epfn - 1) {
+        if node.sparse.section_present(nr) {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(r) if r.1 == nr => r.1 = nr + 1,
+            _ => runs.push((nr, nr + 1)),
+        }
+    }
+    let missing: u64 = runs.iter().map(|r| r.1 - r.0).sum();
+    let need_pages = missing * MEMMAP_BYTES_PER_SECTION / PAGE_SIZE;
+    let mut out = AddedSections {
+        in_range_pages: 0,
+        buddy_bytes: 0,
+    };
+    if missing == 0 {
+        return Ok(out);
+    }
+    if source == MemmapSource::InRange && need_pages < epfn - spfn {
+        let mut pa = pfn_phys(spfn);
+        for &(first, end) in &runs {
+            let count = ((end - first) * PAGES_PER_SECTION) as usize;
+            let pages = node
+                .platform
+                .memmap_storage(pa, count)
+                .map_err(MemremapError::Map)?;
+            add_chunk(node, first, pages)?;
+            pa += (end - first) * MEMMAP_BYTES_PER_SECTION;
+        }
+        out.in_range_pages = need_pages;
+        return Ok(out);
+    }
+    if source == MemmapSource::InRange {
+        log::warn!("memmap does not fit in [mem {:#x}-{:#x}]: using RAM", pfn_phys(spfn), pfn_phys(epfn) - 1);
+    }
+    // Allocate everything first so that a failure leaves nothing behind.
+    let mut blocks: Vec<(u64, u64)> = Vec::with_capacity(missing as usize);
+    for &(first, end) in &runs {
+        for nr in first..end {
+            match node.alloc_pages(Gfp::KERNEL | Gfp::NOWARN, SECTION_MEMMAP_ORDER) {
+                Some(pfn) => blocks.push((nr, pfn)),
+                None => {
+                    for (_, pfn) in blocks {
+                        let _ = node.free_pages(pfn, SECTION_MEMMAP_ORDER);
+                    }
+                    return Err(MemremapError::NoMemmap);
+                }
+            }
+        }
+    }
+    for (nr, pfn) in blocks {
+        let pages = node
+            .platform
+            .memmap_storage(pfn_phys(pfn), PAGES_PER_SECTION as usize)
+            .map_err(MemremapError::Map)?;
+        add_chunk(node, nr, pages)?;
+        node.mark_memmap(pfn, 1 << SECTION_MEMMAP_ORDER);
+        out.buddy_bytes += MEMMAP_BYTES_PER_SECTION;
+    }
+    node.memmap_ram_bytes += out.buddy_bytes;
+    Ok(out)
+}
+
+/// Add one chunk of sections and initialise its pages as holes.
+fn add_chunk<P: Platform>(
+    node: &mut Node<P>,
+    first: u64,
+    pages: &'static mut [Page],
+) -> Result<(), MemremapError> {
+    let n = pages.len() as u64;
+    let start = section_nr_to_pfn(first);
+    node.sparse
+        .add_chunk(start, pages)
+        .map_err(MemremapError::Sparse)?;
+    let mut pfn = start;
+    while pfn < start + n {
+        let next = ZoneId::next_boundary(pfn, start + n)
+            .min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
+        let t = Page::new(
+            PageFlags::RESERVED.union(PageFlags::HOLE),
+            ZoneId::for_pfn(pfn),
+            pfn_to_section_nr(pfn) as u32,
+        );
+        if let Some(p) = node.sparse.pages_mut(pfn, next - pfn) {
+            p.fill(t);
+        }
+        pfn = next;
+    }
+    Ok(())
+}
+
+/// Whether every page of `[spfn, epfn)` that already has a struct page is a hole
+/// (absent sections are skipped whole).
+pub(crate) fn only_holes<P: Platform>(node: &Node<P>, spfn: u64, epfn: u64) -> bool {
+    let mut pfn = spfn;
+    while pfn < epfn {
+        let next = epfn.min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
+        if let Some(pages) = node.sparse.pages(pfn, next - pfn)
+            && !pages.iter().all(|p| p.has(PageFlags::HOLE))
+        {
+            return false;
+        }
+        pfn = next;
+    }
+    true
+}
+
+/// Write `template` (with the right section number) to every struct page of `[spfn, epfn)`.
+pub(crate) fn fill_range<P: Platform>(node: &mut Node<P>, spfn: u64, epfn: u64, template: Page) {
+    let mut pfn = spfn;
+    while pfn < epfn {
+        let next = epfn.min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
+        let t = Page {
+            section: pfn_to_section_nr(pfn) as u32,
+            ..template
+        };
+        if let Some(p) = node.sparse.pages_mut(pfn, next - pfn) {
+            p.fill(t);
+        }
+        pfn = next;
+    }
+}
+
+impl<P: Platform> Node<P> {
+    /// `memremap_pages`: register the device range `[start, start + size)` and give it struct
+    /// pages in ZONE_DEVICE. Refused if it intersects System RAM or another pagemap. The range
+    /// is mapped with [`Platform::map_device`]; with `opts.altmap` its memmap is stored in its
+    /// first pages (accounted as memmap, still device pages), otherwise 1 MiB per section is
+    /// taken from the buddy allocator. Returns the pagemap index.
+    pub fn memremap_pages(
+        &mut self,
+        start: u64,
+        size: u64,
+        opts: MemremapOptions,
+    ) -> Result<usize, MemremapError> {
+        let end = check_new_range(self, start, size)?;
+        let (spfn, epfn) = (pfn_down(start), pfn_down(end));
+        if !only_holes(self, spfn, epfn) {
+            return Err(MemremapError::IntersectsRam { start, end });
+        }
+        self.platform
+            .map_device(start, size)
+            .map_err(MemremapError::Map)?;
+        let source = if opts.altmap {
+            MemmapSource::InRange
+        } else {
+            MemmapSource::Buddy
+        };
+        let added = add_sections(self, spfn, epfn, source)?;
+        let index = self.pagemaps.len();
+        let mut t = Page::new(PageFlags::RESERVED.union(PageFlags::DEVICE), ZoneId::Device, 0);
+        t.refcount = 1;
+        t.pgmap = index as u32 + 1;
+        let alt_end = spfn + added.in_range_pages;
+        fill_range(self, alt_end, epfn, t);
+        t.flags |= PageFlags::MEMMAP.0;
+        fill_range(self, spfn, alt_end, t);
+        let dev = &mut self.zones[ZoneId::Device.index()];
+        dev.extend_span(spfn, epfn);
+        dev.present += epfn - spfn;
+        self.memmap_device_bytes += added.in_range_pages * PAGE_SIZE;
+        self.pagemaps.push(Pagemap {
+            start,
+            end,
+            altmap_pages: added.in_range_pages,
+            memmap_ram_bytes: added.buddy_bytes,
+            page_free: opts.page_free,
+            page_free_calls: 0,
+        });
+        self.debug_check();
+        Ok(index)
+    }
+
+    /// The registered device pagemaps, by index.
+    pub fn pagemaps(&self) -> &[Pagemap] {
+        &self.pagemaps
+    }
+
+    /// The pagemap owning `pfn`, if it is a device page.
+    pub fn pagemap_of(&self, pfn: u64) -> Option<&Pagemap> {
+        self.pagemaps.get(self.page(pfn)?.pagemap()?)
+    }
+}

@@ -1,0 +1,229 @@
+//! `struct page`: one 32-byte descriptor per 4 KiB frame.
+//!
+//! A [`Page`] is made of plain integers only, and **the all-zero bit pattern is a valid value**
+//! (no flags, zone DMA, order 0, refcount 0, no pagemap, no links): the memmap storage the
+//! [`Platform`](crate::Platform) hands out is already zeroed, and the kernel turns that zeroed
+//! memory into `&'static mut [Page]` in its one `unsafe` block. Keep it that way: no enums,
+//! references, `NonZero` or `bool` fields here.
+//!
+//! Free-list links are pfns, not pointers; they are meaningful only while the page is the head
+//! of a free buddy block ([`PageFlags::BUDDY`]).
+
+use core::fmt;
+
+use crate::zone::ZoneId;
+
+/// Page flag bits (Linux's `PG_*`), stored in [`Page`].
+///
+/// The states a page can be in are:
+/// * [`RESERVED`](Self::RESERVED): not managed by the buddy allocator (firmware or boot
+///   reservations, holes, memmap storage, device pages, offline hot-added RAM);
+/// * [`BUDDY`](Self::BUDDY): head of a free block of `order` in its zone's free list;
+/// * [`PCP`](Self::PCP): a free order-0 page held in its zone's page cache;
+/// * [`HEAD`](Self::HEAD): head of an allocated block of `order` (refcount ≥ 1);
+/// * no state flag: a tail page of a free or allocated block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageFlags(pub u16);
+
+impl PageFlags {
+    /// Not managed by the buddy allocator.
+    pub const RESERVED: Self = Self(1 << 0);
+    /// Head of a free buddy block (`PageBuddy`).
+    pub const BUDDY: Self = Self(1 << 1);
+    /// Head of an allocated block.
+    pub const HEAD: Self = Self(1 << 2);
+    /// Free order-0 page cached in the zone's page cache (Linux's pcp lists).
+    pub const PCP: Self = Self(1 << 3);
+    /// ZONE_DEVICE page, owned by a device pagemap.
+    pub const DEVICE: Self = Self(1 << 4);
+    /// The frame holds memmap storage (struct pages).
+    pub const MEMMAP: Self = Self(1 << 5);
+    /// Hot-added RAM that has not been onlined yet.
+    pub const OFFLINE: Self = Self(1 << 6);
+    /// No memory behind this pfn: a hole inside a present section.
+    pub const HOLE: Self = Self(1 << 7);
+
+    /// The flags that say what a page is (free head, cache, allocated head, reserved).
+    pub const STATE: Self = Self(Self::RESERVED.0 | Self::BUDDY.0 | Self::HEAD.0 | Self::PCP.0);
+
+    const NAMES: [(Self, &'static str); 8] = [
+        (Self::RESERVED, "reserved"),
+        (Self::BUDDY, "buddy"),
+        (Self::HEAD, "head"),
+        (Self::PCP, "pcp"),
+        (Self::DEVICE, "device"),
+        (Self::MEMMAP, "memmap"),
+        (Self::OFFLINE, "offline"),
+        (Self::HOLE, "hole"),
+    ];
+
+    /// Whether every bit of `other` is set.
+    #[inline]
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any bit of `other` is set.
+    #[inline]
+    pub const fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// Union of two flag sets.
+    #[inline]
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// `self` without the bits of `other`.
+    #[inline]
+    pub const fn without(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
+    }
+}
+
+impl fmt::Display for PageFlags {
+    /// Linux's `%pGp` style: `0x11(reserved|device)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}(", self.0)?;
+        let mut first = true;
+        for (flag, name) in Self::NAMES {
+            if self.contains(flag) {
+                if !first {
+                    f.write_str("|")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        f.write_str(")")
+    }
+}
+
+/// Free-list terminator stored in [`Page`] links.
+pub(crate) const NIL: u64 = u64::MAX;
+
+/// `struct page`: the descriptor of one page frame. See the module documentation for the
+/// all-zero guarantee.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Page {
+    pub(crate) flags: u16,
+    pub(crate) zone: u8,
+    pub(crate) order: u8,
+    pub(crate) refcount: u32,
+    /// Device pagemap index + 1 (0: none).
+    pub(crate) pgmap: u32,
+    /// Section number of this page (for `page_to_pfn`).
+    pub(crate) section: u32,
+    pub(crate) next: u64,
+    pub(crate) prev: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<Page>() <= 32);
+
+impl Page {
+    /// A page initialised with the given flags and zone (everything else zero).
+    #[inline]
+    pub(crate) const fn new(flags: PageFlags, zone: ZoneId, section: u32) -> Self {
+        Self {
+            flags: flags.0,
+            zone: zone as u8,
+            order: 0,
+            refcount: 0,
+            pgmap: 0,
+            section,
+            next: 0,
+            prev: 0,
+        }
+    }
+
+    /// The page's flags.
+    #[inline]
+    pub fn flags(&self) -> PageFlags {
+        PageFlags(self.flags)
+    }
+
+    /// Whether any of `f` is set.
+    #[inline]
+    pub(crate) fn has(&self, f: PageFlags) -> bool {
+        self.flags & f.0 != 0
+    }
+
+    #[inline]
+    pub(crate) fn set(&mut self, f: PageFlags) {
+        self.flags |= f.0;
+    }
+
+    #[inline]
+    pub(crate) fn clear(&mut self, f: PageFlags) {
+        self.flags &= !f.0;
+    }
+
+    /// The zone this page belongs to (`page_zonenum`).
+    #[inline]
+    pub fn zone(&self) -> ZoneId {
+        ZoneId::from_index(self.zone)
+    }
+
+    /// Buddy order: of the free block for a [`PageFlags::BUDDY`] head, of the allocation for a
+    /// [`PageFlags::HEAD`] page; 0 otherwise.
+    #[inline]
+    pub fn order(&self) -> u32 {
+        u32::from(self.order)
+    }
+
+    /// Reference count (`page_ref_count`): 1 for a freshly allocated block head and for an idle
+    /// device page, 0 for free pages.
+    #[inline]
+    pub fn refcount(&self) -> u32 {
+        self.refcount
+    }
+
+    /// Index of the device pagemap owning this page, for ZONE_DEVICE pages.
+    #[inline]
+    pub fn pagemap(&self) -> Option<usize> {
+        (self.pgmap != 0).then(|| self.pgmap as usize - 1)
+    }
+
+    /// Whether the page is a ZONE_DEVICE page (`is_zone_device_page`).
+    #[inline]
+    pub fn is_device(&self) -> bool {
+        self.has(PageFlags::DEVICE)
+    }
+
+    /// Whether the page is reserved (`PageReserved`).
+    #[inline]
+    pub fn is_reserved(&self) -> bool {
+        self.has(PageFlags::RESERVED)
+    }
+
+    /// Whether the page heads a free buddy block (`PageBuddy`).
+    #[inline]
+    pub fn is_buddy(&self) -> bool {
+        self.has(PageFlags::BUDDY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_zero_page_is_a_plain_reserved_free_value() {
+        let p = Page::default();
+        assert_eq!(p.flags(), PageFlags(0));
+        assert_eq!(p.zone(), ZoneId::Dma);
+        assert_eq!(p.pagemap(), None);
+        assert_eq!(core::mem::size_of::<Page>(), 32);
+    }
+
+    #[test]
+    fn flags_display_like_linux() {
+        let f = PageFlags::RESERVED.union(PageFlags::DEVICE);
+        assert_eq!(std::format!("{f}"), "0x11(reserved|device)");
+        assert_eq!(std::format!("{}", PageFlags(0)), "0x0()");
+        assert!(f.contains(PageFlags::DEVICE));
+        assert!(!f.without(PageFlags::DEVICE).intersects(PageFlags::DEVICE));
+    }
+}

@@ -1,0 +1,49 @@
+//! The only door to the hardware: a trait the kernel implements and host tests fake.
+
+use core::fmt;
+
+use crate::page::Page;
+
+/// Why the platform could not map memory or provide memmap storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// No memory for page tables.
+    OutOfMemory,
+    /// The address cannot be mapped (beyond the supported physical address width, ...).
+    BadAddress,
+    /// Anything else, with a short reason.
+    Other(&'static str),
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OutOfMemory => f.write_str("out of memory for page tables"),
+            Self::BadAddress => f.write_str("address cannot be mapped"),
+            Self::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+/// What the memory manager needs from the machine. Four calls, none on the allocation fast
+/// path except [`zero_pages`](Self::zero_pages) for `Gfp::ZERO`.
+pub trait Platform {
+    /// Give access to `count` struct pages stored at physical address `pa` (page-aligned;
+    /// `count * 32` bytes). The memory is RAM handed out by memblock or the buddy allocator, the
+    /// first pages of a device range (altmap) or of a hot-added RAM range (memmap on memory);
+    /// for the last two the range has already been mapped with [`map_device`](Self::map_device)
+    /// or [`map_ram`](Self::map_ram). The platform must return it **zeroed** (an all-zero
+    /// [`Page`] is a valid value) and must never hand out the same storage twice.
+    fn memmap_storage(&mut self, pa: u64, count: usize) -> Result<&'static mut [Page], MapError>;
+
+    /// Map the device range `[start, start + len)` into the kernel's address space
+    /// (memremap_pages). Called before any memmap storage is taken from the range.
+    fn map_device(&mut self, start: u64, len: u64) -> Result<(), MapError>;
+
+    /// Make hot-added RAM `[start, start + len)` accessible through the kernel's physical
+    /// memory mapping (add_memory). Called before any memmap storage is taken from the range.
+    fn map_ram(&mut self, start: u64, len: u64) -> Result<(), MapError>;
+
+    /// Fill `count` page frames starting at `pfn` with zeroes (`__GFP_ZERO`).
+    fn zero_pages(&mut self, pfn: u64, count: u64);
+}

@@ -1,0 +1,292 @@
+//! Sparse memmap: the physical address space in 128 MiB sections, struct pages only for present
+//! sections.
+//!
+//! The section table is two-level like Linux's `CONFIG_SPARSEMEM_EXTREME`: a root array of
+//! [`NR_SECTION_ROOTS`] `u16` entries (16 KiB, allocated once) points to blocks of
+//! [`SECTIONS_PER_ROOT`] sections (16 KiB each, 512 GiB of address space) that are allocated only
+//! when a section inside them becomes present. A hole, or a device range at 64 TiB, costs nothing
+//! until it is added. Each present section names the memmap chunk holding its pages; a chunk is
+//! one `&'static mut [Page]` from the [`Platform`](crate::Platform) covering one or more
+//! consecutive sections. `pfn_valid`, `pfn_to_page` and `page_to_pfn` are O(1).
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::page::Page;
+
+/// log2 of the section size in bytes (128 MiB).
+pub const SECTION_SIZE_BITS: u32 = 27;
+/// log2 of the number of pages per section.
+pub const PFN_SECTION_SHIFT: u32 = SECTION_SIZE_BITS - crate::PAGE_SHIFT;
+/// Pages per section (32768).
+pub const PAGES_PER_SECTION: u64 = 1 << PFN_SECTION_SHIFT;
+/// Bytes of memmap per section (1 MiB with 32-byte pages).
+pub const MEMMAP_BYTES_PER_SECTION: u64 = PAGES_PER_SECTION * core::mem::size_of::<Page>() as u64;
+/// Number of sections in the 52-bit physical address space.
+pub const NR_MEM_SECTIONS: u64 = 1 << (crate::MAX_PHYSMEM_BITS - SECTION_SIZE_BITS);
+const SECTIONS_PER_ROOT_SHIFT: u32 = 12;
+/// Sections per second-level block.
+pub const SECTIONS_PER_ROOT: usize = 1 << SECTIONS_PER_ROOT_SHIFT;
+/// Entries of the root array.
+pub const NR_SECTION_ROOTS: usize = (NR_MEM_SECTIONS as usize) / SECTIONS_PER_ROOT;
+
+/// Section number of a pfn.
+#[inline]
+pub const fn pfn_to_section_nr(pfn: u64) -> u64 {
+    pfn >> PFN_SECTION_SHIFT
+}
+
+/// First pfn of a section.
+#[inline]
+pub const fn section_nr_to_pfn(nr: u64) -> u64 {
+    nr << PFN_SECTION_SHIFT
+}
+
+/// Errors when adding sections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SparseError {
+    /// The range is beyond the 52-bit physical address space.
+    OutOfRange,
+    /// The chunk does not start on a section boundary or does not hold whole sections.
+    Misaligned,
+    /// A section of the range is already present.
+    AlreadyPresent(u64),
+    /// More chunks or root blocks than the 16-bit/32-bit indices can name.
+    TooManyChunks,
+}
+
+impl fmt::Display for SparseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OutOfRange => f.write_str("section beyond the 52-bit physical address space"),
+            Self::Misaligned => f.write_str("memmap chunk not section-aligned"),
+            Self::AlreadyPresent(nr) => write!(f, "section {nr} already present"),
+            Self::TooManyChunks => f.write_str("too many memmap chunks"),
+        }
+    }
+}
+
+/// One run of memmap storage.
+#[derive(Debug)]
+pub(crate) struct MemmapChunk {
+    pub(crate) start_pfn: u64,
+    pub(crate) pages: &'static mut [Page],
+}
+
+/// The section table and the memmap chunks (`mem_section[]`).
+pub struct Sparse {
+    roots: Box<[u16]>,
+    blocks: Vec<Box<[u32]>>,
+    pub(crate) chunks: Vec<MemmapChunk>,
+    present_sections: u64,
+}
+
+impl fmt::Debug for Sparse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sparse")
+            .field("present_sections", &self.present_sections)
+            .field("chunks", &self.chunks.len())
+            .finish()
+    }
+}
+
+impl Default for Sparse {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sparse {
+    /// An empty section table (allocates the 16 KiB root array).
+    pub fn new() -> Self {
+        Self {
+            roots: vec![0u16; NR_SECTION_ROOTS].into_boxed_slice(),
+            blocks: Vec::new(),
+            chunks: Vec::new(),
+            present_sections: 0,
+        }
+    }
+
+    #[inline]
+    fn chunk_of_section(&self, nr: u64) -> Option<usize> {
+        let root = (nr >> SECTIONS_PER_ROOT_SHIFT) as usize;
+        let b = *self.roots.get(root)?;
+        if b == 0 {
+            return None;
+        }
+        let c = self.blocks[b as usize - 1][nr as usize & (SECTIONS_PER_ROOT - 1)];
+        (c != 0).then(|| c as usize - 1)
+    }
+
+    /// Whether section `nr` has a memmap (`present_section_nr`).
+    #[inline]
+    pub fn section_present(&self, nr: u64) -> bool {
+        self.chunk_of_section(nr).is_some()
+    }
+
+    /// Number of present sections.
+    pub fn present_sections(&self) -> u64 {
+        self.present_sections
+    }
+
+    /// `pfn_valid`: the pfn has a struct page.
+    #[inline]
+    pub fn pfn_valid(&self, pfn: u64) -> bool {
+        self.section_present(pfn_to_section_nr(pfn))
+    }
+
+    #[inline]
+    fn locate(&self, pfn: u64) -> Option<(usize, usize)> {
+        let c = self.chunk_of_section(pfn_to_section_nr(pfn))?;
+        let idx = pfn.wrapping_sub(self.chunks[c].start_pfn) as usize;
+        Some((c, idx))
+    }
+
+    /// `pfn_to_page`.
+    #[inline]
+    pub fn page(&self, pfn: u64) -> Option<&Page> {
+        let (c, i) = self.locate(pfn)?;
+        self.chunks[c].pages.get(i)
+    }
+
+    /// `pfn_to_page`, mutable.
+    #[inline]
+    pub(crate) fn page_mut(&mut self, pfn: u64) -> Option<&mut Page> {
+        let (c, i) = self.locate(pfn)?;
+        self.chunks[c].pages.get_mut(i)
+    }
+
+    /// The struct pages of `[pfn, pfn + n)` if they lie in one memmap chunk.
+    pub(crate) fn pages(&self, pfn: u64, n: u64) -> Option<&[Page]> {
+        let (c, i) = self.locate(pfn)?;
+        self.chunks[c].pages.get(i..i.checked_add(n as usize)?)
+    }
+
+    /// The struct pages of `[pfn, pfn + n)` if they lie in one memmap chunk, mutable.
+    pub(crate) fn pages_mut(&mut self, pfn: u64, n: u64) -> Option<&mut [Page]> {
+        let (c, i) = self.locate(pfn)?;
+        self.chunks[c].pages.get_mut(i..i.checked_add(n as usize)?)
+    }
+
+    /// `page_to_pfn`: the pfn of a struct page obtained from this memmap.
+    pub fn page_to_pfn(&self, page: &Page) -> Option<u64> {
+        let c = self.chunk_of_section(u64::from(page.section))?;
+        let chunk = &self.chunks[c];
+        let base = chunk.pages.as_ptr().addr();
+        let off = (page as *const Page).addr().checked_sub(base)? / core::mem::size_of::<Page>();
+        (off < chunk.pages.len()).then(|| chunk.start_pfn + off as u64)
+    }
+
+    /// Make the sections of `[start_pfn, start_pfn + pages.len())` present with `pages` as
+    /// their memmap. The chunk must start on a section boundary and hold whole sections.
+    pub(crate) fn add_chunk(
+        &mut self,
+        start_pfn: u64,
+        pages: &'static mut [Page],
+    ) -> Result<(), SparseError> {
+        let n = pages.len() as u64;
+        if !start_pfn.is_multiple_of(PAGES_PER_SECTION) || n == 0 || !n.is_multiple_of(PAGES_PER_SECTION) {
+            return Err(SparseError::Misaligned);
+        }
+        let first = pfn_to_section_nr(start_pfn);
+        let nsec = n / PAGES_PER_SECTION;
+        if first + nsec > NR_MEM_SECTIONS {
+            return Err(SparseError::OutOfRange);
+        }
+        for nr in first..first + nsec {
+            if self.section_present(nr) {
+                return Err(SparseError::AlreadyPresent(nr));
+            }
+        }
+        let chunk_id = u32::try_from(self.chunks.len() + 1).map_err(|_| SparseError::TooManyChunks)?;
+        for nr in first..first + nsec {
+            let root = (nr >> SECTIONS_PER_ROOT_SHIFT) as usize;
+            if self.roots[root] == 0 {
+                let id = u16::try_from(self.blocks.len() + 1)
+                    .map_err(|_| SparseError::TooManyChunks)?;
+                self.blocks
+                    .push(vec![0u32; SECTIONS_PER_ROOT].into_boxed_slice());
+                self.roots[root] = id;
+            }
+        }
+        for nr in first..first + nsec {
+            let b = self.roots[(nr >> SECTIONS_PER_ROOT_SHIFT) as usize] as usize - 1;
+            self.blocks[b][nr as usize & (SECTIONS_PER_ROOT - 1)] = chunk_id;
+        }
+        self.chunks.push(MemmapChunk { start_pfn, pages });
+        self.present_sections += nsec;
+        Ok(())
+    }
+
+    /// Present sections as `(first_pfn, pages)` chunks, in the order they were added.
+    pub(crate) fn chunk_spans(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.chunks
+            .iter()
+            .map(|c| (c.start_pfn, c.pages.len() as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(n: u64) -> &'static mut [Page] {
+        Box::leak(vec![Page::default(); n as usize].into_boxed_slice())
+    }
+
+    #[test]
+    fn sections_far_apart_cost_only_their_blocks() {
+        let mut s = Sparse::new();
+        s.add_chunk(0, storage(PAGES_PER_SECTION)).unwrap();
+        let far = (64u64 << 40) >> crate::PAGE_SHIFT; // 64 TiB
+        let pages = storage(PAGES_PER_SECTION);
+        for p in pages.iter_mut() {
+            p.section = pfn_to_section_nr(far) as u32;
+        }
+        s.add_chunk(far, pages).unwrap();
+        assert_eq!(s.blocks.len(), 2);
+        assert!(s.pfn_valid(0) && s.pfn_valid(far + 5));
+        assert!(!s.pfn_valid(PAGES_PER_SECTION));
+        assert!(!s.pfn_valid(far - 1));
+        assert!(!s.pfn_valid(u64::MAX));
+        assert!(s.page(crate::MAX_PFN_LIMIT).is_none());
+        let p = s.page(far + 7).unwrap();
+        assert_eq!(s.page_to_pfn(p), Some(far + 7));
+    }
+
+    #[test]
+    fn page_to_pfn_inverts_pfn_to_page() {
+        let mut s = Sparse::new();
+        let base = 3 * PAGES_PER_SECTION;
+        let pages = storage(2 * PAGES_PER_SECTION);
+        for (i, p) in pages.iter_mut().enumerate() {
+            p.section = pfn_to_section_nr(base + i as u64) as u32;
+        }
+        s.add_chunk(base, pages).unwrap();
+        for pfn in [base, base + 1, base + PAGES_PER_SECTION, base + 2 * PAGES_PER_SECTION - 1] {
+            assert_eq!(s.page_to_pfn(s.page(pfn).unwrap()), Some(pfn));
+        }
+        let foreign = Page::default();
+        assert_eq!(s.page_to_pfn(&foreign), None);
+    }
+
+    #[test]
+    fn add_chunk_refusals() {
+        let mut s = Sparse::new();
+        assert_eq!(s.add_chunk(1, storage(PAGES_PER_SECTION)), Err(SparseError::Misaligned));
+        assert_eq!(s.add_chunk(0, storage(100)), Err(SparseError::Misaligned));
+        s.add_chunk(0, storage(PAGES_PER_SECTION)).unwrap();
+        assert_eq!(
+            s.add_chunk(0, storage(PAGES_PER_SECTION)),
+            Err(SparseError::AlreadyPresent(0))
+        );
+        let last = section_nr_to_pfn(NR_MEM_SECTIONS - 1);
+        assert_eq!(
+            s.add_chunk(last, storage(2 * PAGES_PER_SECTION)),
+            Err(SparseError::OutOfRange)
+        );
+        assert_eq!(s.present_sections(), 1);
+    }
+}

@@ -1,0 +1,107 @@
+//! A host fake of the [`Platform`] (feature `testing`), for this crate's tests and benches and
+//! for other crates' host tests, plus helpers to build a [`Node`] from a RAM layout.
+//!
+//! Memmap storage is leaked heap memory (`Box::leak`), because the trait hands out
+//! `&'static mut [Page]`: under Miri run with `MIRIFLAGS=-Zmiri-ignore-leaks`.
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::memblock::Memblock;
+use crate::node::Node;
+use crate::page::Page;
+use crate::platform::{MapError, Platform};
+
+/// Records every call; can be told to fail.
+#[derive(Debug, Default)]
+pub struct FakePlatform {
+    /// `(pa, count)` of every memmap storage handed out.
+    pub storage: Vec<(u64, usize)>,
+    /// Device ranges mapped.
+    pub device_maps: Vec<(u64, u64)>,
+    /// Hot-added RAM ranges mapped.
+    pub ram_maps: Vec<(u64, u64)>,
+    /// `(pfn, count)` of every zero-fill.
+    pub zeroed: Vec<(u64, u64)>,
+    /// Make `map_device` / `map_ram` fail.
+    pub fail_map: bool,
+    /// Make `memmap_storage` fail.
+    pub fail_storage: bool,
+}
+
+impl FakePlatform {
+    /// A platform that succeeds at everything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Platform for FakePlatform {
+    fn memmap_storage(&mut self, pa: u64, count: usize) -> Result<&'static mut [Page], MapError> {
+        if self.fail_storage {
+            return Err(MapError::OutOfMemory);
+        }
+        if self
+            .storage
+            .iter()
+            .any(|&(p, c)| pa < p + (c as u64) * 32 && p < pa + (count as u64) * 32)
+        {
+            return Err(MapError::Other("memmap storage handed out twice"));
+        }
+        self.storage.push((pa, count));
+        Ok(Box::leak(vec![Page::default(); count].into_boxed_slice()))
+    }
+
+    fn map_device(&mut self, start: u64, len: u64) -> Result<(), MapError> {
+        if self.fail_map {
+            return Err(MapError::OutOfMemory);
+        }
+        self.device_maps.push((start, len));
+        Ok(())
+    }
+
+    fn map_ram(&mut self, start: u64, len: u64) -> Result<(), MapError> {
+        if self.fail_map {
+            return Err(MapError::OutOfMemory);
+        }
+        self.ram_maps.push((start, len));
+        Ok(())
+    }
+
+    fn zero_pages(&mut self, pfn: u64, count: u64) {
+        self.zeroed.push((pfn, count));
+    }
+}
+
+/// A memblock with RAM `ram` (`(start, end)` byte ranges) and `reserved` ranges.
+pub fn memblock(ram: &[(u64, u64)], reserved: &[(u64, u64)]) -> Memblock {
+    let mut mb = Memblock::new();
+    for &(s, e) in ram {
+        mb.add(s, e - s).expect("memblock add");
+    }
+    for &(s, e) in reserved {
+        mb.reserve(s, e - s).expect("memblock reserve");
+    }
+    mb
+}
+
+/// A node over RAM `ram` with `reserved` ranges, on a [`FakePlatform`].
+pub fn node(ram: &[(u64, u64)], reserved: &[(u64, u64)]) -> Node<FakePlatform> {
+    Node::init(FakePlatform::new(), memblock(ram, reserved)).expect("Node::init")
+}
+
+/// A QEMU-like PC with `mib` MiB of RAM: usable 4 KiB-0x9f000 and 1 MiB to the end (split at
+/// 3 GiB with the rest above 4 GiB for large sizes), page 0 and the first 2 MiB above 1 MiB
+/// (the "kernel") reserved.
+pub fn pc_node(mib: u64) -> Node<FakePlatform> {
+    let mib_b = mib << 20;
+    let mut ram = vec![(0x1000, 0x9f000)];
+    if mib_b <= 3 << 30 {
+        ram.push((0x10_0000, mib_b));
+    } else {
+        ram.push((0x10_0000, 3 << 30));
+        ram.push((4 << 30, (4 << 30) + mib_b - (3 << 30)));
+    }
+    node(&ram, &[(0x10_0000, 0x30_0000)])
+}

@@ -1,0 +1,121 @@
+//! Zone watermarks, computed the Linux way (`calculate_min_free_kbytes`,
+//! `__setup_per_zone_wmarks`):
+//!
+//! * `min_free_kbytes = clamp(int_sqrt(lowmem_kbytes * 16), 128, 262144)`, where lowmem is the
+//!   managed RAM of all RAM zones;
+//! * each zone's `min` is its share of `min_free_kbytes` in proportion to its managed pages;
+//! * `low = min + max(min / 4, managed * watermark_scale_factor / 10000)`, `high = low + the same`,
+//!   with `watermark_scale_factor = 10`.
+
+use crate::zone::{Zone, ZoneId};
+
+/// Linux's default `watermark_scale_factor`.
+pub const WATERMARK_SCALE_FACTOR: u64 = 10;
+
+/// The three watermarks of a zone, in pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Watermarks {
+    /// `WMARK_MIN`: ordinary allocations never take the zone below this.
+    pub min: u64,
+    /// `WMARK_LOW`.
+    pub low: u64,
+    /// `WMARK_HIGH`.
+    pub high: u64,
+}
+
+/// Integer square root (`int_sqrt`), rounded down.
+pub fn int_sqrt(x: u64) -> u64 {
+    if x < 2 {
+        return x;
+    }
+    // Newton's method from an over-estimate.
+    let mut r = 1u64 << (64 - x.leading_zeros()).div_ceil(2);
+    loop {
+        let n = (r + x / r) / 2;
+        if n >= r {
+            return r;
+        }
+        r = n;
+    }
+}
+
+/// `calculate_min_free_kbytes` for `lowmem_pages` managed RAM pages.
+pub fn min_free_kbytes(lowmem_pages: u64) -> u64 {
+    let lowmem_kbytes = lowmem_pages * (crate::PAGE_SIZE >> 10);
+    int_sqrt(lowmem_kbytes * 16).clamp(128, 262_144)
+}
+
+/// Watermarks of one zone with `managed` pages, given the node-wide `pages_min`
+/// (min_free_kbytes in pages) and the total managed `lowmem_pages`.
+pub fn zone_watermarks(managed: u64, pages_min: u64, lowmem_pages: u64) -> Watermarks {
+    if lowmem_pages == 0 || managed == 0 {
+        return Watermarks::default();
+    }
+    let min = pages_min * managed / lowmem_pages;
+    let step = (min >> 2).max(managed * WATERMARK_SCALE_FACTOR / 10_000);
+    Watermarks {
+        min,
+        low: min + step,
+        high: min + 2 * step,
+    }
+}
+
+/// `setup_per_zone_wmarks`: recompute every RAM zone's watermarks; Device stays at zero.
+pub(crate) fn setup_per_zone_wmarks(zones: &mut [Zone]) {
+    let lowmem: u64 = zones
+        .iter()
+        .filter(|z| z.id != ZoneId::Device)
+        .map(|z| z.managed)
+        .sum();
+    let pages_min = min_free_kbytes(lowmem) >> (crate::PAGE_SHIFT - 10);
+    for z in zones.iter_mut() {
+        z.wmark = if z.id == ZoneId::Device {
+            Watermarks::default()
+        } else {
+            zone_watermarks(z.managed, pages_min, lowmem)
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_sqrt_is_floor() {
+        for x in [0u64, 1, 2, 3, 4, 15, 16, 17, 99, 100, 1 << 40, u64::MAX] {
+            let r = int_sqrt(x);
+            assert!(r.checked_mul(r).is_some_and(|s| s <= x), "{x}");
+            assert!((r + 1).checked_mul(r + 1).is_none_or(|s| s > x), "{x}");
+        }
+    }
+
+    #[test]
+    fn min_free_kbytes_matches_linux_table() {
+        // Linux's comment table: 16MB: 512k, 32MB: 724k, 64MB: 1024k, 128MB: 1448k,
+        // 1GB: 4096k, 16GB: 16384k, 4TB: 262144k (clamped).
+        let mb = |m: u64| m * 256;
+        assert_eq!(min_free_kbytes(mb(16)), 512);
+        assert_eq!(min_free_kbytes(mb(32)), 724);
+        assert_eq!(min_free_kbytes(mb(64)), 1024);
+        assert_eq!(min_free_kbytes(mb(128)), 1448);
+        assert_eq!(min_free_kbytes(mb(1024)), 4096);
+        assert_eq!(min_free_kbytes(mb(16 * 1024)), 16384);
+        assert_eq!(min_free_kbytes(mb(4 * 1024 * 1024 * 1024)), 262_144);
+        assert_eq!(min_free_kbytes(1), 128);
+    }
+
+    #[test]
+    fn watermarks_split_by_managed_pages() {
+        // 512 MiB guest: DMA 3977 managed, DMA32 ~ 120000 managed.
+        let lowmem = 3977 + 120_000;
+        let pages_min = min_free_kbytes(lowmem) >> 2;
+        let dma = zone_watermarks(3977, pages_min, lowmem);
+        let dma32 = zone_watermarks(120_000, pages_min, lowmem);
+        assert!(dma.min + dma32.min <= pages_min);
+        assert!(dma32.min > 20 * dma.min);
+        assert_eq!(dma.low - dma.min, (dma.min / 4).max(3977 * 10 / 10_000));
+        assert_eq!(dma32.high - dma32.low, dma32.low - dma32.min);
+        assert_eq!(zone_watermarks(0, pages_min, lowmem), Watermarks::default());
+    }
+}
