@@ -2,13 +2,9 @@
 //! firmware tables → firmware parsing → memory manager → kernel services.
 use alloc::string::String;
 use bootloader_api::BootInfo;
-use bootloader_api::info::MemoryRegionKind;
 use spin::Once;
 
 use crate::{heap, paging};
-
-/// Size of the early frame pool the heap uses before the buddy allocator exists.
-const EARLY_POOL: u64 = 2 << 20;
 
 static CMDLINE: Once<String> = Once::new();
 
@@ -26,18 +22,15 @@ pub fn init(boot_info: &'static mut BootInfo) {
     let highest = regions.iter().map(|r| r.end).max().unwrap_or(0);
     paging::init(phys_offset, highest.max(1 << 32));
 
-    // The early pool: the first 2 MiB of the largest usable region above 1 MiB.
-    let pool = regions
-        .iter()
-        .filter(|r| r.kind == MemoryRegionKind::Usable && r.start >= 1 << 20)
-        .map(|r| ((r.start + 4095) & !4095, r.end & !4095))
-        .filter(|(s, e)| e > s && e - s >= EARLY_POOL)
-        .max_by_key(|(s, e)| e - s);
-    let Some((pool_start, _)) = pool else {
-        panic!("no usable RAM region of 2 MiB above 1 MiB for the early heap");
-    };
-    if let Err(e) = heap::init(pool_start, pool_start + EARLY_POOL) {
+    if let Err(e) = heap::init() {
         panic!("heap set-up failed: {e}");
     }
-    CMDLINE.call_once(crate::fw_cfg::cmdline);
+    let cmdline = CMDLINE.call_once(crate::fw_cfg::cmdline);
+    log::info!("Command line: {cmdline}");
+    let rsdp = boot_info.rsdp_addr.into_option();
+    let found = crate::discovery::discover(&boot_info.memory_regions, rsdp, cmdline);
+    *DISCOVERY.lock() = Some(found);
 }
+
+/// What discovery found (the shell's e820 and iomem views read it).
+pub static DISCOVERY: spin::Mutex<Option<crate::discovery::Discovery>> = spin::Mutex::new(None);

@@ -3,9 +3,9 @@
 //! at the top of the heap and the heap is extended, so a large `Vec` needs no big
 //! static array.
 //!
-//! Frames come from the early pool (a window of usable RAM set aside before the
-//! memory manager exists, later reserved in memblock) until the buddy allocator
-//! takes over through [`set_page_source`]. Growth must never wait for the memory
+//! Frames come from the early pool (a page-aligned array in .bss, so RAM the
+//! bootloader loaded with the kernel and that no firmware map or `memmap=` can
+//! claim) until the buddy allocator takes over through [`set_page_source`]. Growth must never wait for the memory
 //! manager's lock (the memory manager itself allocates at set-up time, under that
 //! lock), so the page source only *tries* the lock, and a small reserve of frames
 //! covers growth that happens while the lock is held.
@@ -31,11 +31,27 @@ struct HeapState {
     window_end: u64,
 }
 
+/// Size of the early pool.
+const EARLY_POOL: usize = 2 << 20;
+
+#[repr(C, align(4096))]
+struct EarlyPool([u8; EARLY_POOL]);
+
+/// The early pool. Never touched through this name: its frames are mapped into the
+/// heap window (found with a page-table walk) and used only there.
+static mut EARLY_POOL_MEM: EarlyPool = EarlyPool([0; EARLY_POOL]);
+
+const EARLY_FRAMES: usize = EARLY_POOL / 4096;
+
 /// Where frames come from.
 struct FrameSources {
-    /// Early pool: [next, end) of physical memory.
-    early_next: u64,
-    early_end: u64,
+    /// Physical addresses of the early pool's frames (found once, at init: the
+    /// page-table walk cannot run while the paging lock is held for a mapping).
+    early: [u64; EARLY_FRAMES],
+    /// Early pool: frames handed out.
+    early_next: usize,
+    /// Early pool: frames found.
+    early_end: usize,
     /// The buddy allocator, once it exists: one 4 KiB frame, or None (busy or empty).
     page_source: Option<fn() -> Option<u64>>,
     reserve: [u64; RESERVE_FRAMES],
@@ -50,9 +66,8 @@ impl FrameSources {
             return Some(pa);
         }
         if self.early_next < self.early_end {
-            let pa = self.early_next;
-            self.early_next += 4096;
-            return Some(pa);
+            self.early_next += 1;
+            return Some(self.early[self.early_next - 1]);
         }
         if self.reserve_len > 0 {
             self.reserve_len -= 1;
@@ -76,6 +91,7 @@ impl FrameSources {
 }
 
 static FRAMES: Mutex<FrameSources> = Mutex::new(FrameSources {
+    early: [0; EARLY_FRAMES],
     early_next: 0,
     early_end: 0,
     page_source: None,
@@ -95,13 +111,18 @@ pub static HEAP: KernelHeap = KernelHeap(Mutex::new(HeapState {
     window_end: 0,
 }));
 
-/// Set up the heap with frames from the early pool `[pool_start, pool_end)`
-/// (physical, page aligned, RAM the bootloader reported usable). Needs paging.
-pub fn init(pool_start: u64, pool_end: u64) -> Result<(), paging::MapError> {
+/// Set up the heap with frames from the early pool. Needs paging.
+pub fn init() -> Result<(), paging::MapError> {
     {
         let mut f = FRAMES.lock();
-        f.early_next = pool_start;
-        f.early_end = pool_end;
+        let base = (&raw const EARLY_POOL_MEM) as u64;
+        for i in 0..EARLY_FRAMES {
+            if let Some(pa) = paging::translate(base + (i * 4096) as u64) {
+                let n = f.early_end;
+                f.early[n] = pa;
+                f.early_end += 1;
+            }
+        }
     }
     let start = paging::reserve_window(1)?;
     let mut st = HEAP.0.lock();
@@ -115,17 +136,15 @@ pub fn init(pool_start: u64, pool_end: u64) -> Result<(), paging::MapError> {
     Ok(())
 }
 
-/// What remains of the early pool: [used_end, pool_end). The boot code frees it
-/// to the buddy allocator's memblock and reserves [pool_start, used_end).
-pub fn early_pool_used_end() -> u64 {
-    FRAMES.lock().early_next
+/// Bytes of the early pool used so far.
+pub fn early_pool_used() -> usize {
+    FRAMES.lock().early_next * 4096
 }
 
-/// Stop using the early pool (its unused rest goes to the buddy allocator) and
-/// take frames from `source` from now on.
+/// Take frames from `source` (the buddy allocator) from now on; what is left of
+/// the early pool stays as a last resort.
 pub fn set_page_source(source: fn() -> Option<u64>) {
     let mut f = FRAMES.lock();
-    f.early_end = f.early_next;
     f.page_source = Some(source);
     f.refill();
 }

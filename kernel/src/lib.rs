@@ -21,6 +21,7 @@
 extern crate alloc;
 
 pub mod boot;
+pub mod discovery;
 pub mod fault;
 pub mod fw_cfg;
 pub mod gdt;

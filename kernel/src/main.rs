@@ -12,7 +12,6 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     kernel::init_cpu();
     serial_println!("zoned {} (x86_64, zoned physical memory with ZONE_DEVICE)", env!("CARGO_PKG_VERSION"));
     kernel::boot::init(boot_info);
-    log::info!("Command line: {}", kernel::boot::cmdline());
     serial_println!("zoned> ");
     exit_qemu(ExitCode::Success)
 }

@@ -1,0 +1,134 @@
+//! Physical memory discovery at boot: the bootloader's memory regions, the
+//! command line's `memmap=`, and the ACPI NFIT go through the hardware-free
+//! `firmware` crate, which turns them into the sanitized E820 map, the persistent
+//! ranges and the /proc/iomem tree. This file only supplies the hardware side:
+//! region kinds from bootloader_api and physical reads for the ACPI walk.
+use alloc::vec::Vec;
+use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
+use firmware::acpi::{self, PhysRead, Signature};
+use firmware::e820::{self, E820Table, RegionKind};
+use firmware::iomem::IomemTree;
+use firmware::nfit::{self, SpaRange};
+use firmware::pmem::{self, PmemRange};
+use firmware::range::PhysRange;
+
+use crate::paging;
+
+/// Everything the memory manager is built from.
+pub struct Discovery {
+    /// The sanitized map after `memmap=` (what `e820` prints).
+    pub e820: E820Table,
+    /// The same map trimmed for the zone set-up (page 0 reserved, BIOS hole removed).
+    pub zone_map: E820Table,
+    /// RAM the bootloader occupies (kernel image, page tables, boot info).
+    pub bootloader: Vec<PhysRange>,
+    /// NFIT SPA ranges (all GUIDs).
+    pub spa: Vec<SpaRange>,
+    /// Persistent memory ranges, future ZONE_DEVICE.
+    pub pmem: Vec<PmemRange>,
+    /// The /proc/iomem tree.
+    pub iomem: IomemTree,
+}
+
+/// Physical reads through the bootloader's mapping of all physical memory.
+struct KernelPhys;
+
+impl PhysRead for KernelPhys {
+    fn read(&self, pa: u64, buf: &mut [u8]) -> bool {
+        let Some(virt) = paging::phys_to_virt(pa, buf.len() as u64) else {
+            return false;
+        };
+        // SAFETY: phys_to_virt only answers for ranges inside the bootloader's
+        // mapping of physical memory (or a device mapping of ours), which stays
+        // mapped for ever; firmware tables are only read, never written.
+        let src = unsafe { core::slice::from_raw_parts(virt as *const u8, buf.len()) };
+        buf.copy_from_slice(src);
+        true
+    }
+}
+
+fn region_kind(kind: MemoryRegionKind) -> RegionKind {
+    match kind {
+        MemoryRegionKind::Usable => RegionKind::Usable,
+        MemoryRegionKind::Bootloader => RegionKind::Bootloader,
+        MemoryRegionKind::UnknownBios(n) => RegionKind::UnknownBios(n),
+        MemoryRegionKind::UnknownUefi(n) => RegionKind::UnknownUefi(n),
+        // bootloader_api may grow kinds; an unknown one is not RAM.
+        _ => RegionKind::UnknownBios(2),
+    }
+}
+
+/// Find the NFIT and return its SPA ranges; every problem is one log line and the
+/// kernel boots on.
+fn read_nfit(rsdp: Option<u64>) -> Vec<SpaRange> {
+    let mem = KernelPhys;
+    let root = match rsdp {
+        Some(pa) => acpi::read_root(&mem, pa),
+        None => acpi::find_rsdp(&mem).and_then(|r| acpi::root_from_rsdp(&mem, r)),
+    };
+    let root = match root {
+        Ok(r) => r,
+        Err(e) => {
+            log::warn!("ACPI: {e}; no ACPI tables used");
+            return Vec::new();
+        }
+    };
+    for p in &root.problems {
+        log::warn!("ACPI: {p}");
+    }
+    for (pa, header) in root.headers(&mem) {
+        match header {
+            Ok(h) => log::info!("{}", h.line(pa)),
+            Err(e) => log::warn!("ACPI: {e}"),
+        }
+    }
+    match root.find(&mem, Signature::NFIT) {
+        Ok(Some((_, bytes))) => match nfit::parse_nfit(&bytes) {
+            Ok(table) => {
+                for p in &table.problems {
+                    log::warn!("NFIT: {p}");
+                }
+                for spa in &table.spa_ranges {
+                    log::info!("{spa}");
+                }
+                table.spa_ranges
+            }
+            Err(e) => {
+                log::warn!("NFIT: {e}; table rejected");
+                Vec::new()
+            }
+        },
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            log::warn!("NFIT: {e}; table rejected");
+            Vec::new()
+        }
+    }
+}
+
+/// Run discovery and log it the way Linux's early boot does.
+pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Discovery {
+    let boot = e820::e820_from_regions(regions.iter().map(|r| (r.start, r.end, region_kind(r.kind))));
+    log::info!("BIOS-provided physical RAM map:");
+    boot.e820.log("BIOS-e820");
+    let mut map = boot.e820;
+    let report = firmware::cmdline::apply_memmap(cmdline, &mut map);
+    report.log(&map);
+
+    let spa = read_nfit(rsdp);
+    let (pmem, rejected) = pmem::collect_persistent(&map, &spa);
+    for r in &rejected {
+        log::warn!("{r}");
+    }
+    for p in &pmem {
+        log::info!("pmem: {} {} ({})", p.range, p.iomem_name(), p.source);
+    }
+
+    let mut zone_map = map.clone();
+    zone_map.trim_for_zones();
+    let (iomem, conflicts) = IomemTree::from_e820(&map, &pmem);
+    for c in &conflicts {
+        log::warn!("iomem: {c}");
+    }
+    Discovery { e820: map, zone_map, bootloader: boot.bootloader, spa, pmem, iomem }
+}
