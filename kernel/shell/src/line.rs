@@ -410,6 +410,11 @@ mod tests {
     }
 
     #[test]
+    fn too_long_message_names_the_limit() {
+        assert!(TOO_LONG.contains(&std::format!("max {MAX_LINE} ")));
+    }
+
+    #[test]
     fn arrows_with_empty_history_ring_the_bell() {
         let mut e = Editor::new();
         let (echo, lines) = run(&mut e, b"ab\x1b[A\x1b[B\x1bOA\r");

@@ -7,13 +7,18 @@ use shell::history::HISTORY_LEN;
 use shell::line::{Editor, Event, MAX_LINE};
 use shell::num::{NumError, parse_size, parse_u64};
 
-/// Fewer cases under Miri, which is some thousand times slower.
+/// Fewer and shorter cases under Miri, which is some thousand times slower.
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: if cfg!(miri) { 4 } else { 512 },
+        cases: if cfg!(miri) { 3 } else { 512 },
         failure_persistence: None,
         ..ProptestConfig::default()
     }
+}
+
+/// `n`, or a tenth of it under Miri.
+const fn scaled(n: usize) -> usize {
+    if cfg!(miri) { n / 10 } else { n }
 }
 
 fn printable(s: &str) -> bool {
@@ -79,7 +84,7 @@ proptest! {
 
     #[test]
     fn editor_never_panics_and_lines_stay_printable(
-        bytes in prop::collection::vec(byte(), 0..2048),
+        bytes in prop::collection::vec(byte(), 0..scaled(2048)),
     ) {
         let mut editor = Editor::new();
         for b in bytes {
@@ -106,7 +111,8 @@ proptest! {
 
     #[test]
     fn typed_lines_come_back_unchanged(
-        line in "[ -~]{0,256}",
+        line in prop::collection::vec(0x20u8..0x7f, 0..=scaled(MAX_LINE))
+            .prop_map(|b| String::from_utf8(b).unwrap()),
         ending in prop::sample::select(&["\r", "\n", "\r\n"][..]),
     ) {
         let mut editor = Editor::new();
@@ -133,7 +139,7 @@ proptest! {
                 1 => Just(0x03u8),
                 1 => Just(b'\n'),
             ],
-            0..600,
+            0..scaled(600),
         ),
     ) {
         let mut editor = Editor::new();
