@@ -86,9 +86,8 @@ impl FreeAreas {
             let buddy = pfn ^ (1 << order);
             match sparse.page(buddy) {
                 Some(b)
-                    if b.has(PageFlags::BUDDY)
-                        && u32::from(b.order) == order
-                        && b.zone == zone => {}
+                    if b.has(PageFlags::BUDDY) && u32::from(b.order) == order && b.zone == zone => {
+                }
                 _ => break,
             }
             self.del(sparse, buddy, order);
@@ -122,7 +121,11 @@ impl FreeAreas {
 /// The largest order of a naturally aligned block starting at `pfn` that fits in `[pfn, end)`.
 #[inline]
 pub(crate) fn max_block_order(pfn: u64, end: u64) -> u32 {
-    let align = if pfn == 0 { MAX_ORDER } else { pfn.trailing_zeros().min(MAX_ORDER) };
+    let align = if pfn == 0 {
+        MAX_ORDER
+    } else {
+        pfn.trailing_zeros().min(MAX_ORDER)
+    };
     let fit = 63 - (end - pfn).leading_zeros();
     align.min(fit)
 }

@@ -214,12 +214,14 @@ impl<P: Platform> Node<P> {
             let p = &pages[i];
             let pfn = start + i as u64;
             let flags = p.flags();
-            let bad = |what| {
-                Err(CheckError::BadPageState { pfn, flags, what })
-            };
+            let bad = |what| Err(CheckError::BadPageState { pfn, flags, what });
             if p.is_device() {
                 if !flags.contains(PageFlags::RESERVED)
-                    || flags.intersects(PageFlags::BUDDY.union(PageFlags::PCP).union(PageFlags::HEAD))
+                    || flags.intersects(
+                        PageFlags::BUDDY
+                            .union(PageFlags::PCP)
+                            .union(PageFlags::HEAD),
+                    )
                 {
                     return bad("device page not reserved, or free, or allocated");
                 }
@@ -290,8 +292,15 @@ impl<P: Platform> Node<P> {
             if state == PageFlags::HEAD.0 && p.refcount == 0 {
                 return bad("allocated block with refcount 0");
             }
+            // Tails carry no flag, except MEMMAP inside an allocated block (memmap storage
+            // taken from the buddy allocator).
+            let allowed = if state == PageFlags::HEAD.0 {
+                PageFlags::MEMMAP.0
+            } else {
+                0
+            };
             for (k, tail) in pages[i + 1..i + n].iter().enumerate() {
-                if tail.flags != 0 || tail.zone != p.zone {
+                if tail.flags & !allowed != 0 || tail.zone != p.zone {
                     return Err(CheckError::Overlap {
                         head: pfn,
                         pfn: pfn + 1 + k as u64,

@@ -152,7 +152,9 @@ impl<P: Platform> Node<P> {
             return Err(HotplugError::OverlapsRam { start, end });
         }
         // System RAM from now on (memblock is the RAM list memremap_pages checks).
-        self.memblock.add(start, size).map_err(HotplugError::Memblock)?;
+        self.memblock
+            .add(start, size)
+            .map_err(HotplugError::Memblock)?;
         let added = match self
             .platform
             .map_ram(start, size)
@@ -200,7 +202,9 @@ impl<P: Platform> Node<P> {
             .hotplug
             .ranges
             .iter()
-            .position(|r| r.start_pfn == start_pfn && r.end_pfn == start_pfn + nr_pages && !r.online)
+            .position(|r| {
+                r.start_pfn == start_pfn && r.end_pfn == start_pfn + nr_pages && !r.online
+            })
             .ok_or(HotplugError::NotAdded)?;
         let r = self.hotplug.ranges[idx];
         for pfn in r.start_pfn..r.end_pfn {
@@ -266,7 +270,9 @@ impl<P: Platform> Node<P> {
             return Err(HotplugError::NotOnlining);
         };
         let ok = pages.iter().all(|p| {
-            p.flags & !PageFlags::RESERVED.0 == 0 && p.has(PageFlags::RESERVED) && p.zone == zid as u8
+            p.flags & !PageFlags::RESERVED.0 == 0
+                && p.has(PageFlags::RESERVED)
+                && p.zone == zid as u8
         });
         if !ok {
             return Err(HotplugError::NotOnlining);
@@ -321,4 +327,3 @@ fn generic_online_page_cb<P: Platform>(node: &mut Node<P>, pfn: u64, order: u32)
         log::error!("online_pages: pfn {pfn:#x} order {order}: {e}");
     }
 }
-

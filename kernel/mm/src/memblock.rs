@@ -71,7 +71,9 @@ impl MemblockType {
 
     /// Whether `[base, end)` intersects any region.
     pub fn intersects(&self, base: u64, end: u64) -> bool {
-        self.regions().iter().any(|r| r.base < end && base < r.end())
+        self.regions()
+            .iter()
+            .any(|r| r.base < end && base < r.end())
     }
 
     /// Whether `addr` lies in a region; returns the end of that region or the start of the

@@ -14,8 +14,7 @@ use crate::node::Node;
 use crate::page::{Page, PageFlags};
 use crate::platform::{MapError, Platform};
 use crate::sparse::{
-    MEMMAP_BYTES_PER_SECTION, PAGES_PER_SECTION, SparseError, pfn_to_section_nr,
-    section_nr_to_pfn,
+    MEMMAP_BYTES_PER_SECTION, PAGES_PER_SECTION, SparseError, pfn_to_section_nr, section_nr_to_pfn,
 };
 use crate::zone::ZoneId;
 use crate::{MAX_PHYSMEM_BITS, PAGE_SIZE, pfn_down, pfn_phys};
@@ -249,7 +248,11 @@ pub(crate) fn add_sections<P: Platform>(
         return Ok(out);
     }
     if source == MemmapSource::InRange {
-        log::warn!("memmap does not fit in [mem {:#x}-{:#x}]: using RAM", pfn_phys(spfn), pfn_phys(epfn) - 1);
+        log::warn!(
+            "memmap does not fit in [mem {:#x}-{:#x}]: using RAM",
+            pfn_phys(spfn),
+            pfn_phys(epfn) - 1
+        );
     }
     // Allocate everything first so that a failure leaves nothing behind.
     let mut blocks: Vec<(u64, u64)> = Vec::with_capacity(missing as usize);
@@ -366,7 +369,11 @@ impl<P: Platform> Node<P> {
         };
         let added = add_sections(self, spfn, epfn, source)?;
         let index = self.pagemaps.len();
-        let mut t = Page::new(PageFlags::RESERVED.union(PageFlags::DEVICE), ZoneId::Device, 0);
+        let mut t = Page::new(
+            PageFlags::RESERVED.union(PageFlags::DEVICE),
+            ZoneId::Device,
+            0,
+        );
         t.refcount = 1;
         t.pgmap = index as u32 + 1;
         let alt_end = spfn + added.in_range_pages;

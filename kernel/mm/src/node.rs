@@ -267,7 +267,10 @@ impl<P: Platform> Node<P> {
         let mut allocs = Vec::new();
         for (first, end) in runs {
             let nsec = end - first;
-            if let Some(pa) = self.memblock.alloc(nsec * MEMMAP_BYTES_PER_SECTION, PAGE_SIZE) {
+            if let Some(pa) = self
+                .memblock
+                .alloc(nsec * MEMMAP_BYTES_PER_SECTION, PAGE_SIZE)
+            {
                 self.add_memmap(first, nsec, pa)?;
                 allocs.push((pa, nsec * MEMMAP_BYTES_PER_SECTION));
                 continue;
@@ -302,7 +305,9 @@ impl<P: Platform> Node<P> {
     /// RAM left without state flags (it is freed by [`memblock_free_all`](Self::memblock_free_all)).
     fn free_area_init(&mut self) {
         for zid in ZoneId::RAM {
-            let Some((lo, hi)) = zid.window() else { continue };
+            let Some((lo, hi)) = zid.window() else {
+                continue;
+            };
             let zone = &mut self.zones[zid.index()];
             let (s, e) = (lo.max(self.min_pfn), hi.min(self.max_pfn));
             if s < e {
@@ -432,8 +437,7 @@ impl<P: Platform> Node<P> {
             || u32::from(page.order) != order
             || page.zone >= ZoneId::Device as u8
         {
-            let reason = if flags.contains(PageFlags::DEVICE) || page.zone >= ZoneId::Device as u8
-            {
+            let reason = if flags.contains(PageFlags::DEVICE) || page.zone >= ZoneId::Device as u8 {
                 BadPageReason::DevicePage
             } else if flags.intersects(PageFlags::BUDDY.union(PageFlags::PCP)) {
                 BadPageReason::AlreadyFree
@@ -559,7 +563,10 @@ impl<P: Platform> Node<P> {
 
     /// Present RAM pages (`get_num_physpages`), Device excluded.
     pub fn physpages(&self) -> u64 {
-        ZoneId::RAM.iter().map(|z| self.zones[z.index()].present).sum()
+        ZoneId::RAM
+            .iter()
+            .map(|z| self.zones[z.index()].present)
+            .sum()
     }
 
     /// Bytes of memmap stored in RAM.

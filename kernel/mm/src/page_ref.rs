@@ -14,8 +14,8 @@ impl<P: Platform> Node<P> {
     /// new count.
     pub fn get_page(&mut self, pfn: u64) -> Result<u32, PageRefError> {
         let page = self.sparse.page_mut(pfn).ok_or(PageRefError::InvalidPfn)?;
-        let in_use = page.has(PageFlags::DEVICE)
-            || (page.has(PageFlags::HEAD) && page.refcount > 0);
+        let in_use =
+            page.has(PageFlags::DEVICE) || (page.has(PageFlags::HEAD) && page.refcount > 0);
         if !in_use {
             return Err(PageRefError::NotInUse);
         }
@@ -58,7 +58,8 @@ impl<P: Platform> Node<P> {
         // Back to 1 for the free path's checks, then free the block.
         page.refcount = 1;
         let order = page.order();
-        self.free_pages(pfn, order).map_err(|_| PageRefError::NotInUse)?;
+        self.free_pages(pfn, order)
+            .map_err(|_| PageRefError::NotInUse)?;
         Ok(0)
     }
 }

@@ -187,7 +187,10 @@ impl Sparse {
         pages: &'static mut [Page],
     ) -> Result<(), SparseError> {
         let n = pages.len() as u64;
-        if !start_pfn.is_multiple_of(PAGES_PER_SECTION) || n == 0 || !n.is_multiple_of(PAGES_PER_SECTION) {
+        if !start_pfn.is_multiple_of(PAGES_PER_SECTION)
+            || n == 0
+            || !n.is_multiple_of(PAGES_PER_SECTION)
+        {
             return Err(SparseError::Misaligned);
         }
         let first = pfn_to_section_nr(start_pfn);
@@ -200,12 +203,13 @@ impl Sparse {
                 return Err(SparseError::AlreadyPresent(nr));
             }
         }
-        let chunk_id = u32::try_from(self.chunks.len() + 1).map_err(|_| SparseError::TooManyChunks)?;
+        let chunk_id =
+            u32::try_from(self.chunks.len() + 1).map_err(|_| SparseError::TooManyChunks)?;
         for nr in first..first + nsec {
             let root = (nr >> SECTIONS_PER_ROOT_SHIFT) as usize;
             if self.roots[root] == 0 {
-                let id = u16::try_from(self.blocks.len() + 1)
-                    .map_err(|_| SparseError::TooManyChunks)?;
+                let id =
+                    u16::try_from(self.blocks.len() + 1).map_err(|_| SparseError::TooManyChunks)?;
                 self.blocks
                     .push(vec![0u32; SECTIONS_PER_ROOT].into_boxed_slice());
                 self.roots[root] = id;
@@ -265,7 +269,12 @@ mod tests {
             p.section = pfn_to_section_nr(base + i as u64) as u32;
         }
         s.add_chunk(base, pages).unwrap();
-        for pfn in [base, base + 1, base + PAGES_PER_SECTION, base + 2 * PAGES_PER_SECTION - 1] {
+        for pfn in [
+            base,
+            base + 1,
+            base + PAGES_PER_SECTION,
+            base + 2 * PAGES_PER_SECTION - 1,
+        ] {
             assert_eq!(s.page_to_pfn(s.page(pfn).unwrap()), Some(pfn));
         }
         let foreign = Page::default();
@@ -275,7 +284,10 @@ mod tests {
     #[test]
     fn add_chunk_refusals() {
         let mut s = Sparse::new();
-        assert_eq!(s.add_chunk(1, storage(PAGES_PER_SECTION)), Err(SparseError::Misaligned));
+        assert_eq!(
+            s.add_chunk(1, storage(PAGES_PER_SECTION)),
+            Err(SparseError::Misaligned)
+        );
         assert_eq!(s.add_chunk(0, storage(100)), Err(SparseError::Misaligned));
         s.add_chunk(0, storage(PAGES_PER_SECTION)).unwrap();
         assert_eq!(

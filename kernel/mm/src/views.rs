@@ -9,7 +9,7 @@ use core::fmt::{self, Write};
 use crate::memblock::Memblock;
 use crate::node::Node;
 use crate::platform::Platform;
-use crate::zone::{MAX_DMA32_PFN, MAX_DMA_PFN, MAX_NR_ZONES, ZoneId};
+use crate::zone::{MAX_DMA_PFN, MAX_DMA32_PFN, MAX_NR_ZONES, ZoneId};
 use crate::{NR_ORDERS, PAGE_SHIFT, pfn_phys};
 
 /// Sizes of the kernel image, in bytes, for the boot summary line.
@@ -39,7 +39,11 @@ impl ZoneRanges {
     /// The ranges for RAM from `min_pfn` to `max_pfn`, with the Device zone spanning
     /// `device` (pfns) if given.
     pub fn compute(min_pfn: u64, max_pfn: u64, device: Option<(u64, u64)>) -> Self {
-        let limits = [MAX_DMA_PFN.min(max_pfn), MAX_DMA32_PFN.min(max_pfn), max_pfn];
+        let limits = [
+            MAX_DMA_PFN.min(max_pfn),
+            MAX_DMA32_PFN.min(max_pfn),
+            max_pfn,
+        ];
         let mut ranges = [(0, 0); MAX_NR_ZONES];
         let mut start = min_pfn;
         for (i, lim) in limits.into_iter().enumerate() {
@@ -115,9 +119,7 @@ impl<P: Platform> Node<P> {
     /// The zone ranges of this node (Device from the registered pagemaps).
     pub fn zone_ranges(&self) -> ZoneRanges {
         let dev = self.zone(ZoneId::Device);
-        let device = dev
-            .is_populated()
-            .then(|| (dev.start_pfn(), dev.end_pfn()));
+        let device = dev.is_populated().then(|| (dev.start_pfn(), dev.end_pfn()));
         ZoneRanges::compute(self.memblock.start_pfn(), self.max_pfn, device)
     }
 
@@ -215,7 +217,10 @@ impl<P: Platform> Node<P> {
     /// One page for the shell's `page PFN`, in the spirit of Linux's `dump_page`.
     pub fn write_page(&self, w: &mut impl Write, pfn: u64) -> fmt::Result {
         let Some(p) = self.page(pfn) else {
-            return writeln!(w, "page: pfn:{pfn:#x} has no struct page (no present section)");
+            return writeln!(
+                w,
+                "page: pfn:{pfn:#x} has no struct page (no present section)"
+            );
         };
         write!(
             w,

@@ -231,7 +231,10 @@ mod tests {
         for z in ZoneId::ALL {
             assert!(!zonelist(z).contains(&ZoneId::Device));
         }
-        assert_eq!(zonelist(ZoneId::Normal), &[ZoneId::Normal, ZoneId::Dma32, ZoneId::Dma]);
+        assert_eq!(
+            zonelist(ZoneId::Normal),
+            &[ZoneId::Normal, ZoneId::Dma32, ZoneId::Dma]
+        );
         assert_eq!(zonelist(ZoneId::Dma), &[ZoneId::Dma]);
     }
 
