@@ -31,6 +31,19 @@
 //! }
 //! assert_eq!(out, b"alloc 3 dma32\r\n");
 //! ```
+//!
+//! Keep one [`line::Editor`] for the console (it is `const`-constructible, about 5 KiB,
+//! for a `static`). For [`command::Command::Help`] print
+//! [`help::help_lines`]`(topic)` one [`help::Spec`] per line, then
+//! [`help::HELP_NOTES`] when there is no topic. To print a log message while a line
+//! is being typed, start a new line, print the message, then the prompt and
+//! [`line::Editor::line`] again, so output never lands in the middle of the input.
+//!
+//! # Testing
+//!
+//! `cargo test -p shell` and `cargo miri test -p shell` from the repository root;
+//! `kernel/shell/fuzz/fuzz.sh run line_parser -- -max_total_time=60` runs the
+//! libFuzzer target (cargo-fuzz must not start inside `kernel/`, see that script).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
