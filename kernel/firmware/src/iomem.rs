@@ -74,12 +74,18 @@ pub struct Resource {
 }
 
 impl Resource {
-    /// A childless resource covering `range` (which must not be empty, see
-    /// [`IomemTree::insert`]).
+    /// A childless resource covering `range`. An empty range gives a resource with
+    /// `end < start`, which [`IomemTree::insert`] and [`IomemTree::request`] refuse.
     pub fn new(range: PhysRange, name: &str, kind: ResourceKind) -> Self {
+        let (start, end) = if range.is_empty() {
+            let start = range.start.max(1);
+            (start, start - 1)
+        } else {
+            (range.start, range.last())
+        };
         Self {
-            start: range.start,
-            end: range.last(),
+            start,
+            end,
             name: String::from(name),
             kind,
             children: Vec::new(),

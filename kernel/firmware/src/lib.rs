@@ -15,6 +15,20 @@
 //! - [`pmem`]: the union of E820 and NFIT persistent ranges, refusing those over RAM.
 //! - [`iomem`]: the resource tree, `/proc/iomem` printing, `devmem_is_allowed`.
 //!
+//! # Where this differs from Linux
+//!
+//! - [`e820::E820Table::sanitize`] clips an entry running past `u64::MAX` and also sanitizes a
+//!   one-entry table (Linux leaves such tables untouched), so its output is always sorted and
+//!   non-overlapping.
+//! - A malformed `memmap=` item changes nothing (Linux may apply part of it) and `memmap=0` is
+//!   refused like `mem=0`.
+//! - `/proc/iomem` names follow current Linux (`Reserved` with a capital R, `Unusable memory`);
+//!   the `RAM buffer` entries Linux adds late in boot are not made.
+//! - `/dev/mem` lets RAM in the first 1 MiB be read (Linux returns zeros for it).
+//! - UEFI memory attributes are not passed by the bootloader, so every conventional/loader/boot
+//!   services range is usable RAM (Linux makes non-write-back ones reserved and `EFI_MEMORY_SP`
+//!   ones soft reserved).
+//!
 //! # Boot flow
 //!
 //! ```

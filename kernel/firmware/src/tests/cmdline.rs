@@ -207,6 +207,16 @@ user: [mem 0x000000fd00000000-0x000000ffffffffff] reserved
 }
 
 #[test]
+fn quoted_memmap_parameter() {
+    let mut t = qemu();
+    let report = apply_memmap("\"memmap=64M!256M\" memmap=\"16M!512M\"", &mut t);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.applied.len(), 2);
+    assert_eq!(t.type_at(256 * M), Some(E820Type::Pram));
+    assert_eq!(t.type_at(512 * M), Some(E820Type::Pram));
+}
+
+#[test]
 fn several_memmap_params_comma_lists_and_bad_items() {
     let mut t = qemu();
     let report = apply_memmap(

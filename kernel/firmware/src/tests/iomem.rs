@@ -177,6 +177,15 @@ fn insert_nests_adopts_and_conflicts() {
     };
     assert!(tree.insert(inverted.clone()).is_err());
     assert!(tree.request(inverted).is_err());
+    for empty in [
+        PhysRange::new(0, 0),
+        PhysRange::new(0x5000, 0x5000),
+        PhysRange::new(9, 3),
+    ] {
+        let r = Resource::new(empty, "empty", ResourceKind::Other);
+        assert!(r.end < r.start);
+        assert!(tree.insert(r).is_err());
+    }
 }
 
 #[test]
