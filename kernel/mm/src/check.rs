@@ -396,3 +396,120 @@ impl<P: Platform> Node<P> {
         found
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gfp::Gfp;
+    use crate::memremap::MemremapOptions;
+    use crate::testing::{FakePlatform, pc_node};
+    use alloc::string::ToString;
+
+    fn node() -> Node<FakePlatform> {
+        let n = pc_node(64);
+        n.check().unwrap();
+        n
+    }
+
+    /// A free buddy head of order ≥ 1 in DMA32.
+    fn free_head(n: &Node<FakePlatform>) -> (u64, u32) {
+        let z = &n.zones[ZoneId::Dma32.index()];
+        let o = (1..=MAX_ORDER)
+            .find(|&o| z.areas.area[o as usize].nr_free > 0)
+            .unwrap();
+        (z.areas.area[o as usize].head, o)
+    }
+
+    #[test]
+    fn detects_overlapping_free_blocks() {
+        let mut n = node();
+        let (head, _) = free_head(&n);
+        n.sparse.page_mut(head + 1).unwrap().set(PageFlags::BUDDY);
+        assert!(matches!(n.check(), Err(CheckError::Overlap { head: h, .. }) if h == head));
+    }
+
+    #[test]
+    fn detects_free_head_of_wrong_order() {
+        let mut n = node();
+        let (head, o) = free_head(&n);
+        n.sparse.page_mut(head).unwrap().order = (o - 1) as u8;
+        // The memmap walk sees the block's second half as a page in no block ...
+        assert!(matches!(n.check(), Err(CheckError::BadPageState { .. })));
+        // ... and the free-list walk sees a head of the wrong order.
+        assert!(matches!(
+            n.check_free_lists(ZoneId::Dma32),
+            Err(CheckError::BadFreeListEntry {
+                what: "free head of another order",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn detects_wrong_zone() {
+        let mut n = node();
+        let (head, _) = free_head(&n);
+        n.sparse.page_mut(head).unwrap().zone = ZoneId::Dma as u8;
+        assert!(matches!(n.check(), Err(CheckError::WrongZone { pfn, .. }) if pfn == head));
+    }
+
+    #[test]
+    fn detects_device_pfn_in_a_free_list() {
+        let mut n = node();
+        n.memremap_pages(4 << 30, 128 << 20, MemremapOptions::new(0))
+            .unwrap();
+        let dev = (4u64 << 30) >> 12;
+        let z = &mut n.zones[ZoneId::Dma32.index()];
+        z.areas.add(&mut n.sparse, dev, 0);
+        assert_eq!(n.device_pfns_in_free_lists(), 1);
+        let e = n.check().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CheckError::BadPageState { .. } | CheckError::DeviceInFreeList { .. }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("0x100000"), "{e}");
+    }
+
+    #[test]
+    fn detects_counter_drift_and_pcp_damage() {
+        let mut n = node();
+        n.zones[ZoneId::Dma32.index()].free += 1;
+        let e = n.check().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            alloc::format!(
+                "zone DMA32: free is {} but the memmap says {}",
+                n.zones[1].free,
+                n.zones[1].free - 1
+            )
+        );
+        n.zones[ZoneId::Dma32.index()].free -= 1;
+        let p = n.alloc_page(Gfp::KERNEL).unwrap();
+        n.free_page(p).unwrap();
+        n.check().unwrap();
+        n.sparse.page_mut(p).unwrap().clear(PageFlags::PCP);
+        assert!(n.check().is_err());
+    }
+
+    #[test]
+    fn detects_orphan_and_broken_links() {
+        let mut n = node();
+        let p = n.alloc_pages(Gfp::KERNEL, 0).unwrap();
+        n.sparse.page_mut(p).unwrap().flags = 0; // allocated page lost its head flag
+        assert!(matches!(n.check(), Err(CheckError::BadPageState { pfn, .. }) if pfn == p));
+        n.sparse.page_mut(p).unwrap().set(PageFlags::HEAD);
+        n.check().unwrap();
+        let (head, _) = free_head(&n);
+        n.sparse.page_mut(head).unwrap().prev = 12345;
+        assert!(matches!(
+            n.check(),
+            Err(CheckError::BadFreeListEntry {
+                what: "broken back link",
+                ..
+            })
+        ));
+    }
+}
