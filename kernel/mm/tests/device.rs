@@ -216,10 +216,10 @@ fn pmem_below_ram_shares_a_section() {
         "section already present"
     );
     assert_eq!(n.zone(ZoneId::Device).present(), (64 * MIB) >> 12);
-    for pfn in [(256 * MIB >> 12) - 1, 320 * MIB >> 12] {
+    for pfn in [((256 * MIB) >> 12) - 1, (320 * MIB) >> 12] {
         assert!(!n.page(pfn).unwrap().is_device());
     }
-    assert!(n.page(256 * MIB >> 12).unwrap().is_device());
+    assert!(n.page((256 * MIB) >> 12).unwrap().is_device());
     assert_eq!(n.max_pfn(), (512 * MIB) >> 12);
     settle(&n);
     drain_ram_and_check(&mut n);
