@@ -29,6 +29,7 @@ pub fn init(boot_info: &'static mut BootInfo) {
     log::info!("Command line: {cmdline}");
     let rsdp = boot_info.rsdp_addr.into_option();
     let found = crate::discovery::discover(&boot_info.memory_regions, rsdp, cmdline);
+    crate::memory::init(&found);
     *DISCOVERY.lock() = Some(found);
 }
 

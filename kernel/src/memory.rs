@@ -1,0 +1,187 @@
+//! The memory manager inside the kernel: the hardware-free `mm::Node` behind one
+//! lock, and `KernelPlatform`, the glue it reaches the machine through (struct
+//! page storage through the bootloader's physical mapping, device and hot-added
+//! ranges mapped by our page tables, zeroing frames).
+//!
+//! Page-table frames needed while the node is busy (memremap, hotplug) come from a
+//! pool filled from the buddy allocator just before the call, so mapping never has
+//! to re-enter the locked allocator.
+use alloc::string::String;
+use alloc::vec::Vec;
+use mm::{Gfp, Memblock, MemremapOptions, Node, Page, Platform};
+use spin::Mutex;
+
+use crate::discovery::Discovery;
+use crate::{heap, kimage, paging};
+
+/// The kernel's side of `mm::Platform`.
+pub struct KernelPlatform {
+    /// Frames for page tables of the next mapping.
+    pt_pool: Vec<u64>,
+}
+
+fn map_err(e: paging::MapError) -> mm::MapError {
+    match e {
+        paging::MapError::OutOfFrames => mm::MapError::OutOfMemory,
+        paging::MapError::AlreadyMapped => mm::MapError::Other("range already mapped"),
+        paging::MapError::NoVirtualSpace => mm::MapError::Other("no free kernel virtual window"),
+        paging::MapError::NotReady => mm::MapError::Other("paging not initialised"),
+    }
+}
+
+impl KernelPlatform {
+    fn map(&mut self, start: u64, len: u64) -> Result<(), mm::MapError> {
+        let pool = &mut self.pt_pool;
+        paging::map_device(start, len, &mut || pool.pop()).map(|_| ()).map_err(map_err)
+    }
+}
+
+impl Platform for KernelPlatform {
+    fn memmap_storage(&mut self, pa: u64, count: usize) -> Result<&'static mut [Page], mm::MapError> {
+        let bytes = (count * size_of::<Page>()) as u64;
+        let virt = paging::phys_to_virt(pa, bytes).ok_or(mm::MapError::BadAddress)?;
+        if virt % align_of::<Page>() as u64 != 0 {
+            return Err(mm::MapError::BadAddress);
+        }
+        // SAFETY: [virt, virt + bytes) maps physical memory the memory manager owns
+        // exclusively from now on (memblock or buddy RAM, or the first pages of a
+        // range it just mapped), never handed out twice (Platform's contract). It
+        // is zeroed before the slice is formed, and an all-zero Page is a valid
+        // value (mm's Page is plain integers). The mapping lives for ever.
+        unsafe {
+            core::ptr::write_bytes(virt as *mut u8, 0, bytes as usize);
+            Ok(core::slice::from_raw_parts_mut(virt as *mut Page, count))
+        }
+    }
+
+    fn map_device(&mut self, start: u64, len: u64) -> Result<(), mm::MapError> {
+        self.map(start, len)
+    }
+
+    fn map_ram(&mut self, start: u64, len: u64) -> Result<(), mm::MapError> {
+        self.map(start, len)
+    }
+
+    fn zero_pages(&mut self, pfn: u64, count: u64) {
+        let (pa, len) = (pfn << 12, count << 12);
+        if let Some(virt) = paging::phys_to_virt(pa, len) {
+            // SAFETY: the frames were just allocated by the caller, so nothing else
+            // uses them; they are mapped (RAM inside the physical mapping).
+            unsafe { core::ptr::write_bytes(virt as *mut u8, 0, len as usize) };
+        }
+    }
+}
+
+/// The node (all of physical memory; one NUMA node).
+pub static MM: Mutex<Option<Node<KernelPlatform>>> = Mutex::new(None);
+
+/// Run `f` on the memory manager, if it is up.
+pub fn with<R>(f: impl FnOnce(&mut Node<KernelPlatform>) -> R) -> Option<R> {
+    MM.lock().as_mut().map(f)
+}
+
+/// Page-table frames needed to map `len` bytes with 2 MiB pages (one page directory
+/// per GiB, a PDPT per 512 GiB, and 4 KiB tables at unaligned ends), plus slack.
+pub fn pt_frames_for(len: u64) -> usize {
+    (len.div_ceil(1 << 30) + len.div_ceil(512 << 30) + 6) as usize
+}
+
+/// Fill the page-table pool with `n` frames from the buddy allocator.
+pub fn fill_pt_pool(node: &mut Node<KernelPlatform>, n: usize) -> bool {
+    while node.platform().pt_pool.len() < n {
+        match node.alloc_pages(Gfp::KERNEL | Gfp::ZERO | Gfp::NOWARN, 0) {
+            Some(pfn) => node.platform_mut().pt_pool.push(pfn << 12),
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Give unused pool frames back.
+pub fn drain_pt_pool(node: &mut Node<KernelPlatform>) {
+    while let Some(pa) = node.platform_mut().pt_pool.pop() {
+        let _ = node.free_pages(pa >> 12, 0);
+    }
+}
+
+/// The heap's page source once the buddy allocator exists: one frame, or None
+/// when the node is busy (the heap then uses its reserve) or out of memory.
+fn heap_page() -> Option<u64> {
+    let mut guard = MM.try_lock()?;
+    let node = guard.as_mut()?;
+    node.alloc_pages(Gfp::KERNEL | Gfp::NOWARN, 0).map(|pfn| pfn << 12)
+}
+
+fn log_lines(text: &str) {
+    for line in text.lines() {
+        log::info!("{line}");
+    }
+}
+
+/// Register one persistent range as ZONE_DEVICE (memremap_pages), logging the result.
+pub fn memremap(node: &mut Node<KernelPlatform>, start: u64, size: u64, opts: MemremapOptions) -> bool {
+    if !fill_pt_pool(node, pt_frames_for(size)) {
+        log::warn!("memremap: [mem {start:#018x}-{:#018x}]: no memory for page tables", start + size - 1);
+        return false;
+    }
+    let res = node.memremap_pages(start, size, opts);
+    drain_pt_pool(node);
+    match res {
+        Ok(index) => {
+            let map = &node.pagemaps()[index];
+            log::info!(
+                "memremap: [mem {start:#018x}-{:#018x}] ZONE_DEVICE pagemap {index}: {} pages, memmap {} (altmap {} pages)",
+                start + size - 1,
+                size >> 12,
+                if map.altmap_pages() > 0 { "on the device" } else { "in RAM" },
+                map.altmap_pages()
+            );
+            true
+        }
+        Err(e) => {
+            log::warn!("memremap: [mem {start:#018x}-{:#018x}] refused: {e}", start + size - 1);
+            false
+        }
+    }
+}
+
+/// Build the memory manager from what discovery found: memblock over usable RAM
+/// with the bootloader's ranges reserved, then memmap, zones and buddy, then
+/// ZONE_DEVICE for every persistent range. Switches the heap to the buddy allocator.
+pub fn init(d: &Discovery) {
+    let t0 = crate::tsc::rdtsc();
+    let mut mb = Memblock::new();
+    for r in d.zone_map.usable_pages() {
+        if let Err(e) = mb.add(r.start, r.size()) {
+            log::warn!("memblock: cannot add {r}: {e}");
+        }
+    }
+    for r in &d.bootloader {
+        if let Err(e) = mb.reserve(r.start, r.size()) {
+            log::warn!("memblock: cannot reserve {r}: {e}");
+        }
+    }
+    let mut node = match Node::init(KernelPlatform { pt_pool: Vec::new() }, mb) {
+        Ok(n) => n,
+        Err(e) => panic!("memory manager set-up failed: {e}"),
+    };
+    let t1 = crate::tsc::rdtsc();
+    let mut text = String::new();
+    let _ = mm::views::write_boot_ranges(&mut text, &node.zone_ranges(), node.memblock());
+    log_lines(&text);
+    for p in &d.pmem {
+        memremap(&mut node, p.range.start, p.range.size(), MemremapOptions::new(p.range.size()));
+    }
+    let mut text = String::new();
+    let _ = node.write_boot_summary(&mut text, &kimage::sizes());
+    log_lines(&text);
+    log::info!(
+        "memmap: {} bytes of struct pages in RAM, {} on devices, {} bytes per struct page; set-up took {} us",
+        node.memmap_ram_bytes(),
+        node.memmap_device_bytes(),
+        size_of::<Page>(),
+        crate::tsc::ticks_to_us(t1 - t0)
+    );
+    *MM.lock() = Some(node);
+    heap::set_page_source(heap_page);
+}
