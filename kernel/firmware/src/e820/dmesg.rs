@@ -1,6 +1,7 @@
 //! Reading an E820 map back from a Linux boot log: the `BIOS-e820: [mem 0x…-0x…] <label>` lines
 //! that `e820__print_table` writes, with or without the `[    0.000000] ` timestamp or a syslog
-//! prefix. Used by the host planner to replay a real machine's map.
+//! prefix, and the older `BIOS-e820: 0000000000000000 - 000000000009fc00 (usable)` form (end
+//! exclusive) of kernels before 3.7. Used by the host planner to replay a real machine's map.
 
 use alloc::string::{String, ToString};
 use core::fmt;
@@ -49,6 +50,14 @@ pub fn parse_dmesg(text: &str) -> Result<E820Table, DmesgError> {
             reason,
         };
         let rest = raw_line.get(pos + MARKER.len()..).unwrap_or("").trim();
+        if rest.starts_with(|c: char| c.is_ascii_hexdigit()) {
+            let (addr, end, typ) = parse_old_entry(rest).map_err(err)?;
+            if end < addr {
+                return Err(err("range ends before it starts"));
+            }
+            table.add_range(addr, end - addr, typ);
+            continue;
+        }
         let (addr, last, label) = parse_entry(rest).map_err(err)?;
         let typ = parse_label(label).ok_or_else(|| err("unknown memory type label"))?;
         if last < addr {
@@ -66,6 +75,35 @@ pub fn parse_dmesg(text: &str) -> Result<E820Table, DmesgError> {
         });
     }
     Ok(table)
+}
+
+/// Parses the pre-3.7 form `START - END (label)` (hex without `0x`, end exclusive; unknown
+/// types print as `type N` without parentheses).
+fn parse_old_entry(s: &str) -> Result<(u64, u64, E820Type), &'static str> {
+    let (a, rest) = s
+        .split_once(" - ")
+        .ok_or("expected `START - END (type)` after `BIOS-e820:`")?;
+    let rest = rest.trim_start();
+    let split = rest
+        .find(' ')
+        .ok_or("missing memory type after the range")?;
+    let (b, label) = (
+        rest.get(..split).unwrap_or(""),
+        rest.get(split..).unwrap_or("").trim(),
+    );
+    let hex = |t: &str| {
+        (!t.is_empty() && t.len() <= 16)
+            .then(|| u64::from_str_radix(t, 16).ok())
+            .flatten()
+    };
+    let addr = hex(a.trim()).ok_or("bad start address (expected hex)")?;
+    let end = hex(b).ok_or("bad end address (expected hex)")?;
+    let label = label
+        .strip_prefix('(')
+        .and_then(|l| l.strip_suffix(')'))
+        .unwrap_or(label);
+    let typ = parse_label(label).ok_or("unknown memory type label")?;
+    Ok((addr, end, typ))
 }
 
 /// Splits `[mem 0xSTART-0xEND] label` into its parts.

@@ -450,7 +450,11 @@ fn dmesg_formats_and_errors() {
             .contains("line 2: range ends before it starts")
     );
     for bad in [
-        "BIOS-e820: 0000000000000000 - 000000000009fc00 (usable)",
+        "BIOS-e820: 0000000000000000 - 000000000009fc00",
+        "BIOS-e820: 0000000000000000 - 000000000009fc0g (usable)",
+        "BIOS-e820: 0000000000000000-000000000009fc00 (usable)",
+        "BIOS-e820: 00000000000a0000 - 0000000000090000 (usable)",
+        "BIOS-e820: 0000000000000000 - 000000000009fc00 (mystery)",
         "BIOS-e820: [mem 0x0-0x1 usable",
         "BIOS-e820: [mem 0x0 0x1] usable",
         "BIOS-e820: [mem 0xg-0x1] usable",
@@ -465,6 +469,33 @@ fn dmesg_formats_and_errors() {
     let none = parse_dmesg("no map here\n").unwrap_err();
     assert_eq!(none.line, 0);
     assert!(none.to_string().contains("no `BIOS-e820"));
+}
+
+#[test]
+fn dmesg_old_format() {
+    // Kernels before 3.7 printed `start - end (type)` with the end exclusive.
+    let t = parse_dmesg(
+        "[    0.000000] BIOS-e820: 0000000000000000 - 000000000009fc00 (usable)\n\
+         [    0.000000] BIOS-e820: 000000000009fc00 - 00000000000a0000 (reserved)\n\
+         [    0.000000] BIOS-e820: 00000000000f0000 - 0000000000100000 (reserved)\n\
+         [    0.000000] BIOS-e820: 0000000000100000 - 000000001fffd000 (usable)\n\
+         [    0.000000] BIOS-e820: 000000001fffd000 - 0000000020000000 (ACPI data)\n\
+         [    0.000000] BIOS-e820: 0000000020000000 - 0000000020001000 (ACPI NVS)\n\
+         [    0.000000] BIOS-e820: 0000000020001000 - 0000000020002000 type 12\n",
+    )
+    .unwrap();
+    assert_eq!(
+        triples(&t),
+        vec![
+            (0, 0x9fc00, 1),
+            (0x9fc00, 0xa0000, 2),
+            (0xf0000, 0x100000, 2),
+            (0x100000, 0x1fffd000, 1),
+            (0x1fffd000, 0x20000000, 3),
+            (0x20000000, 0x20001000, 4),
+            (0x20001000, 0x20002000, 12),
+        ]
+    );
 }
 
 #[test]
