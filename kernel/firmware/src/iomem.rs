@@ -224,6 +224,35 @@ impl IomemTree {
         go(&self.children, 0, &mut f);
     }
 
+    /// The first resource (in address order, at any depth) of a kind accepted by `kind` that
+    /// shares a byte with `range`: Linux's `region_intersects`, e.g. for `memremap_pages`
+    /// refusing a range over System RAM, or hotplug refusing a slot over persistent memory.
+    pub fn region_intersects(
+        &self,
+        range: PhysRange,
+        kind: impl Fn(ResourceKind) -> bool,
+    ) -> Option<&Resource> {
+        fn go<'a>(
+            list: &'a [Resource],
+            range: PhysRange,
+            kind: &impl Fn(ResourceKind) -> bool,
+        ) -> Option<&'a Resource> {
+            list.iter()
+                .filter(|r| r.overlaps(range.start, range.last()))
+                .find_map(|r| {
+                    if kind(r.kind) {
+                        Some(r)
+                    } else {
+                        go(&r.children, range, kind)
+                    }
+                })
+        }
+        if range.is_empty() {
+            return None;
+        }
+        go(&self.children, range, &kind)
+    }
+
     /// The chain of resources holding `addr`, outermost first (empty in a hole).
     pub fn lookup(&self, addr: u64) -> Vec<&Resource> {
         let mut chain = Vec::new();

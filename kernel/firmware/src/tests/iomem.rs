@@ -201,6 +201,35 @@ fn lookup_returns_the_chain() {
 }
 
 #[test]
+fn region_intersects_finds_nested_kinds() {
+    let (_, tree) = qemu_tree();
+    let ram = |k| k == ResourceKind::SystemRam;
+    let pmem = |k| matches!(k, ResourceKind::Pmem | ResourceKind::PmemLegacy);
+    let hit = tree
+        .region_intersects(PhysRange::new(0xffff_0000, 0x1_0800_0000), pmem)
+        .unwrap();
+    assert_eq!((hit.start, hit.end), (0x1_0000_0000, 0x1_07ff_ffff));
+    assert!(
+        tree.region_intersects(PhysRange::new(0x1_0000_0000, 0x1_0800_0000), ram)
+            .is_none()
+    );
+    let hit = tree
+        .region_intersects(PhysRange::new(0xfff_f000, 0x1000_1000), ram)
+        .unwrap();
+    assert_eq!(hit.start, 0x100000);
+    let kernel = tree
+        .region_intersects(PhysRange::new(0x3f_f000, 0x40_1000), |k| {
+            k == ResourceKind::Kernel
+        })
+        .unwrap();
+    assert_eq!(kernel.name, "Kernel code");
+    assert!(
+        tree.region_intersects(PhysRange::new(0x5000, 0x5000), |_| true)
+            .is_none()
+    );
+}
+
+#[test]
 fn indentation_stops_at_five_levels() {
     let mut tree = IomemTree::new();
     for depth in 0..7u64 {
