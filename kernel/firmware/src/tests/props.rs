@@ -129,12 +129,12 @@ fn linux_update_table(entries: &[(u64, u64, u32)]) -> Vec<(u64, u64, u32)> {
             .max()
             .unwrap_or(0);
         if current_type != last_type || nomerge(current_type) {
-            if last_type != 0 {
-                if let Some((addr, typ)) = cur.take() {
-                    let size = cp.addr - last_addr;
-                    if size != 0 {
-                        new_entries.push((addr, size, typ));
-                    }
+            if last_type != 0
+                && let Some((addr, typ)) = cur.take()
+            {
+                let size = cp.addr - last_addr;
+                if size != 0 {
+                    new_entries.push((addr, size, typ));
                 }
             }
             if current_type != 0 {
