@@ -175,3 +175,37 @@ fn unsanitized_overlap_of_ram_and_pmem_is_refused() {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].source, PmemSource::E820(E820Type::Pram));
 }
+
+#[test]
+fn soft_reserved_beside_pmem_and_ranges_above_1tib() {
+    const T: u64 = 1 << 40;
+    let mut e = table(&[
+        (0, G, 1),
+        (4 * G, 8 * G, 7),
+        (8 * G, 12 * G, 0xefff_ffff),
+        (2 * T, 2 * T + 64 * G, 12),
+    ]);
+    e.sanitize();
+    let (p, r) = collect_persistent(&e, &[spa(7, Guid::PERSISTENT_MEMORY, 3 * T, 16 * G)]);
+    assert!(r.is_empty());
+    assert_eq!(
+        ranges(&p),
+        vec![
+            (4 * G, 8 * G, PmemSource::E820(E820Type::Pmem)),
+            (2 * T, 2 * T + 64 * G, PmemSource::E820(E820Type::Pram)),
+            (3 * T, 3 * T + 16 * G, PmemSource::Nfit),
+        ]
+    );
+    let (tree, conflicts) = crate::iomem::IomemTree::from_e820(&e, &p);
+    assert!(conflicts.is_empty());
+    assert_eq!(
+        tree.to_string(),
+        "\
+00000000-3fffffff : System RAM
+100000000-1ffffffff : Persistent Memory
+200000000-2ffffffff : Soft Reserved
+20000000000-20fffffffff : Persistent Memory (legacy)
+30000000000-303ffffffff : Persistent Memory
+"
+    );
+}
