@@ -429,6 +429,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "slow under Miri: see README")]
     fn detects_free_head_of_wrong_order() {
         let mut n = node();
         let (head, o) = free_head(&n);
@@ -446,6 +447,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "slow under Miri: see README")]
     fn detects_wrong_zone() {
         let mut n = node();
         let (head, _) = free_head(&n);
@@ -474,6 +476,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "slow under Miri: see README")]
     fn detects_counter_drift_and_pcp_damage() {
         let mut n = node();
         n.zones[ZoneId::Dma32.index()].free += 1;
@@ -495,6 +498,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "slow under Miri: see README")]
     fn detects_orphan_and_broken_links() {
         let mut n = node();
         let p = n.alloc_pages(Gfp::KERNEL, 0).unwrap();

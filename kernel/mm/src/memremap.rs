@@ -331,15 +331,55 @@ pub(crate) fn fill_range<P: Platform>(node: &mut Node<P>, spfn: u64, epfn: u64, 
     let mut pfn = spfn;
     while pfn < epfn {
         let next = epfn.min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
+        if let Some(p) = node.sparse.pages_mut(pfn, next - pfn) {
+            fill_pages(pfn, p, template);
+        }
+        pfn = next;
+    }
+}
+
+/// Write `template` to `pages` (the struct pages from `start_pfn` on), with each page's
+/// section number.
+fn fill_pages(start_pfn: u64, pages: &mut [Page], template: Page) {
+    let mut pfn = start_pfn;
+    let end = start_pfn + pages.len() as u64;
+    while pfn < end {
+        let next = end.min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
         let t = Page {
             section: pfn_to_section_nr(pfn) as u32,
             ..template
         };
-        if let Some(p) = node.sparse.pages_mut(pfn, next - pfn) {
-            p.fill(t);
-        }
+        pages[(pfn - start_pfn) as usize..(next - start_pfn) as usize].fill(t);
         pfn = next;
     }
+}
+
+/// The struct page of an idle ZONE_DEVICE page of pagemap `index`: reserved, Device zone,
+/// refcount 1 (`MEMMAP` too for the pages holding the altmap).
+pub(crate) fn device_page(index: usize, memmap: bool) -> Page {
+    let mut flags = PageFlags::RESERVED.union(PageFlags::DEVICE);
+    if memmap {
+        flags = flags.union(PageFlags::MEMMAP);
+    }
+    let mut t = Page::new(flags, ZoneId::Device, 0);
+    t.refcount = 1;
+    t.pgmap = index as u32 + 1;
+    t
+}
+
+/// Initialise `pages`, the struct pages of device pfns from `start_pfn` on, as idle device pages
+/// of pagemap `index`, the first `altmap_pages` of them holding memmap. This is the whole
+/// per-page cost of `memremap_pages`.
+pub fn memmap_init_device_pages(
+    start_pfn: u64,
+    pages: &mut [Page],
+    index: usize,
+    altmap_pages: u64,
+) {
+    let split = (altmap_pages as usize).min(pages.len());
+    let (alt, rest) = pages.split_at_mut(split);
+    fill_pages(start_pfn, alt, device_page(index, true));
+    fill_pages(start_pfn + split as u64, rest, device_page(index, false));
 }
 
 impl<P: Platform> Node<P> {
@@ -369,17 +409,9 @@ impl<P: Platform> Node<P> {
         };
         let added = add_sections(self, spfn, epfn, source)?;
         let index = self.pagemaps.len();
-        let mut t = Page::new(
-            PageFlags::RESERVED.union(PageFlags::DEVICE),
-            ZoneId::Device,
-            0,
-        );
-        t.refcount = 1;
-        t.pgmap = index as u32 + 1;
         let alt_end = spfn + added.in_range_pages;
-        fill_range(self, alt_end, epfn, t);
-        t.flags |= PageFlags::MEMMAP.0;
-        fill_range(self, spfn, alt_end, t);
+        fill_range(self, spfn, alt_end, device_page(index, true));
+        fill_range(self, alt_end, epfn, device_page(index, false));
         let dev = &mut self.zones[ZoneId::Device.index()];
         dev.extend_span(spfn, epfn);
         dev.present += epfn - spfn;

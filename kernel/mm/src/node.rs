@@ -187,10 +187,20 @@ fn classify(regions: &[Region], pfn: u64, round_in: bool) -> (bool, u64) {
 }
 
 /// `memmap_init_range`: initialise the struct pages of `[start, end)` (inside one memmap
-/// chunk) from memblock, one `fill` per run of identical pages.
+/// chunk) from memblock.
 pub(crate) fn memmap_init_range(memblock: &Memblock, sparse: &mut Sparse, start: u64, end: u64) {
+    if let Some(pages) = sparse.pages_mut(start, end - start) {
+        memmap_init_pages(memblock, start, pages);
+    }
+}
+
+/// Initialise `pages`, the struct pages of the pfns from `start_pfn` on, from memblock: zone by
+/// address, holes `RESERVED|HOLE`, memblock reservations `RESERVED`, free RAM without state
+/// flags. One `fill` per run of identical pages; this is the whole per-page cost of boot.
+pub fn memmap_init_pages(memblock: &Memblock, start_pfn: u64, pages: &mut [Page]) {
     let (mem, res) = (memblock.memory().regions(), memblock.reserved().regions());
-    let mut pfn = start;
+    let end = start_pfn + pages.len() as u64;
+    let mut pfn = start_pfn;
     while pfn < end {
         let (in_mem, mem_next) = classify(mem, pfn, true);
         let (in_res, res_next) = classify(res, pfn, false);
@@ -207,9 +217,8 @@ pub(crate) fn memmap_init_range(memblock: &Memblock, sparse: &mut Sparse, start:
             PageFlags(0)
         };
         let template = Page::new(flags, ZoneId::for_pfn(pfn), pfn_to_section_nr(pfn) as u32);
-        if let Some(pages) = sparse.pages_mut(pfn, next - pfn) {
-            pages.fill(template);
-        }
+        let (a, b) = ((pfn - start_pfn) as usize, (next - start_pfn) as usize);
+        pages[a..b].fill(template);
         pfn = next;
     }
 }

@@ -32,6 +32,7 @@ fn pc_64m_zones_and_counters() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn memmap_is_reserved_and_flagged() {
     let n = pc_node(64);
     let (pa, count) = n.platform().storage[0];
@@ -53,6 +54,7 @@ fn memmap_is_reserved_and_flagged() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn zone_ranges_lines_match_linux() {
     let n = pc_node(512);
     let mut s = String::new();
@@ -92,6 +94,7 @@ fn zone_ranges_above_4g() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn boot_summary_line() {
     let n = pc_node(512);
     let mut s = String::new();
@@ -200,6 +203,7 @@ fn init_errors() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn ram_far_apart_gets_memmap_only_where_present() {
     // 32 MiB low and 32 MiB at 1 TiB: two sections of memmap, nothing for the gap.
     let n = node(&[(MIB, 33 * MIB), (1 << 40, (1 << 40) + 32 * MIB)], &[]);

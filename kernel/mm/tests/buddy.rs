@@ -47,6 +47,7 @@ fn alloc_splits_the_smallest_sufficient_block_and_free_merges_back() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn order0_goes_through_the_page_cache_and_drains_back() {
     let mut n = pc_node(64);
     let before = buddyinfo(&n);
@@ -69,6 +70,7 @@ fn order0_goes_through_the_page_cache_and_drains_back() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn blocks_never_cross_16m_or_4g() {
     let mut n = node(
         &[(12 * MIB, 20 * MIB), (4 * GIB - 4 * MIB, 4 * GIB + 4 * MIB)],
@@ -120,6 +122,7 @@ fn blocks_never_cross_16m_or_4g() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn holes_are_never_free_and_refused() {
     let mut n = pc_node(64);
     // The legacy hole 0x9f000-0x100000 and page 0.
@@ -136,6 +139,7 @@ fn holes_are_never_free_and_refused() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn watermarks_refuse_ordinary_allocations_below_min() {
     let mut n = node(&[(16 * MIB, 48 * MIB)], &[]);
     let z = ZoneId::Dma32;
@@ -165,6 +169,7 @@ fn watermarks_refuse_ordinary_allocations_below_min() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn bad_frees_are_refused_and_leave_the_lists_intact() {
     let mut n = pc_node(64);
     let a = n.alloc_pages(Gfp::KERNEL, 2).unwrap();
@@ -213,6 +218,7 @@ fn bad_frees_are_refused_and_leave_the_lists_intact() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn zone_modifiers_and_zonelist_order() {
     let mut n = node(&[(MIB, 64 * MIB), (4 * GIB, 4 * GIB + 64 * MIB)], &[]);
     let p = n.alloc_page(Gfp::KERNEL).unwrap();
@@ -231,6 +237,7 @@ fn zone_modifiers_and_zonelist_order() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn exhaustion_in_every_zone_restores_counters_exactly() {
     let mut n = node(
         &[

@@ -19,6 +19,9 @@ fn settle(n: &Node<FakePlatform>) {
 
 /// Allocate every RAM page there is, assert none is a device page, give them back.
 fn drain_ram_and_check(n: &mut Node<FakePlatform>) {
+    if cfg!(miri) {
+        return settle(n);
+    }
     let mut live = Vec::new();
     while let Some(p) = n.alloc_pages(Gfp::MEMALLOC | Gfp::NOWARN, 0) {
         assert!(!n.page(p).unwrap().is_device());
@@ -74,6 +77,7 @@ fn nvdimm_128m_without_altmap() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn altmap_puts_the_memmap_on_the_device() {
     let size = if cfg!(miri) { 128 * MIB } else { 2 * GIB };
     let mut n = pc_node(64);
@@ -104,6 +108,7 @@ fn altmap_puts_the_memmap_on_the_device() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn memremap_refusals() {
     let mut n = pc_node(64);
     n.memremap_pages(4 * GIB, 128 * MIB, MemremapOptions::new(0))
@@ -201,6 +206,7 @@ fn device_page_lifetime_runs_page_free() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn pmem_below_ram_shares_a_section() {
     // memmap=64M!256M on a 512 MiB machine: RAM on both sides inside the same section.
     let mut n = node(
@@ -226,6 +232,7 @@ fn pmem_below_ram_shares_a_section() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn hot_add_above_a_device_range_moves_max_pfn_and_normal() {
     let mut n = pc_node(64);
     n.memremap_pages(4 * GIB, 128 * MIB, MemremapOptions::new(0))
@@ -251,6 +258,7 @@ fn hot_add_above_a_device_range_moves_max_pfn_and_normal() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn device_first_then_ram_above_it_spans_across_the_device() {
     let mut n = node(&[(MIB, 64 * MIB), (4 * GIB, 4 * GIB + 128 * MIB)], &[]);
     n.memremap_pages(8 * GIB, 128 * MIB, MemremapOptions::new(0))
@@ -269,6 +277,7 @@ fn device_first_then_ram_above_it_spans_across_the_device() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn hot_add_below_a_device_range() {
     let mut n = pc_node(64);
     n.memremap_pages(8 * GIB, 128 * MIB, MemremapOptions::new(0))
@@ -282,6 +291,7 @@ fn hot_add_below_a_device_range() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn hot_add_refusals() {
     let mut n = pc_node(64);
     n.memremap_pages(4 * GIB, 128 * MIB, MemremapOptions::new(0))
@@ -390,6 +400,7 @@ fn online_callback_keeps_pages_reserved_then_restore() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn nvdimm_and_hot_add_together_never_reach_free_lists() {
     let mut n = node(
         &[(0x1000, 0x9f000), (MIB, 256 * MIB), (320 * MIB, 512 * MIB)],

@@ -29,6 +29,9 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// RAM crossing 16 MiB and 4 GiB, with a reservation and a hole.
 fn layout() -> Node<FakePlatform> {
+    if cfg!(miri) {
+        return node(&[(0x1000, 0x9f000), (MIB, 24 * MIB)], &[(MIB, 2 * MIB)]);
+    }
     node(
         &[
             (0x1000, 0x9f000),
@@ -40,7 +43,7 @@ fn layout() -> Node<FakePlatform> {
 }
 
 fn cases() -> (u32, usize) {
-    if cfg!(miri) { (2, 12) } else { (24, 300) }
+    if cfg!(miri) { (1, 40) } else { (24, 300) }
 }
 
 fn zone_pages(n: &Node<FakePlatform>) -> Vec<(u64, u64, u64)> {
@@ -51,7 +54,12 @@ fn zone_pages(n: &Node<FakePlatform>) -> Vec<(u64, u64, u64)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases().0, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: cases().0,
+        // Miri's isolation forbids the regression file.
+        failure_persistence: if cfg!(miri) { None } else { ProptestConfig::default().failure_persistence },
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_alloc_free_sequences_keep_every_invariant(
@@ -92,7 +100,8 @@ proptest! {
                 }
                 Op::Drain => n.drain_pages(),
             }
-            if let Err(e) = n.check() {
+            // Under Miri the checker runs once, at the end (one memmap walk costs seconds there).
+            if let Err(e) = if cfg!(miri) { Ok(()) } else { n.check() } {
                 return Err(TestCaseError::fail(format!("check: {e}")));
             }
             // Conservation per zone: free + allocated + reserved = present.
