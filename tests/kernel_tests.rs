@@ -26,7 +26,9 @@ fn main() {
         for _ in 0..2 {
             s.spawn(|| {
                 loop {
-                    let Some(k) = queue.lock().unwrap().pop() else { break };
+                    let Some(k) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
                     let report = run_test_kernel(&k, false);
                     reports.lock().unwrap().push(report);
                 }
@@ -37,7 +39,12 @@ fn main() {
     reports.sort_by(|a, b| a.name.cmp(&b.name));
     let (mut passed, mut failed) = (0, 0);
     for r in &reports {
-        println!("\n== test kernel {} ({} boot{}) ==", r.name, r.boots, if r.boots == 1 { "" } else { "s" });
+        println!(
+            "\n== test kernel {} ({} boot{}) ==",
+            r.name,
+            r.boots,
+            if r.boots == 1 { "" } else { "s" }
+        );
         for line in r.output.lines() {
             println!("  {}", line.trim_end());
         }

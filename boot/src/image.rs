@@ -18,12 +18,15 @@ fn boot_config() -> BootConfig {
 
 /// Make (or reuse) the disk image of `kernel`.
 pub fn disk_image(kernel: &Path, uefi: bool) -> Result<PathBuf, String> {
-    let elf = std::fs::read(kernel).map_err(|e| format!("cannot read {}: {e}", kernel.display()))?;
+    let elf =
+        std::fs::read(kernel).map_err(|e| format!("cannot read {}: {e}", kernel.display()))?;
     let mut h = std::hash::DefaultHasher::new();
     elf.hash(&mut h);
     uefi.hash(&mut h);
     "bootloader-0.11.17".hash(&mut h);
-    let stem = kernel.file_name().map_or("kernel".into(), |s| s.to_string_lossy().into_owned());
+    let stem = kernel
+        .file_name()
+        .map_or("kernel".into(), |s| s.to_string_lossy().into_owned());
     let kind = if uefi { "uefi" } else { "bios" };
     let dir = repo_root().join("target").join("images");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -42,9 +45,13 @@ pub fn disk_image(kernel: &Path, uefi: bool) -> Result<PathBuf, String> {
     }
     let tmp = image.with_extension(format!("tmp{}", std::process::id()));
     let res = if uefi {
-        UefiBoot::new(kernel).set_boot_config(&boot_config()).create_disk_image(&tmp)
+        UefiBoot::new(kernel)
+            .set_boot_config(&boot_config())
+            .create_disk_image(&tmp)
     } else {
-        BiosBoot::new(kernel).set_boot_config(&boot_config()).create_disk_image(&tmp)
+        BiosBoot::new(kernel)
+            .set_boot_config(&boot_config())
+            .create_disk_image(&tmp)
     };
     res.map_err(|e| format!("cannot create the disk image: {e:#}"))?;
     std::fs::rename(&tmp, &image).map_err(|e| format!("cannot move the disk image: {e}"))?;

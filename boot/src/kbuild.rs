@@ -45,23 +45,35 @@ pub struct KernelArtifact {
 }
 
 fn artifacts(cmd: &mut Command, want_tests: bool) -> Result<Vec<KernelArtifact>, String> {
-    cmd.arg("--message-format=json-render-diagnostics").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
         return Err(format!("building the kernel failed ({})", out.status));
     }
     let mut found = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         if msg["reason"] != "compiler-artifact" {
             continue;
         }
-        let Some(exe) = msg["executable"].as_str() else { continue };
+        let Some(exe) = msg["executable"].as_str() else {
+            continue;
+        };
         if msg["profile"]["test"].as_bool() != Some(want_tests) {
             continue;
         }
-        let name = msg["target"]["name"].as_str().unwrap_or("kernel").to_string();
-        found.push(KernelArtifact { name, path: PathBuf::from(exe) });
+        let name = msg["target"]["name"]
+            .as_str()
+            .unwrap_or("kernel")
+            .to_string();
+        found.push(KernelArtifact {
+            name,
+            path: PathBuf::from(exe),
+        });
     }
     Ok(found)
 }

@@ -34,7 +34,10 @@ pub struct KernelTestReport {
 
 /// Runner options a test file asks for (`//! runner: ...`).
 pub fn options_for(name: &str) -> Result<RunOptions, String> {
-    let file = repo_root().join("kernel").join("tests").join(format!("{name}.rs"));
+    let file = repo_root()
+        .join("kernel")
+        .join("tests")
+        .join(format!("{name}.rs"));
     let text = std::fs::read_to_string(&file).unwrap_or_default();
     let args: Vec<String> = text
         .lines()
@@ -54,7 +57,10 @@ fn summary(line: &str) -> Option<(usize, usize)> {
 
 fn resume(line: &str) -> Option<String> {
     let rest = line.trim().strip_prefix("ktest: resume ")?;
-    let nums: Vec<usize> = rest.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    let nums: Vec<usize> = rest
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
     (nums.len() == 3).then(|| format!("ktest.resume={},{},{}", nums[0], nums[1], nums[2]))
 }
 
@@ -87,7 +93,14 @@ pub fn run_test_kernel(kernel: &KernelArtifact, echo: bool) -> KernelTestReport 
     };
     loop {
         report.boots += 1;
-        let res = match run(&image, &opts, &Console::Script { input: Vec::new(), echo }) {
+        let res = match run(
+            &image,
+            &opts,
+            &Console::Script {
+                input: Vec::new(),
+                echo,
+            },
+        ) {
             Ok(r) => r,
             Err(e) => {
                 report.failed += 1;
@@ -112,9 +125,15 @@ pub fn run_test_kernel(kernel: &KernelArtifact, echo: bool) -> KernelTestReport 
                 }
             }
             (outcome, _) => {
-                report.output.push_str(&format!("\n{}: {}\n", kernel.name, outcome.reason()));
+                report
+                    .output
+                    .push_str(&format!("\n{}: {}\n", kernel.name, outcome.reason()));
                 // Tests that printed `ok` before the hang or crash still count.
-                report.passed = res.output.lines().filter(|l| l.trim_end().ends_with(" ... ok")).count();
+                report.passed = res
+                    .output
+                    .lines()
+                    .filter(|l| l.trim_end().ends_with(" ... ok"))
+                    .count();
                 report.failed = 1;
             }
         }
@@ -131,7 +150,10 @@ mod tests {
         assert_eq!(summary("12 passed, 0 failed"), Some((12, 0)));
         assert_eq!(summary("3 passed, 2 failed\n"), Some((3, 2)));
         assert_eq!(summary("running 3 tests"), None);
-        assert_eq!(resume("ktest: resume 4 3 1"), Some("ktest.resume=4,3,1".into()));
+        assert_eq!(
+            resume("ktest: resume 4 3 1"),
+            Some("ktest.resume=4,3,1".into())
+        );
         assert_eq!(resume("ktest: resume x"), None);
     }
 }

@@ -55,5 +55,12 @@ pub fn boot_with_script(opts: &RunOptions, script: &str) -> Result<RunResult, St
     };
     let image = image::disk_image(&elf, opts.uefi)?;
     let _slot = Slot::take();
-    qemu::run(&image, opts, &Console::Script { input: script.as_bytes().to_vec(), echo: false })
+    qemu::run(
+        &image,
+        opts,
+        &Console::Script {
+            input: script.as_bytes().to_vec(),
+            echo: false,
+        },
+    )
 }

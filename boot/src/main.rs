@@ -34,14 +34,27 @@ fn main() -> ExitCode {
     };
     // A test kernel handed to us as cargo's runner (cargo test inside kernel/).
     // Cargo names test executables `NAME-<16 hex digits>`.
-    let stem = elf.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = elf
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let test_name = stem
         .rsplit_once('-')
         .filter(|(_, hash)| hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
         .map(|(name, _)| name.to_string());
     if let (Some(_), Some(name)) = (&opts.kernel, test_name) {
-        let report = run_test_kernel(&kbuild::KernelArtifact { name, path: elf.clone() }, true);
-        return if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) };
+        let report = run_test_kernel(
+            &kbuild::KernelArtifact {
+                name,
+                path: elf.clone(),
+            },
+            true,
+        );
+        return if report.failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
     }
     let image = match image::disk_image(Path::new(&elf), opts.uefi) {
         Ok(i) => i,
@@ -78,7 +91,14 @@ fn bench_boot(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
     for i in 0..n.max(1) {
         let mut o = opts.clone();
         o.timeout = Some(o.timeout.unwrap_or(120));
-        match qemu::run(image, &o, &Console::Script { input: b"poweroff\n".to_vec(), echo: false }) {
+        match qemu::run(
+            image,
+            &o,
+            &Console::Script {
+                input: b"poweroff\n".to_vec(),
+                echo: false,
+            },
+        ) {
             Ok(res) if res.outcome == Outcome::Success => {
                 let Some(wall) = res.prompt_at else {
                     eprintln!("boot {i}: no prompt seen");

@@ -102,14 +102,17 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         None => num.parse::<u64>(),
     }
     .map_err(|_| format!("bad size '{s}'"))?;
-    n.checked_mul(1u64 << shift).ok_or_else(|| format!("size '{s}' is too large"))
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("size '{s}' is too large"))
 }
 
 fn parse_nvdimm(s: &str) -> Result<Nvdimm, String> {
     let mut parts = s.split(',');
     let size = parse_size(parts.next().unwrap_or(""))?;
     if size == 0 || size % (2 << 20) != 0 {
-        return Err(format!("--nvdimm size must be a non-zero multiple of 2M, got '{s}'"));
+        return Err(format!(
+            "--nvdimm size must be a non-zero multiple of 2M, got '{s}'"
+        ));
     }
     let mut file = None;
     for p in parts {
@@ -127,7 +130,9 @@ pub fn parse(args: &[String]) -> Result<RunOptions, String> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
-            it.next().cloned().ok_or_else(|| format!("{name} needs a value"))
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
         };
         match arg.as_str() {
             "--mem" => o.mem = parse_size(&value("--mem")?)?,
@@ -194,7 +199,10 @@ mod tests {
         .unwrap();
         assert_eq!(o.mem, 1 << 30);
         assert_eq!(o.nvdimms.len(), 2);
-        assert_eq!(o.nvdimms[1].file.as_deref(), Some(std::path::Path::new("/tmp/x")));
+        assert_eq!(
+            o.nvdimms[1].file.as_deref(),
+            Some(std::path::Path::new("/tmp/x"))
+        );
         assert!(o.uefi);
         assert_eq!((o.slots, o.maxmem), (Some(2), Some(4 << 30)));
         assert_eq!(o.timeout, Some(30));

@@ -1,7 +1,7 @@
 //! Launching QEMU: the command line for the runner's options, and one run with a
 //! timeout, the console copied to our stdout and/or kept, and the exit status
 //! turned into an [`Outcome`] with a one-line reason.
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -50,7 +50,9 @@ impl Outcome {
             Outcome::Success => "kernel exited with success".into(),
             Outcome::KernelFailure => "kernel reported failure (panic or failed test)".into(),
             Outcome::Reboot => "kernel rebooted".into(),
-            Outcome::Reset => "triple fault or unexpected reset (QEMU exited without isa-debug-exit)".into(),
+            Outcome::Reset => {
+                "triple fault or unexpected reset (QEMU exited without isa-debug-exit)".into()
+            }
             Outcome::Timeout => "timeout: QEMU was killed".into(),
             Outcome::QemuError(c) => format!("QEMU failed (exit status {c})"),
         }
@@ -87,7 +89,8 @@ fn nvdimm_file(index: usize, size: u64, chosen: &Option<PathBuf>) -> Result<Path
         Some(p) => p.clone(),
         None => {
             let dir = repo_root().join("target").join("nvdimm");
-            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             dir.join(format!("nvdimm{index}-{}M.img", size >> 20))
         }
     };
@@ -101,7 +104,8 @@ fn nvdimm_file(index: usize, size: u64, chosen: &Option<PathBuf>) -> Result<Path
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     if len != size {
         // A sparse file: costs no disk until the guest writes.
-        f.set_len(size).map_err(|e| format!("cannot size NVDIMM file {}: {e}", path.display()))?;
+        f.set_len(size)
+            .map_err(|e| format!("cannot size NVDIMM file {}: {e}", path.display()))?;
     }
     Ok(path)
 }
@@ -115,37 +119,64 @@ fn escape_commas(s: &str) -> String {
 pub fn command(image: &Path, opts: &RunOptions) -> Result<Command, String> {
     let mut cmd = Command::new("qemu-system-x86_64");
     let nv_total: u64 = opts.nvdimms.iter().map(|n| n.size).sum();
-    let machine = if opts.nvdimms.is_empty() { "pc" } else { "pc,nvdimm=on" };
+    let machine = if opts.nvdimms.is_empty() {
+        "pc"
+    } else {
+        "pc,nvdimm=on"
+    };
     cmd.args(["-machine", machine]);
     let mem_mib = opts.mem >> 20;
     let slots = opts.slots.unwrap_or(0) + opts.nvdimms.len() as u32;
     if slots > 0 {
         let maxmem = opts.maxmem.unwrap_or(opts.mem) + nv_total;
-        cmd.args(["-m", &format!("{mem_mib}M,slots={slots},maxmem={}M", maxmem >> 20)]);
+        cmd.args([
+            "-m",
+            &format!("{mem_mib}M,slots={slots},maxmem={}M", maxmem >> 20),
+        ]);
     } else {
         cmd.args(["-m", &format!("{mem_mib}M")]);
     }
-    cmd.args(["-drive", &format!("format=raw,file={}", escape_commas(&image.to_string_lossy()))]);
+    cmd.args([
+        "-drive",
+        &format!(
+            "format=raw,file={}",
+            escape_commas(&image.to_string_lossy())
+        ),
+    ]);
     cmd.args(["-serial", "stdio", "-display", "none", "-no-reboot"]);
     cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
     if opts.uefi {
         if !Path::new(OVMF).is_file() {
-            return Err(format!("{OVMF} not found: install Debian's ovmf package for --uefi"));
+            return Err(format!(
+                "{OVMF} not found: install Debian's ovmf package for --uefi"
+            ));
         }
         cmd.args(["-bios", OVMF]);
     }
     match &opts.monitor {
-        Some(sock) => cmd.args(["-monitor", &format!("unix:{},server=on,wait=off", sock.display())]),
+        Some(sock) => cmd.args([
+            "-monitor",
+            &format!("unix:{},server=on,wait=off", sock.display()),
+        ]),
         None => cmd.args(["-monitor", "none"]),
     };
     if !opts.cmdline.is_empty() {
-        cmd.args(["-fw_cfg", &format!("name=opt/zoned/cmdline,string={}", escape_commas(&opts.cmdline))]);
+        cmd.args([
+            "-fw_cfg",
+            &format!(
+                "name=opt/zoned/cmdline,string={}",
+                escape_commas(&opts.cmdline)
+            ),
+        ]);
     }
     for t in &opts.acpitables {
         if !t.is_file() {
             return Err(format!("ACPI table {} not found", t.display()));
         }
-        cmd.args(["-acpitable", &format!("file={}", escape_commas(&t.to_string_lossy()))]);
+        cmd.args([
+            "-acpitable",
+            &format!("file={}", escape_commas(&t.to_string_lossy())),
+        ]);
     }
     for (i, nv) in opts.nvdimms.iter().enumerate() {
         let file = nvdimm_file(i, nv.size, &nv.file)?;
@@ -161,6 +192,15 @@ pub fn command(image: &Path, opts: &RunOptions) -> Result<Command, String> {
     }
     cmd.args(&opts.qemu_args);
     Ok(cmd)
+}
+
+/// Wait until the kernel printed its prompt (at most 10 minutes: a kernel that
+/// never prompts gets its input anyway and the timeout decides).
+fn wait_for_prompt(seen: &Mutex<Option<Duration>>) {
+    let start = Instant::now();
+    while seen.lock().unwrap().is_none() && start.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn wait(child: &mut Child, timeout: Option<u64>, start: Instant) -> Outcome {
@@ -198,19 +238,48 @@ pub fn run(image: &Path, opts: &RunOptions, console: &Console) -> Result<RunResu
         Console::Inherit => (true, None),
         Console::Script { input, echo } => (*echo, Some(input.clone())),
     };
+    // Piped input (`printf ... | cargo run`) is forwarded once the prompt is up, like
+    // a script; a terminal goes straight to QEMU, which puts it in raw mode.
+    let forward_stdin = input.is_none() && !std::io::stdin().is_terminal();
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
-    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::inherit() });
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start qemu-system-x86_64: {e} (apt-get install qemu-system-x86)"))?;
-    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
-        // Written from a thread: QEMU takes input only as fast as the UART drains.
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&bytes);
-        });
-    }
+    cmd.stdin(if input.is_some() || forward_stdin {
+        Stdio::piped()
+    } else {
+        Stdio::inherit()
+    });
+    let mut child = cmd.spawn().map_err(|e| {
+        format!("cannot start qemu-system-x86_64: {e} (apt-get install qemu-system-x86)")
+    })?;
     let mut stdout = child.stdout.take().ok_or("no QEMU stdout")?;
     let sink = Arc::clone(&output);
     let prompt_seen = Arc::new(Mutex::new(None::<Duration>));
     let prompt_sink = Arc::clone(&prompt_seen);
+    match (input, child.stdin.take()) {
+        (Some(bytes), Some(mut stdin)) => {
+            // Written from a thread once the shell prompt is up (input typed while
+            // the kernel boots could meet an unconfigured UART), and only as fast as
+            // QEMU takes it.
+            let seen = Arc::clone(&prompt_seen);
+            std::thread::spawn(move || {
+                wait_for_prompt(&seen);
+                let _ = stdin.write_all(&bytes);
+            });
+        }
+        (None, Some(mut stdin)) if forward_stdin => {
+            let seen = Arc::clone(&prompt_seen);
+            std::thread::spawn(move || {
+                wait_for_prompt(&seen);
+                let mut buf = [0u8; 4096];
+                let mut ours = std::io::stdin();
+                while let Ok(n) = ours.read(&mut buf) {
+                    if n == 0 || stdin.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        _ => {}
+    }
     let reader = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         let mut out = std::io::stdout();
@@ -226,7 +295,11 @@ pub fn run(image: &Path, opts: &RunOptions, console: &Console) -> Result<RunResu
             let tail_from = all.len().saturating_sub(PROMPT.len());
             all.extend_from_slice(&buf[..n]);
             let mut seen = prompt_sink.lock().unwrap();
-            if seen.is_none() && all[tail_from..].windows(PROMPT.len()).any(|w| w == PROMPT.as_bytes()) {
+            if seen.is_none()
+                && all[tail_from..]
+                    .windows(PROMPT.len())
+                    .any(|w| w == PROMPT.as_bytes())
+            {
                 *seen = Some(start.elapsed());
             }
         }
@@ -238,5 +311,10 @@ pub fn run(image: &Path, opts: &RunOptions, console: &Console) -> Result<RunResu
         outcome = Outcome::Reboot;
     }
     let prompt_at = *prompt_seen.lock().unwrap();
-    Ok(RunResult { outcome, output: text, elapsed: start.elapsed(), prompt_at })
+    Ok(RunResult {
+        outcome,
+        output: text,
+        elapsed: start.elapsed(),
+        prompt_at,
+    })
 }

@@ -28,10 +28,21 @@ pub fn init(boot_info: &'static mut BootInfo) {
     let cmdline = CMDLINE.call_once(crate::fw_cfg::cmdline);
     log::info!("Command line: {cmdline}");
     let rsdp = boot_info.rsdp_addr.into_option();
-    let found = crate::discovery::discover(&boot_info.memory_regions, rsdp, cmdline);
-    crate::memory::init(&found);
+    let mut found = crate::discovery::discover(&boot_info.memory_regions, rsdp, cmdline);
+    crate::memory::init(&mut found);
     *DISCOVERY.lock() = Some(found);
 }
 
 /// What discovery found (the shell's e820 and iomem views read it).
 pub static DISCOVERY: spin::Mutex<Option<crate::discovery::Discovery>> = spin::Mutex::new(None);
+
+/// After the memory manager: online the DIMMs that were cold-plugged.
+pub fn late_init() {
+    let mut out = String::new();
+    if !crate::memhp::slots().is_empty() {
+        crate::memory::hotplug_scan(&mut out);
+        for line in out.lines() {
+            log::info!("{line}");
+        }
+    }
+}

@@ -108,7 +108,11 @@ fn read_nfit(rsdp: Option<u64>) -> Vec<SpaRange> {
 
 /// Run discovery and log it the way Linux's early boot does.
 pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Discovery {
-    let boot = e820::e820_from_regions(regions.iter().map(|r| (r.start, r.end, region_kind(r.kind))));
+    let boot = e820::e820_from_regions(
+        regions
+            .iter()
+            .map(|r| (r.start, r.end, region_kind(r.kind))),
+    );
     log::info!("BIOS-provided physical RAM map:");
     boot.e820.log("BIOS-e820");
     let mut map = boot.e820;
@@ -130,5 +134,12 @@ pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Di
     for c in &conflicts {
         log::warn!("iomem: {c}");
     }
-    Discovery { e820: map, zone_map, bootloader: boot.bootloader, spa, pmem, iomem }
+    Discovery {
+        e820: map,
+        zone_map,
+        bootloader: boot.bootloader,
+        spa,
+        pmem,
+        iomem,
+    }
 }

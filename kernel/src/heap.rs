@@ -172,7 +172,9 @@ fn map_more(st: &mut HeapState, bytes: usize) -> Result<(), paging::MapError> {
 }
 
 fn grow(st: &mut HeapState, layout: Layout) -> bool {
-    let want = (layout.size() + layout.align() + 64).max(GROW_MIN).max(st.heap.size() / 4);
+    let want = (layout.size() + layout.align() + 64)
+        .max(GROW_MIN)
+        .max(st.heap.size() / 4);
     let before = st.mapped_end;
     let res = map_more(st, want);
     let added = (st.mapped_end - before) as usize;

@@ -17,7 +17,8 @@ static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
     let mut idt = InterruptDescriptorTable::new();
     idt.breakpoint.set_handler_fn(breakpoint_handler);
     idt.page_fault.set_handler_fn(page_fault_handler);
-    idt.general_protection_fault.set_handler_fn(general_protection_handler);
+    idt.general_protection_fault
+        .set_handler_fn(general_protection_handler);
     // SAFETY: the IST index names the stack the TSS of gdt.rs sets up, used by no
     // other handler.
     unsafe {

@@ -97,16 +97,32 @@ pub fn segments() -> Vec<Segment> {
         let filesz = read_u64(ph.wrapping_add(0x20));
         let memsz = read_u64(ph.wrapping_add(0x28));
         if flags & 1 != 0 {
-            out.push(Segment { kind: SegmentKind::Code, virt: vaddr, size: memsz });
+            out.push(Segment {
+                kind: SegmentKind::Code,
+                virt: vaddr,
+                size: memsz,
+            });
         } else if flags & 2 != 0 {
             if filesz > 0 {
-                out.push(Segment { kind: SegmentKind::Data, virt: vaddr, size: filesz });
+                out.push(Segment {
+                    kind: SegmentKind::Data,
+                    virt: vaddr,
+                    size: filesz,
+                });
             }
             if memsz > filesz {
-                out.push(Segment { kind: SegmentKind::Bss, virt: vaddr + filesz, size: memsz - filesz });
+                out.push(Segment {
+                    kind: SegmentKind::Bss,
+                    virt: vaddr + filesz,
+                    size: memsz - filesz,
+                });
             }
         } else {
-            out.push(Segment { kind: SegmentKind::Rodata, virt: vaddr, size: memsz });
+            out.push(Segment {
+                kind: SegmentKind::Rodata,
+                virt: vaddr,
+                size: memsz,
+            });
         }
     }
     out

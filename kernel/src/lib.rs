@@ -21,6 +21,7 @@
 extern crate alloc;
 
 pub mod boot;
+pub mod devmem;
 pub mod discovery;
 pub mod fault;
 pub mod fw_cfg;
@@ -29,10 +30,15 @@ pub mod heap;
 pub mod interrupts;
 pub mod kimage;
 pub mod logger;
+pub mod memhp;
 pub mod memory;
+pub mod memview;
 pub mod paging;
+pub mod pmem;
 pub mod qemu;
 pub mod serial;
+pub mod shell;
+pub mod stress;
 pub mod testing;
 pub mod tsc;
 

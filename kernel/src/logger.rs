@@ -37,7 +37,11 @@ impl Write for Ring {
     }
 }
 
-static RING: Mutex<Ring> = Mutex::new(Ring { buf: [0; LOG_BUF_LEN], head: 0, wrapped: false });
+static RING: Mutex<Ring> = Mutex::new(Ring {
+    buf: [0; LOG_BUF_LEN],
+    head: 0,
+    wrapped: false,
+});
 
 struct KernelLogger;
 
@@ -81,7 +85,10 @@ pub fn dump(mut out: impl FnMut(&[u8])) {
     if ring.wrapped {
         let tail = &ring.buf[ring.head..];
         // Skip the partial first line that the wrap cut.
-        let start = tail.iter().position(|&b| b == b'\n').map_or(tail.len(), |p| p + 1);
+        let start = tail
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(tail.len(), |p| p + 1);
         out(&tail[start..]);
     }
     out(&ring.buf[..ring.head]);
@@ -105,7 +112,14 @@ mod tests {
         let mut all = Vec::new();
         dump(|b| all.extend_from_slice(b));
         let text = core::str::from_utf8(&all).unwrap_or("");
-        let line = text.lines().rev().find(|l| l.contains("marker 4242")).expect("line kept");
-        assert!(line.starts_with('[') && line.as_bytes().get(13) == Some(&b']'), "{line}");
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.contains("marker 4242"))
+            .expect("line kept");
+        assert!(
+            line.starts_with('[') && line.as_bytes().get(13) == Some(&b']'),
+            "{line}"
+        );
     }
 }

@@ -10,10 +10,14 @@ entry_point!(kernel_main, config = &kernel::BOOTLOADER_CONFIG);
 
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     kernel::init_cpu();
-    serial_println!("zoned {} (x86_64, zoned physical memory with ZONE_DEVICE)", env!("CARGO_PKG_VERSION"));
+    serial_println!(
+        "zoned {} (x86_64, zoned physical memory with ZONE_DEVICE)",
+        env!("CARGO_PKG_VERSION")
+    );
     kernel::boot::init(boot_info);
-    serial_println!("zoned> ");
-    exit_qemu(ExitCode::Success)
+    kernel::boot::late_init();
+    kernel::shell::log_init_time();
+    kernel::shell::run()
 }
 
 #[panic_handler]

@@ -8,11 +8,27 @@
 //! to re-enter the locked allocator.
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
+use firmware::iomem::{Resource, ResourceKind};
+use firmware::range::PhysRange;
 use mm::{Gfp, Memblock, MemremapOptions, Node, Page, Platform};
 use spin::Mutex;
 
 use crate::discovery::Discovery;
-use crate::{heap, kimage, paging};
+use crate::{boot, heap, kimage, memhp, paging, pmem};
+
+/// Cycles and struct pages of the boot-time memmap set-up (for `bench`).
+static BOOT_MEMMAP_CYCLES: AtomicU64 = AtomicU64::new(0);
+static BOOT_MEMMAP_PAGES: AtomicU64 = AtomicU64::new(0);
+
+/// TSC cycles and struct pages of the boot-time memmap, zones and buddy set-up.
+pub fn boot_memmap_cost() -> (u64, u64) {
+    (
+        BOOT_MEMMAP_CYCLES.load(Ordering::Relaxed),
+        BOOT_MEMMAP_PAGES.load(Ordering::Relaxed),
+    )
+}
 
 /// The kernel's side of `mm::Platform`.
 pub struct KernelPlatform {
@@ -32,12 +48,18 @@ fn map_err(e: paging::MapError) -> mm::MapError {
 impl KernelPlatform {
     fn map(&mut self, start: u64, len: u64) -> Result<(), mm::MapError> {
         let pool = &mut self.pt_pool;
-        paging::map_device(start, len, &mut || pool.pop()).map(|_| ()).map_err(map_err)
+        paging::map_device(start, len, &mut || pool.pop())
+            .map(|_| ())
+            .map_err(map_err)
     }
 }
 
 impl Platform for KernelPlatform {
-    fn memmap_storage(&mut self, pa: u64, count: usize) -> Result<&'static mut [Page], mm::MapError> {
+    fn memmap_storage(
+        &mut self,
+        pa: u64,
+        count: usize,
+    ) -> Result<&'static mut [Page], mm::MapError> {
         let bytes = (count * size_of::<Page>()) as u64;
         let virt = paging::phys_to_virt(pa, bytes).ok_or(mm::MapError::BadAddress)?;
         if virt % align_of::<Page>() as u64 != 0 {
@@ -109,7 +131,8 @@ pub fn drain_pt_pool(node: &mut Node<KernelPlatform>) {
 fn heap_page() -> Option<u64> {
     let mut guard = MM.try_lock()?;
     let node = guard.as_mut()?;
-    node.alloc_pages(Gfp::KERNEL | Gfp::NOWARN, 0).map(|pfn| pfn << 12)
+    node.alloc_pages(Gfp::KERNEL | Gfp::NOWARN, 0)
+        .map(|pfn| pfn << 12)
 }
 
 fn log_lines(text: &str) {
@@ -119,9 +142,17 @@ fn log_lines(text: &str) {
 }
 
 /// Register one persistent range as ZONE_DEVICE (memremap_pages), logging the result.
-pub fn memremap(node: &mut Node<KernelPlatform>, start: u64, size: u64, opts: MemremapOptions) -> bool {
+pub fn memremap(
+    node: &mut Node<KernelPlatform>,
+    start: u64,
+    size: u64,
+    opts: MemremapOptions,
+) -> bool {
     if !fill_pt_pool(node, pt_frames_for(size)) {
-        log::warn!("memremap: [mem {start:#018x}-{:#018x}]: no memory for page tables", start + size - 1);
+        log::warn!(
+            "memremap: [mem {start:#018x}-{:#018x}]: no memory for page tables",
+            start + size - 1
+        );
         return false;
     }
     let res = node.memremap_pages(start, size, opts);
@@ -133,22 +164,66 @@ pub fn memremap(node: &mut Node<KernelPlatform>, start: u64, size: u64, opts: Me
                 "memremap: [mem {start:#018x}-{:#018x}] ZONE_DEVICE pagemap {index}: {} pages, memmap {} (altmap {} pages)",
                 start + size - 1,
                 size >> 12,
-                if map.altmap_pages() > 0 { "on the device" } else { "in RAM" },
+                if map.altmap_pages() > 0 {
+                    "on the device"
+                } else {
+                    "in RAM"
+                },
                 map.altmap_pages()
             );
             true
         }
         Err(e) => {
-            log::warn!("memremap: [mem {start:#018x}-{:#018x}] refused: {e}", start + size - 1);
+            log::warn!(
+                "memremap: [mem {start:#018x}-{:#018x}] refused: {e}",
+                start + size - 1
+            );
             false
         }
+    }
+}
+
+/// Register a pmem device for the pagemap just made for `[start, start+size)`.
+fn register_pmem(node: &Node<KernelPlatform>, start: u64, size: u64, legacy: bool) {
+    let Some(map) = node
+        .pagemaps()
+        .iter()
+        .find(|p| p.start_pfn() == start >> 12)
+    else {
+        return;
+    };
+    let reserved = map.altmap_pages() << 12;
+    match pmem::register(start, size, reserved, legacy) {
+        Some(i) => log::info!(
+            "pmem{i}: {} MiB at [mem {start:#018x}-{:#018x}]",
+            (size - reserved) >> 20,
+            start + size - 1
+        ),
+        None => log::warn!(
+            "pmem: [mem {start:#018x}-{:#018x}] is not mapped",
+            start + size - 1
+        ),
     }
 }
 
 /// Build the memory manager from what discovery found: memblock over usable RAM
 /// with the bootloader's ranges reserved, then memmap, zones and buddy, then
 /// ZONE_DEVICE for every persistent range. Switches the heap to the buddy allocator.
-pub fn init(d: &Discovery) {
+pub fn init(d: &mut Discovery) {
+    // Persistent memory the kernel itself was loaded into (a `memmap=` over the
+    // bootloader's RAM) cannot become a device: refuse it.
+    d.pmem.retain(
+        |p| match d.bootloader.iter().find(|b| b.overlaps(&p.range)) {
+            Some(b) => {
+                log::warn!(
+                    "pmem: {} overlaps memory in use by the kernel {b}; refused",
+                    p.range
+                );
+                false
+            }
+            None => true,
+        },
+    );
     let t0 = crate::tsc::rdtsc();
     let mut mb = Memblock::new();
     for r in d.zone_map.usable_pages() {
@@ -161,7 +236,12 @@ pub fn init(d: &Discovery) {
             log::warn!("memblock: cannot reserve {r}: {e}");
         }
     }
-    let mut node = match Node::init(KernelPlatform { pt_pool: Vec::new() }, mb) {
+    let mut node = match Node::init(
+        KernelPlatform {
+            pt_pool: Vec::new(),
+        },
+        mb,
+    ) {
         Ok(n) => n,
         Err(e) => panic!("memory manager set-up failed: {e}"),
     };
@@ -169,8 +249,32 @@ pub fn init(d: &Discovery) {
     let mut text = String::new();
     let _ = mm::views::write_boot_ranges(&mut text, &node.zone_ranges(), node.memblock());
     log_lines(&text);
+    BOOT_MEMMAP_CYCLES.store(t1 - t0, Ordering::Relaxed);
+    BOOT_MEMMAP_PAGES.store(
+        node.sparse().present_sections() << (27 - 12),
+        Ordering::Relaxed,
+    );
     for p in &d.pmem {
-        memremap(&mut node, p.range.start, p.range.size(), MemremapOptions::new(p.range.size()));
+        let (start, size) = (p.range.start, p.range.size());
+        if memremap(&mut node, start, size, MemremapOptions::new(size)) {
+            register_pmem(&node, start, size, p.is_legacy());
+        }
+    }
+    // The kernel image under System RAM in /proc/iomem.
+    for seg in kimage::segments() {
+        let (Some(s), Some(e)) = (
+            paging::translate(seg.virt),
+            paging::translate(seg.virt + seg.size - 1),
+        ) else {
+            continue;
+        };
+        if e >= s && e - s == seg.size - 1 {
+            let _ = d.iomem.insert(Resource::new(
+                PhysRange::new(s, e + 1),
+                seg.kind.iomem_name(),
+                ResourceKind::Kernel,
+            ));
+        }
     }
     let mut text = String::new();
     let _ = node.write_boot_summary(&mut text, &kimage::sizes());
@@ -184,4 +288,128 @@ pub fn init(d: &Discovery) {
     );
     *MM.lock() = Some(node);
     heap::set_page_source(heap_page);
+}
+
+/// Read the hotplug controller and add every plugged DIMM that is new, is not
+/// persistent memory, and does not overlap known memory; online it and clear its
+/// insert event. Lines of what happened go to `out`.
+pub fn hotplug_scan(out: &mut String) {
+    let slots = memhp::slots();
+    if slots.is_empty() {
+        out.push_str(
+            "hotplug: no memory-hotplug slots with a DIMM (QEMU needs --slots N --maxmem SIZE)\n",
+        );
+        return;
+    }
+    for slot in slots {
+        let range = PhysRange::from_size(slot.base, slot.size);
+        let (pmem_overlap, known) = {
+            let disc = boot::DISCOVERY.lock();
+            let pm = disc.as_ref().and_then(|d| {
+                d.pmem
+                    .iter()
+                    .find(|p| p.range.overlaps(&range))
+                    .map(|p| p.range)
+            });
+            let known = with(|n| {
+                n.hotplug_ranges()
+                    .iter()
+                    .any(|h| h.start_pfn == slot.base >> 12)
+                    || n.pagemaps()
+                        .iter()
+                        .any(|p| p.start_pfn() == slot.base >> 12)
+            })
+            .unwrap_or(false);
+            (pm, known)
+        };
+        if let Some(p) = pmem_overlap {
+            let _ = writeln!(
+                out,
+                "hotplug: slot {} {range} is persistent memory {p}: not onlined as RAM",
+                slot.index
+            );
+            if slot.inserting {
+                memhp::clear_insert(slot.index);
+            }
+            continue;
+        }
+        if known {
+            if slot.inserting {
+                memhp::clear_insert(slot.index);
+            }
+            continue;
+        }
+        let res = with(|n| {
+            if !fill_pt_pool(n, pt_frames_for(slot.size)) {
+                return Err(String::from("no memory for page tables"));
+            }
+            let managed_before: u64 = n.zones().iter().map(|z| z.managed()).sum();
+            let r = n
+                .add_and_online_memory(slot.base, slot.size)
+                .map_err(|e| alloc::format!("{e}"));
+            drain_pt_pool(n);
+            let managed_after: u64 = n.zones().iter().map(|z| z.managed()).sum();
+            r.map(|_| managed_after - managed_before)
+        });
+        match res {
+            Some(Ok(pages)) => {
+                let _ = writeln!(
+                    out,
+                    "hotplug: slot {} {range} onlined: {pages} pages ({} MiB) managed, max_pfn {:#x}",
+                    slot.index,
+                    pages >> 8,
+                    with(|n| n.max_pfn()).unwrap_or(0)
+                );
+                if let Some(d) = boot::DISCOVERY.lock().as_mut() {
+                    let _ = d.iomem.insert(Resource::new(
+                        range,
+                        "System RAM",
+                        ResourceKind::from_e820(firmware::e820::E820Type::Usable),
+                    ));
+                }
+                memhp::clear_insert(slot.index);
+            }
+            Some(Err(e)) => {
+                let _ = writeln!(out, "hotplug: slot {} {range} refused: {e}", slot.index);
+            }
+            None => {}
+        }
+    }
+}
+
+/// List the hotplug slots and the hot-added ranges.
+pub fn hotplug_list(out: &mut String) {
+    let slots = memhp::slots();
+    if slots.is_empty() {
+        out.push_str("hotplug: no memory-hotplug slots with a DIMM\n");
+    }
+    for s in &slots {
+        let online = with(|n| {
+            n.hotplug_ranges()
+                .iter()
+                .any(|h| h.start_pfn == s.base >> 12 && h.online)
+        })
+        .unwrap_or(false);
+        let dev =
+            with(|n| n.pagemaps().iter().any(|p| p.start_pfn() == s.base >> 12)).unwrap_or(false);
+        let _ = writeln!(
+            out,
+            "slot {:>3}: {} node {} {}{}",
+            s.index,
+            PhysRange::from_size(s.base, s.size),
+            s.node,
+            if online {
+                "online (System RAM)"
+            } else if dev {
+                "ZONE_DEVICE (persistent memory)"
+            } else {
+                "offline"
+            },
+            if s.inserting {
+                ", insert event pending"
+            } else {
+                ""
+            }
+        );
+    }
 }

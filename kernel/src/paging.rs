@@ -112,7 +112,9 @@ fn free_l4_window(paging: &mut Paging, slots: usize) -> Option<u64> {
         if l4[i].is_unused() && !paging.claimed[i] {
             run += 1;
             if run == slots {
-                paging.claimed[i..i + slots].iter_mut().for_each(|c| *c = true);
+                paging.claimed[i..i + slots]
+                    .iter_mut()
+                    .for_each(|c| *c = true);
                 // Sign-extended canonical address of slot i.
                 return Some(0xffff_0000_0000_0000 | ((i as u64) << 39));
             }
@@ -153,14 +155,22 @@ pub fn phys_to_virt(pa: u64, len: u64) -> Option<u64> {
 /// Translate a kernel virtual address.
 pub fn translate(virt: u64) -> Option<u64> {
     let guard = PAGING.lock();
-    guard.as_ref()?.mapper.translate_addr(VirtAddr::new(virt)).map(|p| p.as_u64())
+    guard
+        .as_ref()?
+        .mapper
+        .translate_addr(VirtAddr::new(virt))
+        .map(|p| p.as_u64())
 }
 
 /// Map `len` bytes of physical memory at `pa` (page aligned) into the device
 /// window, writable, no-execute; 2 MiB pages where both sides are aligned.
 /// Ranges inside the bootloader's physical mapping are reused as they are.
 /// Returns the virtual address of `pa`.
-pub fn map_device(pa: u64, len: u64, frames: &mut dyn FnMut() -> Option<u64>) -> Result<u64, MapError> {
+pub fn map_device(
+    pa: u64,
+    len: u64,
+    frames: &mut dyn FnMut() -> Option<u64>,
+) -> Result<u64, MapError> {
     let mut guard = PAGING.lock();
     let p = guard.as_mut().ok_or(MapError::NotReady)?;
     let end = pa.checked_add(len).ok_or(MapError::NoVirtualSpace)?;
@@ -168,7 +178,8 @@ pub fn map_device(pa: u64, len: u64, frames: &mut dyn FnMut() -> Option<u64>) ->
         return Ok(p.phys_offset + pa);
     }
     if let Some(&(start, _, virt)) = p.device_maps[..p.device_map_count]
-        .iter().find(|&&(start, l, _)| pa >= start && end <= start + l)
+        .iter()
+        .find(|&&(start, l, _)| pa >= start && end <= start + l)
     {
         return Ok(virt + (pa - start));
     }
@@ -186,7 +197,11 @@ pub fn map_device(pa: u64, len: u64, frames: &mut dyn FnMut() -> Option<u64>) ->
 }
 
 /// Map fresh 4 KiB pages at `virt` backed by `phys_frames` (the heap's growth).
-pub fn map_pages(virt: u64, phys: &[u64], frames: &mut dyn FnMut() -> Option<u64>) -> Result<(), MapError> {
+pub fn map_pages(
+    virt: u64,
+    phys: &[u64],
+    frames: &mut dyn FnMut() -> Option<u64>,
+) -> Result<(), MapError> {
     let mut guard = PAGING.lock();
     let p = guard.as_mut().ok_or(MapError::NotReady)?;
     for (i, &pa) in phys.iter().enumerate() {
@@ -231,7 +246,9 @@ fn map_range(
 fn map_err<S: x86_64::structures::paging::PageSize>(e: MapToError<S>) -> MapError {
     match e {
         MapToError::FrameAllocationFailed => MapError::OutOfFrames,
-        MapToError::ParentEntryHugePage | MapToError::PageAlreadyMapped(_) => MapError::AlreadyMapped,
+        MapToError::ParentEntryHugePage | MapToError::PageAlreadyMapped(_) => {
+            MapError::AlreadyMapped
+        }
     }
 }
 

@@ -11,9 +11,33 @@ static COM1: Mutex<Option<Uart16550<PioBackend>>> = Mutex::new(None);
 
 const COM1_PORT: u16 = 0x3f8;
 
+/// Bytes that arrived before the UART was configured (configuring resets its
+/// FIFO): QEMU hands piped input to the UART as soon as it can take it, one byte
+/// after another as we read them.
+const EARLY_MAX: usize = 4096;
+static EARLY_INPUT: Mutex<([u8; EARLY_MAX], usize, usize)> = Mutex::new(([0; EARLY_MAX], 0, 0));
+
 /// Configure COM1 (115200 8N1 as the crate's default config says). Without a UART
 /// the kernel runs on silently.
 pub fn init() {
+    {
+        let mut early = EARLY_INPUT.lock();
+        let mut lsr = x86_64::instructions::port::Port::<u8>::new(COM1_PORT + 5);
+        let mut data = x86_64::instructions::port::Port::<u8>::new(COM1_PORT);
+        // Keep reading until no byte has come for a while (~1 ms), so the reset
+        // below does not drop one that was on its way.
+        let mut quiet_since = crate::tsc::rdtsc();
+        while early.2 < EARLY_MAX && crate::tsc::rdtsc() - quiet_since < 3_000_000 {
+            // SAFETY: reading COM1's line status and receive registers before it is
+            // configured only takes bytes that are already waiting.
+            if unsafe { lsr.read() } & 1 == 1 {
+                let n = early.2;
+                early.0[n] = unsafe { data.read() };
+                early.2 += 1;
+                quiet_since = crate::tsc::rdtsc();
+            }
+        }
+    }
     // SAFETY: 0x3f8-0x3ff are COM1's eight registers on every PC (and in QEMU's pc
     // machine); nothing else in the kernel touches those ports.
     let Ok(mut uart) = (unsafe { Uart16550::new_port(COM1_PORT) }) else {
@@ -57,6 +81,13 @@ pub fn write_bytes(bytes: &[u8]) {
 
 /// One received byte, if the UART has one.
 pub fn try_read_byte() -> Option<u8> {
+    {
+        let mut early = EARLY_INPUT.lock();
+        if early.1 < early.2 {
+            early.1 += 1;
+            return Some(early.0[early.1 - 1]);
+        }
+    }
     COM1.lock().as_mut()?.try_receive_byte().ok()
 }
 

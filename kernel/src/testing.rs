@@ -33,11 +33,16 @@ impl<T: Fn()> Testable for T {
 
 /// Parse `ktest.resume=NEXT,PASSED,FAILED` from the command line.
 pub fn parse_resume(cmdline: &str) {
-    let Some(arg) = cmdline.split_whitespace().find_map(|w| w.strip_prefix("ktest.resume=")) else {
+    let Some(arg) = cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ktest.resume="))
+    else {
         return;
     };
     let mut it = arg.split(',').map(|n| n.parse::<usize>().ok());
-    if let (Some(Some(next)), Some(Some(passed)), Some(Some(failed))) = (it.next(), it.next(), it.next()) {
+    if let (Some(Some(next)), Some(Some(passed)), Some(Some(failed))) =
+        (it.next(), it.next(), it.next())
+    {
         SKIP.store(next, Ordering::SeqCst);
         PASSED.store(passed, Ordering::SeqCst);
         FAILED.store(failed, Ordering::SeqCst);
@@ -67,7 +72,11 @@ pub fn test_runner(tests: &[&dyn Testable]) -> ! {
 pub fn finish() -> ! {
     let (passed, failed) = (PASSED.load(Ordering::SeqCst), FAILED.load(Ordering::SeqCst));
     serial_println!("{passed} passed, {failed} failed");
-    exit_qemu(if failed == 0 { ExitCode::Success } else { ExitCode::Failed })
+    exit_qemu(if failed == 0 {
+        ExitCode::Success
+    } else {
+        ExitCode::Failed
+    })
 }
 
 /// The panic handler of test kernels.
@@ -77,7 +86,10 @@ pub fn test_panic_handler(info: &core::panic::PanicInfo) -> ! {
     serial_println!("FAILED");
     serial_println!("Kernel panic - {}", info);
     let next = CURRENT.load(Ordering::SeqCst) + 1;
-    let (passed, failed) = (PASSED.load(Ordering::SeqCst), FAILED.load(Ordering::SeqCst) + 1);
+    let (passed, failed) = (
+        PASSED.load(Ordering::SeqCst),
+        FAILED.load(Ordering::SeqCst) + 1,
+    );
     serial_println!("ktest: resume {next} {passed} {failed}");
     exit_qemu(ExitCode::Failed)
 }

@@ -1,0 +1,322 @@
+//! The serial console shell: reads bytes from COM1 (polled), feeds them to the
+//! hardware-free line editor, parses complete lines with the `shell` crate and runs
+//! the commands against the memory manager. Every command's output is written whole
+//! before the next prompt, so log lines never interleave mid-line.
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use shell::command::{self, Command, Width, Zone};
+use shell::line::{Editor, Event, TOO_LONG};
+
+use crate::memory::{self, MM};
+use crate::qemu::{ExitCode, exit_qemu};
+use crate::{boot, pmem, serial, serial_print, tsc};
+
+/// The prompt (the host runner watches for it).
+pub const PROMPT: &str = "zoned> ";
+
+/// Blocks allocated with `alloc`, so `free` never releases someone else's pages.
+struct ShellState {
+    allocated: Vec<(u64, u32)>,
+}
+
+/// Run the shell for ever.
+pub fn run() -> ! {
+    let mut editor = Editor::new();
+    let mut state = ShellState {
+        allocated: Vec::new(),
+    };
+    serial_print!("{PROMPT}");
+    loop {
+        let Some(byte) = serial::try_read_byte() else {
+            core::hint::spin_loop();
+            continue;
+        };
+        let event = editor.feed(byte);
+        for chunk in event.echo().slices() {
+            serial::write_bytes(chunk);
+        }
+        match event {
+            Event::Line(line) => {
+                let line = String::from(line);
+                let mut out = String::new();
+                execute(&line, &mut state, &mut out);
+                serial_print!("{out}{PROMPT}");
+            }
+            Event::TooLong => serial_print!("{TOO_LONG}\n{PROMPT}"),
+            Event::Cancel => serial_print!("{PROMPT}"),
+            _ => {}
+        }
+    }
+}
+
+/// Parse and run one line, appending the output (each line ending in `\n`).
+pub fn execute(line: &str, state_: &mut impl ShellBlocks, out: &mut String) {
+    match command::parse(line) {
+        Ok(cmd) => run_command(cmd, state_, out),
+        Err(e) => {
+            let _ = writeln!(out, "{e}");
+        }
+    }
+}
+
+/// The shell's record of what it allocated.
+pub trait ShellBlocks {
+    /// Remember a block.
+    fn push(&mut self, pfn: u64, order: u32);
+    /// Forget a block; false if the shell did not allocate it.
+    fn take(&mut self, pfn: u64, order: u32) -> bool;
+    /// Whether the shell allocated a block at `pfn` (any order).
+    fn owns(&self, pfn: u64) -> bool;
+}
+
+impl ShellBlocks for ShellState {
+    fn push(&mut self, pfn: u64, order: u32) {
+        self.allocated.push((pfn, order));
+    }
+    fn take(&mut self, pfn: u64, order: u32) -> bool {
+        match self.allocated.iter().position(|&b| b == (pfn, order)) {
+            Some(i) => {
+                self.allocated.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+    fn owns(&self, pfn: u64) -> bool {
+        self.allocated.iter().any(|&(p, _)| p == pfn)
+    }
+}
+
+fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
+    match cmd {
+        Command::Empty => {}
+        Command::Help { topic } => {
+            for spec in shell::help::help_lines(topic) {
+                let _ = writeln!(out, "{spec}");
+            }
+            if topic.is_none() {
+                for note in shell::help::HELP_NOTES {
+                    let _ = writeln!(out, "{note}");
+                }
+            }
+        }
+        Command::Dmesg => crate::logger::dump(|b| out.push_str(&String::from_utf8_lossy(b))),
+        Command::E820 => {
+            if let Some(d) = boot::DISCOVERY.lock().as_ref() {
+                let _ = write!(out, "{}", d.e820.lines("e820"));
+            }
+        }
+        Command::Iomem => {
+            if let Some(d) = boot::DISCOVERY.lock().as_ref() {
+                let _ = write!(out, "{}", d.iomem);
+            }
+        }
+        Command::Zoneinfo => view(out, |n, o| n.write_zoneinfo(o)),
+        Command::Buddyinfo => view(out, |n, o| n.write_buddyinfo(o)),
+        Command::Meminfo => view(out, |n, o| n.write_meminfo(o)),
+        Command::Memmap => crate::memview::write(out),
+        Command::Page { pfn } => view(out, |n, o| n.write_page(o, pfn)),
+        Command::Alloc { order, zone } => {
+            let gfp = match zone {
+                Some(Zone::Dma) => mm::Gfp::DMA,
+                Some(Zone::Dma32) => mm::Gfp::DMA32,
+                Some(Zone::Normal) | None => mm::Gfp::KERNEL,
+            };
+            let order = u32::from(order);
+            match memory::with(|n| n.alloc_pages(gfp | mm::Gfp::NOWARN, order)).flatten() {
+                Some(pfn) => {
+                    blocks.push(pfn, order);
+                    let zone = memory::with(|n| n.page(pfn).map(|p| p.zone().name()))
+                        .flatten()
+                        .unwrap_or("?");
+                    let _ = writeln!(
+                        out,
+                        "pfn {pfn:#x} order {order} ({} pages, zone {zone}, [mem {:#018x}-{:#018x}])",
+                        1u64 << order,
+                        pfn << 12,
+                        ((pfn + (1 << order)) << 12) - 1
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "alloc: no free block of order {order} in the allowed zones"
+                    );
+                }
+            }
+        }
+        Command::Free { pfn, order } => {
+            let order = u32::from(order);
+            if blocks.take(pfn, order) {
+                match memory::with(|n| n.free_pages(pfn, order)) {
+                    Some(Ok(())) => {
+                        let _ = writeln!(out, "freed pfn {pfn:#x} order {order}");
+                    }
+                    Some(Err(e)) => {
+                        blocks.push(pfn, order);
+                        let _ = writeln!(out, "free: {e}");
+                    }
+                    None => {}
+                }
+            } else if blocks.owns(pfn) {
+                let _ = writeln!(
+                    out,
+                    "free: pfn {pfn:#x} was allocated by 'alloc' with another order"
+                );
+            } else {
+                // Not ours: let the allocator explain why it is not a freeable block
+                // (free, reserved, device, invalid), but never release a block that
+                // the kernel itself is using.
+                let in_use = memory::with(|n| {
+                    n.page(pfn)
+                        .map(|p| p.refcount() > 0 && !p.is_device() && !p.is_reserved())
+                })
+                .flatten()
+                .unwrap_or(false);
+                if in_use {
+                    let _ = writeln!(
+                        out,
+                        "free: pfn {pfn:#x} is in use by the kernel, not by 'alloc'; refused"
+                    );
+                } else {
+                    match memory::with(|n| n.free_pages(pfn, order)) {
+                        Some(Err(e)) => {
+                            let _ = writeln!(out, "free: {e}");
+                        }
+                        Some(Ok(())) => {
+                            let _ = writeln!(out, "freed pfn {pfn:#x} order {order}");
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        Command::HotplugScan => memory::hotplug_scan(out),
+        Command::HotplugList => memory::hotplug_list(out),
+        Command::Devmem { addr, width, value } => {
+            crate::devmem::command(out, addr, width_bytes(width), value)
+        }
+        Command::PmemList => {
+            let devs = pmem::devices();
+            if devs.is_empty() {
+                let _ = writeln!(out, "no pmem devices");
+            }
+            for (i, d) in devs.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "pmem{i}: [mem {:#018x}-{:#018x}] {} MiB data{}{}",
+                    d.start,
+                    d.start + d.reserved + d.size - 1,
+                    d.size >> 20,
+                    if d.reserved > 0 {
+                        ", memmap on device: "
+                    } else {
+                        ""
+                    },
+                    if d.reserved > 0 {
+                        alloc::format!("{} KiB", d.reserved >> 10)
+                    } else {
+                        String::new()
+                    }
+                );
+                if d.legacy {
+                    let _ = writeln!(out, "       legacy (e820 type 12 / memmap=)");
+                }
+            }
+        }
+        Command::PmemRead { dev, offset, len } => {
+            let mut buf = alloc::vec![0u8; len as usize];
+            match pmem::read(dev, offset, &mut buf) {
+                Ok(()) => hexdump(out, offset, &buf),
+                Err(e) => {
+                    let _ = writeln!(out, "pmem: {e}");
+                }
+            }
+        }
+        Command::PmemWrite { dev, offset, data } => match pmem::write(dev, offset, data.as_bytes())
+        {
+            Ok(()) => {
+                let _ = writeln!(
+                    out,
+                    "pmem{dev}: wrote {} bytes at {offset:#x} (flushed)",
+                    data.as_bytes().len()
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(out, "pmem: {e}");
+            }
+        },
+        Command::Stress { n } => crate::stress::command(out, n),
+        Command::Bench => crate::stress::bench(out),
+        Command::Poweroff => {
+            serial_print!("{out}reboot: Power down\n");
+            exit_qemu(ExitCode::Success);
+        }
+        Command::Reboot => {
+            serial_print!("{out}reboot: Restarting system\n");
+            reboot();
+        }
+    }
+}
+
+fn width_bytes(w: Width) -> u64 {
+    w.bytes()
+}
+
+fn view(
+    out: &mut String,
+    f: impl FnOnce(&mm::Node<memory::KernelPlatform>, &mut String) -> core::fmt::Result,
+) {
+    let guard = MM.lock();
+    match guard.as_ref() {
+        Some(node) => {
+            let _ = f(node, out);
+        }
+        None => out.push_str("memory manager not initialised\n"),
+    }
+}
+
+fn hexdump(out: &mut String, base: u64, bytes: &[u8]) {
+    for (i, row) in bytes.chunks(16).enumerate() {
+        let _ = write!(out, "{:08x}:", base + (i as u64) * 16);
+        for b in row {
+            let _ = write!(out, " {b:02x}");
+        }
+        for _ in row.len()..16 {
+            out.push_str("   ");
+        }
+        out.push_str("  ");
+        for &b in row {
+            out.push(if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            });
+        }
+        out.push('\n');
+    }
+}
+
+/// Reset the machine through the keyboard controller (QEMU's -no-reboot turns the
+/// reset into an exit, which the runner turns into a fresh boot).
+fn reboot() -> ! {
+    // SAFETY: 0x64 is the i8042 command port; 0xfe pulses the CPU reset line.
+    unsafe { x86_64::instructions::port::Port::<u8>::new(0x64).write(0xfe) };
+    // If that did not work, a triple fault resets just as well.
+    // SAFETY: loading an empty IDT and trapping makes the CPU triple-fault (reset).
+    unsafe {
+        x86_64::instructions::tables::lidt(&x86_64::structures::DescriptorTablePointer {
+            limit: 0,
+            base: x86_64::VirtAddr::new(0),
+        });
+        core::arch::asm!("int3");
+    }
+    crate::hlt_loop()
+}
+
+/// Time from kernel entry (TSC calibration) to the first prompt, logged for
+/// `--bench-boot`.
+pub fn log_init_time() {
+    log::info!("kernel init took {} us", tsc::uptime_ns() / 1000);
+}
