@@ -14,6 +14,7 @@
 //! - [`nfit`]: the NFIT parser (SPA ranges, persistent-memory GUID).
 //! - [`pmem`]: the union of E820 and NFIT persistent ranges, refusing those over RAM.
 //! - [`iomem`]: the resource tree, `/proc/iomem` printing, `devmem_is_allowed`.
+//! - [`setup`]: steps 2, 4, 5 and 6 below in one call, for the kernel and the host planner.
 //!
 //! # Where this differs from Linux
 //!
@@ -111,6 +112,7 @@ pub mod iomem;
 pub mod nfit;
 pub mod pmem;
 pub mod range;
+pub mod setup;
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ mod iomem;
 mod nfit;
 mod pmem;
 mod props;
+mod setup;
 
 use alloc::vec::Vec;
 
