@@ -63,13 +63,16 @@ fn ratio(name: &str, mm: Duration, other: Duration) {
     );
 }
 
-/// Time `iters` runs of `f` (for the printed ratios, outside criterion's own statistics).
-fn time(iters: u32, mut f: impl FnMut()) -> Duration {
+/// Mean time of `f` over runs filling at least half a second (for the printed ratios, outside
+/// criterion's own statistics).
+fn time(mut f: impl FnMut()) -> Duration {
     let t = Instant::now();
-    for _ in 0..iters {
+    let mut runs = 0u32;
+    while runs == 0 || t.elapsed() < Duration::from_millis(500) {
         f();
+        runs += 1;
     }
-    t.elapsed() / iters
+    t.elapsed() / runs
 }
 
 fn order0_pair(c: &mut Criterion) {
@@ -89,13 +92,13 @@ fn order0_pair(c: &mut Criterion) {
         })
     });
     g.finish();
-    let a = time(1, || {
+    let a = time(|| {
         for _ in 0..1_000_000 {
             let p = n.alloc_pages(black_box(Gfp::KERNEL), 0).unwrap();
             n.free_pages(black_box(p), 0).unwrap();
         }
     }) / 1_000_000;
-    let b = time(1, || {
+    let b = time(|| {
         for _ in 0..1_000_000 {
             let p = fa.alloc(black_box(1)).unwrap();
             fa.dealloc(black_box(p), 1);
@@ -133,8 +136,8 @@ fn fill_1g_random_free(c: &mut Criterion) {
     };
     g.bench_function("buddy_system_allocator", |b| b.iter(|| run_fa(&mut fa)));
     g.finish();
-    let a = time(3, || run_mm(&mut n));
-    let b = time(3, || run_fa(&mut fa));
+    let a = time(|| run_mm(&mut n));
+    let b = time(|| run_fa(&mut fa));
     ratio("fill_1g_random_free (per 1 GiB)", a, b);
 }
 
@@ -191,8 +194,8 @@ fn mixed_orders(c: &mut Criterion) {
     };
     g.bench_function("buddy_system_allocator", |b| b.iter(|| run_fa(&mut fa)));
     g.finish();
-    let a = time(5, || run_mm(&mut n));
-    let b = time(5, || run_fa(&mut fa));
+    let a = time(|| run_mm(&mut n));
+    let b = time(|| run_fa(&mut fa));
     ratio("mixed_orders (20000 ops)", a, b);
     n.check().unwrap();
 }

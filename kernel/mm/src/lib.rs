@@ -14,13 +14,17 @@
 //!
 //! ```text
 //! let mut mb = Memblock::new();
-//! for each usable RAM range:  mb.add(start, size)?;          // page-aligned [start, start+size)
-//! for each range in use:      mb.reserve(start, size)?;      // page 0, kernel image, bootloader, ...
-//! let mut node = Node::init(platform, mb)?;                  // memmap + zones + buddy, RAM freed
-//! node.write_zone_ranges(&mut out)?;                         // "Zone ranges:" ... lines
-//! node.write_boot_summary(&mut out, &kernel_sizes)?;         // "Memory: ...K/...K available ..."
-//! for each persistent range:  node.memremap_pages(start, size, MemremapOptions::new(size))?;
-//! node.alloc_pages(Gfp::KERNEL, 0) / node.free_pages(pfn, 0) ...
+//! for each usable RAM range:  mb.add(start, size)?;     // page 0 and 0xa0000-0xfffff removed
+//! for each range in use:      mb.reserve(start, size)?; // kernel image, bootloader, page tables
+//! mb.set_current_limit(end_of_the_physical_mapping);    // the memmap must be reachable
+//! let mut node = Node::init(platform, mb)?;             // memmap + zones + buddy, RAM freed
+//! node.write_zone_ranges(&mut out)?;                    // "Zone ranges:" ... "Initmem setup ..."
+//! node.write_boot_summary(&mut out, &kernel_sizes)?;    // "Memory: ...K/...K available (...)"
+//! for each persistent range:
+//!     node.memremap_pages(start, size, MemremapOptions::new(size))?;
+//! node.alloc_pages(Gfp::KERNEL, order) -> Option<pfn>; node.free_pages(pfn, order)?;
+//! node.add_memory(start, size)?; node.online_pages(pfn, nr_pages)?;  // hotplug
+//! node.check()?;                                        // invariant checker
 //! ```
 //!
 //! `alloc` is used only at setup time (section tables, the pagemap and hotplug lists), never on
@@ -53,7 +57,7 @@ pub mod zone;
 
 pub use check::CheckError;
 pub use gfp::Gfp;
-pub use hotplug::{HotplugError, OnlinePageCallback};
+pub use hotplug::{HotRange, HotplugError, OnlinePageCallback};
 pub use memblock::{Memblock, MemblockError};
 pub use memremap::{MemremapError, MemremapOptions, PageFreeFn, Pagemap};
 pub use node::{BadPage, BadPageReason, InitError, Node, PageRefError};

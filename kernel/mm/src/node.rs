@@ -19,7 +19,7 @@ use crate::sparse::{
     section_nr_to_pfn,
 };
 use crate::zone::{MAX_NR_ZONES, Zone, ZoneId, zonelist};
-use crate::{MAX_ORDER, MAX_PFN_LIMIT, PAGE_SIZE, buddy, pfn_down, pfn_phys, pfn_up, watermark};
+use crate::{MAX_ORDER, MAX_PFN_LIMIT, PAGE_SIZE, buddy, pfn_down, pfn_up, watermark};
 
 /// Why [`Node::init`] failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -586,11 +586,6 @@ impl<P: Platform> Node<P> {
     /// Bytes of memmap stored on device memory (altmap).
     pub fn memmap_device_bytes(&self) -> u64 {
         self.memmap_device_bytes
-    }
-
-    /// Physical address of a pfn (convenience for the kernel).
-    pub fn pfn_phys(pfn: u64) -> u64 {
-        pfn_phys(pfn)
     }
 }
 

@@ -3,10 +3,11 @@
 //!
 //! The section table is two-level like Linux's `CONFIG_SPARSEMEM_EXTREME`: a root array of
 //! [`NR_SECTION_ROOTS`] `u16` entries (16 KiB, allocated once) points to blocks of
-//! [`SECTIONS_PER_ROOT`] sections (16 KiB each, 512 GiB of address space) that are allocated only
-//! when a section inside them becomes present. A hole, or a device range at 64 TiB, costs nothing
-//! until it is added. Each present section names the memmap chunk holding its pages; a chunk is
-//! one `&'static mut [Page]` from the [`Platform`](crate::Platform) covering one or more
+//! [`SECTIONS_PER_ROOT`] sections (16 KiB each, 512 GiB of address space) that are allocated
+//! only when a section inside them becomes present; the block of the first 512 GiB is built in.
+//! A hole, or a device range at 64 TiB, costs nothing until it is added. Each present section
+//! names the memmap chunk holding its pages; a chunk is one `&'static mut [Page]` from the
+//! [`Platform`](crate::Platform) covering one or more
 //! consecutive sections. `pfn_valid`, `pfn_to_page` and `page_to_pfn` are O(1).
 
 use alloc::boxed::Box;
@@ -77,6 +78,9 @@ pub(crate) struct MemmapChunk {
 
 /// The section table and the memmap chunks (`mem_section[]`).
 pub struct Sparse {
+    /// The block of root 0 (the first 512 GiB, where RAM lives), reached without the root
+    /// array: one dependent load fewer on every `pfn_to_page` of the allocator's fast path.
+    low: Box<[u32; SECTIONS_PER_ROOT]>,
     roots: Box<[u16]>,
     blocks: Vec<Box<[u32]>>,
     pub(crate) chunks: Vec<MemmapChunk>,
@@ -102,6 +106,7 @@ impl Sparse {
     /// An empty section table (allocates the 16 KiB root array).
     pub fn new() -> Self {
         Self {
+            low: Box::new([0u32; SECTIONS_PER_ROOT]),
             roots: vec![0u16; NR_SECTION_ROOTS].into_boxed_slice(),
             blocks: Vec::new(),
             chunks: Vec::new(),
@@ -111,6 +116,10 @@ impl Sparse {
 
     #[inline]
     fn chunk_of_section(&self, nr: u64) -> Option<usize> {
+        if nr < SECTIONS_PER_ROOT as u64 {
+            let c = self.low[nr as usize];
+            return (c != 0).then(|| c as usize - 1);
+        }
         let root = (nr >> SECTIONS_PER_ROOT_SHIFT) as usize;
         let b = *self.roots.get(root)?;
         if b == 0 {
@@ -207,7 +216,7 @@ impl Sparse {
             u32::try_from(self.chunks.len() + 1).map_err(|_| SparseError::TooManyChunks)?;
         for nr in first..first + nsec {
             let root = (nr >> SECTIONS_PER_ROOT_SHIFT) as usize;
-            if self.roots[root] == 0 {
+            if root != 0 && self.roots[root] == 0 {
                 let id =
                     u16::try_from(self.blocks.len() + 1).map_err(|_| SparseError::TooManyChunks)?;
                 self.blocks
@@ -216,8 +225,13 @@ impl Sparse {
             }
         }
         for nr in first..first + nsec {
-            let b = self.roots[(nr >> SECTIONS_PER_ROOT_SHIFT) as usize] as usize - 1;
-            self.blocks[b][nr as usize & (SECTIONS_PER_ROOT - 1)] = chunk_id;
+            let root = (nr >> SECTIONS_PER_ROOT_SHIFT) as usize;
+            if root == 0 {
+                self.low[nr as usize] = chunk_id;
+            } else {
+                let b = self.roots[root] as usize - 1;
+                self.blocks[b][nr as usize & (SECTIONS_PER_ROOT - 1)] = chunk_id;
+            }
         }
         self.chunks.push(MemmapChunk { start_pfn, pages });
         self.present_sections += nsec;
@@ -250,7 +264,11 @@ mod tests {
             p.section = pfn_to_section_nr(far) as u32;
         }
         s.add_chunk(far, pages).unwrap();
-        assert_eq!(s.blocks.len(), 2);
+        assert_eq!(
+            s.blocks.len(),
+            1,
+            "root 0 is built in; 64 TiB needs one block"
+        );
         assert!(s.pfn_valid(0) && s.pfn_valid(far + 5));
         assert!(!s.pfn_valid(PAGES_PER_SECTION));
         assert!(!s.pfn_valid(far - 1));
