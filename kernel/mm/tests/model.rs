@@ -43,7 +43,7 @@ fn layout() -> Node<FakePlatform> {
 }
 
 fn cases() -> (u32, usize) {
-    if cfg!(miri) { (1, 40) } else { (24, 300) }
+    if cfg!(miri) { (1, 40) } else { (16, 250) }
 }
 
 fn zone_pages(n: &Node<FakePlatform>) -> Vec<(u64, u64, u64)> {
