@@ -3,7 +3,9 @@
 //! ACPI tables (RSDP/RSDT/XSDT) and the NFIT, the resulting persistent memory ranges, and the
 //! `/proc/iomem` resource tree with the `/dev/mem` policy. Byte slices and ranges in, typed
 //! results out; no `unsafe`, no panics on any input, every rejection a `Display`able value that
-//! makes one log line.
+//! makes one log line. Those lines carry their own subsystem prefix (`ACPI: `, `NFIT: `,
+//! `pmem: `, `iomem: `, `devmem: `, `e820 dmesg`) and say what was ignored, so log them as they
+//! are.
 //!
 //! Modules, named after the Linux code they mirror:
 //! - [`range`]: `[start, end)` physical ranges, printed `[mem 0x…-0x…]`.
