@@ -362,6 +362,27 @@ proptest! {
     }
 
     #[test]
+    fn nfit_keeps_ranges_before_garbage(
+        v in prop::collection::vec((any::<u16>(), 0u64..(1 << 40), 1u64..(1 << 40)), 1..6),
+        garbage in prop::collection::vec(any::<u8>(), 0..120),
+    ) {
+        let subs: Vec<Vec<u8>> = v
+            .iter()
+            .map(|&(i, b, l)| spa(i, Guid::PERSISTENT_MEMORY, b, l, None))
+            .collect();
+        let mut t = nfit(&subs);
+        t.extend_from_slice(&garbage);
+        let len = t.len() as u32;
+        t[4..8].copy_from_slice(&len.to_le_bytes());
+        super::fix_checksum(&mut t);
+        let n = parse_nfit(&t).unwrap();
+        prop_assert!(n.spa_ranges.len() >= v.len());
+        for (s, &(i, b, l)) in n.spa_ranges.iter().zip(&v) {
+            prop_assert_eq!((s.range_index, s.base, s.length), (i, b, l));
+        }
+    }
+
+    #[test]
     fn acpi_walk_random_memory_never_panics(
         rsdp_rev in prop::sample::select(vec![0u8, 2]),
         root in prop::collection::vec(any::<u8>(), 0..200),
