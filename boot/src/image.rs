@@ -18,6 +18,9 @@ fn boot_config() -> BootConfig {
 
 /// Make (or reuse) the disk image of `kernel`.
 pub fn disk_image(kernel: &Path, uefi: bool) -> Result<PathBuf, String> {
+    // One image at a time per process (parallel tests share images).
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let elf =
         std::fs::read(kernel).map_err(|e| format!("cannot read {}: {e}", kernel.display()))?;
     let mut h = std::hash::DefaultHasher::new();

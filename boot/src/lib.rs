@@ -8,6 +8,7 @@ pub mod kbuild;
 pub mod ktest;
 pub mod options;
 pub mod qemu;
+pub mod session;
 
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -26,10 +27,11 @@ const QEMU_SLOTS: usize = 2;
 static RUNNING: Mutex<usize> = Mutex::new(0);
 static FREED: Condvar = Condvar::new();
 
-struct Slot;
+/// One of the QEMU slots, held while a QEMU runs.
+pub(crate) struct Slot;
 
 impl Slot {
-    fn take() -> Slot {
+    pub(crate) fn take() -> Slot {
         let mut n = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
         while *n >= QEMU_SLOTS {
             n = FREED.wait(n).unwrap_or_else(|e| e.into_inner());

@@ -136,10 +136,12 @@ pub fn command(image: &Path, opts: &RunOptions) -> Result<Command, String> {
     } else {
         cmd.args(["-m", &format!("{mem_mib}M")]);
     }
+    // snapshot=on: the image is opened read-only with a shared lock, so several
+    // QEMUs (parallel tests) can boot the same cached image.
     cmd.args([
         "-drive",
         &format!(
-            "format=raw,file={}",
+            "format=raw,snapshot=on,file={}",
             escape_commas(&image.to_string_lossy())
         ),
     ]);
