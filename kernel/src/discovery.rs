@@ -9,7 +9,7 @@ use firmware::acpi::{self, PhysRead, Signature};
 use firmware::e820::{self, E820Table, RegionKind};
 use firmware::iomem::IomemTree;
 use firmware::nfit::{self, SpaRange};
-use firmware::pmem::{self, PmemRange};
+use firmware::pmem::PmemRange;
 use firmware::range::PhysRange;
 
 use crate::paging;
@@ -69,24 +69,24 @@ fn read_nfit(rsdp: Option<u64>) -> Vec<SpaRange> {
     let root = match root {
         Ok(r) => r,
         Err(e) => {
-            log::warn!("ACPI: {e}; no ACPI tables used");
+            log::warn!("{e}");
             return Vec::new();
         }
     };
     for p in &root.problems {
-        log::warn!("ACPI: {p}");
+        log::warn!("{p}");
     }
     for (pa, header) in root.headers(&mem) {
         match header {
             Ok(h) => log::info!("{}", h.line(pa)),
-            Err(e) => log::warn!("ACPI: {e}"),
+            Err(e) => log::warn!("{e}"),
         }
     }
     match root.find(&mem, Signature::NFIT) {
         Ok(Some((_, bytes))) => match nfit::parse_nfit(&bytes) {
             Ok(table) => {
                 for p in &table.problems {
-                    log::warn!("NFIT: {p}");
+                    log::warn!("{p}");
                 }
                 for spa in &table.spa_ranges {
                     log::info!("{spa}");
@@ -94,19 +94,22 @@ fn read_nfit(rsdp: Option<u64>) -> Vec<SpaRange> {
                 table.spa_ranges
             }
             Err(e) => {
-                log::warn!("NFIT: {e}; table rejected");
+                log::warn!("{e}");
                 Vec::new()
             }
         },
         Ok(None) => Vec::new(),
         Err(e) => {
-            log::warn!("NFIT: {e}; table rejected");
+            log::warn!("{e}");
             Vec::new()
         }
     }
 }
 
-/// Run discovery and log it the way Linux's early boot does.
+/// Run discovery and log it the way Linux's early boot does: the firmware map, the
+/// user map after `memmap=`, the ACPI tables and NFIT ranges, then the persistent
+/// ranges. The decisions are the firmware crate's `memory_setup`, the same code the
+/// host planner runs.
 pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Discovery {
     let boot = e820::e820_from_regions(
         regions
@@ -115,31 +118,26 @@ pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Di
     );
     log::info!("BIOS-provided physical RAM map:");
     boot.e820.log("BIOS-e820");
-    let mut map = boot.e820;
-    let report = firmware::cmdline::apply_memmap(cmdline, &mut map);
-    report.log(&map);
+    let mut user = boot.e820.clone();
+    firmware::cmdline::apply_memmap(cmdline, &mut user).log(&user);
 
     let spa = read_nfit(rsdp);
-    let (pmem, rejected) = pmem::collect_persistent(&map, &spa);
-    for r in &rejected {
+    let setup = firmware::setup::memory_setup(boot.e820, cmdline, &spa);
+    for r in &setup.rejected {
         log::warn!("{r}");
     }
-    for p in &pmem {
-        log::info!("pmem: {} {} ({})", p.range, p.iomem_name(), p.source);
+    for p in &setup.pmem {
+        log::info!("{p} {}", p.iomem_name());
     }
-
-    let mut zone_map = map.clone();
-    zone_map.trim_for_zones();
-    let (iomem, conflicts) = IomemTree::from_e820(&map, &pmem);
-    for c in &conflicts {
-        log::warn!("iomem: {c}");
+    for c in &setup.conflicts {
+        log::warn!("{c}");
     }
     Discovery {
-        e820: map,
-        zone_map,
+        e820: setup.e820,
+        zone_map: setup.zone_map,
         bootloader: boot.bootloader,
         spa,
-        pmem,
-        iomem,
+        pmem: setup.pmem,
+        iomem: setup.iomem,
     }
 }

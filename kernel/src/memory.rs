@@ -256,7 +256,8 @@ pub fn init(d: &mut Discovery) {
     );
     for p in &d.pmem {
         let (start, size) = (p.range.start, p.range.size());
-        if memremap(&mut node, start, size, MemremapOptions::new(size)) {
+        let opts = MemremapOptions::new(size).page_free(pmem::page_free);
+        if memremap(&mut node, start, size, opts) {
             register_pmem(&node, start, size, p.is_legacy());
         }
     }

@@ -46,6 +46,16 @@ impl core::fmt::Display for PmemError {
 
 static DEVICES: Mutex<Vec<PmemDevice>> = Mutex::new(Vec::new());
 
+/// How many times a device page of any pmem pagemap went idle again.
+pub static PAGE_FREE_CALLS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The pagemaps' `page_free` callback (Linux's `dev_pagemap_ops.page_free`): a
+/// device page's last user dropped it. The page stays the device's (it never
+/// reaches the buddy allocator); the driver only counts it.
+pub fn page_free(_pagemap: usize, _pfn: u64) {
+    PAGE_FREE_CALLS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+}
+
 /// Register a device for a persistent range `[start, start+len)` whose first
 /// `reserved` bytes hold its memmap. The range must be mapped already (memremap).
 pub fn register(start: u64, len: u64, reserved: u64, legacy: bool) -> Option<usize> {

@@ -41,7 +41,10 @@ fn freed_memory_is_reused() {
         assert_eq!(x[31], i);
     }
     let (size_after, _) = kernel::heap::stats();
-    assert_eq!(size_before, size_after, "the heap grew although every box was freed");
+    assert_eq!(
+        size_before, size_after,
+        "the heap grew although every box was freed"
+    );
 }
 
 #[test_case]
@@ -54,5 +57,8 @@ fn large_vec_grows_the_heap() {
     }
     assert_eq!(v.iter().sum::<u64>(), (n as u64 - 1) * n as u64 / 2);
     let (size_after, _) = kernel::heap::stats();
-    assert!(size_after >= size_before + 32 * (1 << 20), "heap did not grow: {size_after}");
+    assert!(
+        size_after >= size_before + 32 * (1 << 20),
+        "heap did not grow: {size_after}"
+    );
 }

@@ -1,0 +1,192 @@
+//! The memory manager inside the real kernel, with 6 GiB of RAM and an NVDIMM:
+//! zone placement, the zonelist, exhaustion of every zone, device page
+//! lifetime, and a million-operation stress run with the invariant checker.
+//! runner: --mem 6G --nvdimm 128M
+#![no_std]
+#![no_main]
+#![feature(custom_test_frameworks)]
+#![test_runner(kernel::testing::test_runner)]
+#![reexport_test_harness_main = "test_main"]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use bootloader_api::{BootInfo, entry_point};
+use kernel::memory::MM;
+use mm::{Gfp, ZoneId};
+
+entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
+
+fn main(boot_info: &'static mut BootInfo) -> ! {
+    kernel::init_cpu();
+    kernel::testing::init(boot_info);
+    test_main();
+    kernel::hlt_loop()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    kernel::testing::test_panic_handler(info)
+}
+
+const DMA_END: u64 = 0x1000; // pfn of 16 MiB
+const DMA32_END: u64 = 0x10_0000; // pfn of 4 GiB
+
+#[test_case]
+fn normal_zone_exists_and_is_used_first() {
+    let mut g = MM.lock();
+    let n = g.as_mut().expect("mm up");
+    assert!(n.zone(ZoneId::Normal).present() > 0);
+    let pfn = n.alloc_pages(Gfp::KERNEL, 0).expect("a page");
+    assert!(pfn >= DMA32_END, "GFP_KERNEL took pfn {pfn:#x} below 4 GiB");
+    n.free_pages(pfn, 0).expect("free");
+}
+
+#[test_case]
+fn dma_and_dma32_requests_land_below_their_limits() {
+    let mut g = MM.lock();
+    let n = g.as_mut().expect("mm up");
+    for order in [0, 3, 9] {
+        let dma = n.alloc_pages(Gfp::DMA, order).expect("dma block");
+        assert!(
+            dma + (1 << order) <= DMA_END,
+            "DMA block {dma:#x} order {order}"
+        );
+        let dma32 = n.alloc_pages(Gfp::DMA32, order).expect("dma32 block");
+        assert!(
+            dma32 + (1 << order) <= DMA32_END,
+            "DMA32 block {dma32:#x} order {order}"
+        );
+        n.free_pages(dma, order).expect("free");
+        n.free_pages(dma32, order).expect("free");
+    }
+}
+
+/// Allocate every page a zone gives (emergency allocations included), check the
+/// refusals, free all, and compare the counters.
+fn exhaust(zone: ZoneId, gfp: Gfp) {
+    let mut blocks: Vec<(u64, u32)> = Vec::with_capacity(1 << 16);
+    let mut g = MM.lock();
+    let n = g.as_mut().expect("mm up");
+    n.drain_pages();
+    let free_before = n.zone(zone).free_pages();
+    let total_before = n.nr_free_pages();
+    // Big blocks first, then order 0, until the watermark refuses.
+    for order in (0..=10).rev() {
+        while blocks.len() < blocks.capacity() {
+            match n.alloc_pages(gfp | Gfp::NOWARN, order) {
+                Some(pfn) => {
+                    assert_eq!(
+                        n.page(pfn).map(|p| p.zone()),
+                        Some(zone),
+                        "block from the wrong zone"
+                    );
+                    blocks.push((pfn, order));
+                }
+                None => break,
+            }
+        }
+    }
+    let min = n.zone(zone).watermarks().min;
+    let left = n.zone(zone).free_pages();
+    assert!(
+        left <= min + 1024,
+        "zone {zone:?} refused with {left} free pages above min {min}"
+    );
+    // Emergency allocations may go below min.
+    let mut emergency = 0;
+    while emergency < 16 {
+        match n.alloc_pages(gfp | Gfp::MEMALLOC | Gfp::NOWARN, 0) {
+            Some(pfn) => {
+                blocks.push((pfn, 0));
+                emergency += 1;
+            }
+            None => break,
+        }
+    }
+    assert!(
+        emergency > 0 || left == 0,
+        "no emergency allocation below min in {zone:?}"
+    );
+    n.check().expect("consistent when exhausted");
+    for (pfn, order) in blocks.drain(..) {
+        n.free_pages(pfn, order).expect("free");
+    }
+    n.drain_pages();
+    assert_eq!(
+        n.zone(zone).free_pages(),
+        free_before,
+        "{zone:?} free pages not restored"
+    );
+    assert_eq!(n.nr_free_pages(), total_before);
+    n.check().expect("consistent after freeing");
+}
+
+#[test_case]
+fn dma_zone_exhaustion_and_recovery() {
+    exhaust(ZoneId::Dma, Gfp::DMA);
+}
+
+#[test_case]
+fn device_pages_never_reach_the_buddy_allocator() {
+    let mut g = MM.lock();
+    let n = g.as_mut().expect("mm up");
+    let map = n.pagemaps().first().expect("the NVDIMM's pagemap");
+    let pfn = map.start_pfn() + 100;
+    assert_eq!(n.page(pfn).map(|p| p.zone()), Some(ZoneId::Device));
+    assert!(
+        n.free_pages(pfn, 0).is_err(),
+        "a device page was accepted by free_pages"
+    );
+    let calls = kernel::pmem::PAGE_FREE_CALLS.load(core::sync::atomic::Ordering::Relaxed);
+    assert_eq!(n.get_page(pfn), Ok(2));
+    assert_eq!(n.get_page(pfn), Ok(3));
+    assert_eq!(n.put_page(pfn), Ok(2));
+    assert_eq!(
+        kernel::pmem::PAGE_FREE_CALLS.load(core::sync::atomic::Ordering::Relaxed),
+        calls
+    );
+    assert_eq!(n.put_page(pfn), Ok(1));
+    assert_eq!(
+        kernel::pmem::PAGE_FREE_CALLS.load(core::sync::atomic::Ordering::Relaxed),
+        calls + 1
+    );
+    assert!(n.put_page(pfn).is_err(), "put_page on an idle device page");
+    assert_eq!(n.device_pfns_in_free_lists(), 0);
+    assert_eq!(n.zone(ZoneId::Device).free_pages(), 0);
+    n.check().expect("consistent");
+}
+
+#[test_case]
+fn bad_frees_change_nothing() {
+    let mut g = MM.lock();
+    let n = g.as_mut().expect("mm up");
+    n.drain_pages();
+    let free = n.nr_free_pages();
+    let pfn = n.alloc_pages(Gfp::KERNEL, 2).expect("block");
+    assert!(n.free_pages(pfn, 1).is_err(), "wrong order accepted");
+    assert!(n.free_pages(pfn + 1, 0).is_err(), "tail page accepted");
+    assert!(n.free_pages(1 << 39, 0).is_err(), "invalid pfn accepted");
+    n.free_pages(pfn, 2).expect("right free");
+    assert!(n.free_pages(pfn, 2).is_err(), "double free accepted");
+    n.drain_pages();
+    assert_eq!(n.nr_free_pages(), free);
+    n.check().expect("consistent");
+}
+
+#[test_case]
+fn a_million_random_operations_stay_consistent() {
+    let rep = kernel::stress::run(1_000_000, 0x2545_f491).expect("stress run consistent");
+    assert_eq!(rep.ops, 1_000_000);
+    assert!(rep.checks >= 100);
+    assert!(rep.device_refs > 0);
+    assert_eq!(rep.free_before, rep.free_after);
+    kernel::serial_print!(
+        "[{} allocs, {} refused, {} device get/put, {} checks, {} cycles/op] ",
+        rep.allocs,
+        rep.alloc_failures,
+        rep.device_refs,
+        rep.checks,
+        rep.cycles / rep.ops
+    );
+}
