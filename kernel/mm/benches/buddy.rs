@@ -63,16 +63,18 @@ fn ratio(name: &str, mm: Duration, other: Duration) {
     );
 }
 
-/// Mean time of `f` over runs filling at least half a second (for the printed ratios, outside
+/// Fastest run of `f` among runs filling at least half a second: the minimum is the figure
+/// least disturbed by other load on a shared machine (for the printed ratios, outside
 /// criterion's own statistics).
 fn time(mut f: impl FnMut()) -> Duration {
     let t = Instant::now();
-    let mut runs = 0u32;
-    while runs == 0 || t.elapsed() < Duration::from_millis(500) {
+    let mut best = Duration::MAX;
+    while best == Duration::MAX || t.elapsed() < Duration::from_millis(500) {
+        let r = Instant::now();
         f();
-        runs += 1;
+        best = best.min(r.elapsed());
     }
-    t.elapsed() / runs
+    best
 }
 
 fn order0_pair(c: &mut Criterion) {

@@ -66,6 +66,12 @@ impl FreeAreas {
             }
             None => return,
         };
+        self.unlink(sparse, order, next, prev);
+    }
+
+    /// Join the neighbours `prev` and `next` of an entry leaving the list of `order`.
+    #[inline]
+    fn unlink(&mut self, sparse: &mut Sparse, order: u32, next: u64, prev: u64) {
         let a = &mut self.area[order as usize];
         if prev == NIL {
             a.head = next;
@@ -84,13 +90,18 @@ impl FreeAreas {
     pub(crate) fn free_one(&mut self, sparse: &mut Sparse, mut pfn: u64, mut order: u32, zone: u8) {
         while order < MAX_ORDER {
             let buddy = pfn ^ (1 << order);
-            match sparse.page(buddy) {
+            // page_is_buddy, and the buddy taken off its list with one struct page lookup.
+            let (next, prev) = match sparse.page_mut(buddy) {
                 Some(b)
-                    if b.has(PageFlags::BUDDY) && u32::from(b.order) == order && b.zone == zone => {
+                    if b.has(PageFlags::BUDDY) && u32::from(b.order) == order && b.zone == zone =>
+                {
+                    b.clear(PageFlags::BUDDY);
+                    b.order = 0;
+                    (b.next, b.prev)
                 }
                 _ => break,
-            }
-            self.del(sparse, buddy, order);
+            };
+            self.unlink(sparse, order, next, prev);
             pfn &= buddy;
             order += 1;
         }
