@@ -7,6 +7,7 @@ pub mod image;
 pub mod kbuild;
 pub mod ktest;
 pub mod options;
+pub mod plan;
 pub mod qemu;
 pub mod session;
 

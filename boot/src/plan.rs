@@ -1,0 +1,243 @@
+//! `cargo run -- plan`: the dry-run planner. It reads a machine's E820 map from
+//! Linux dmesg lines (`BIOS-e820: [mem 0x…-0x…] <type>`, with or without the
+//! timestamp), applies an optional `memmap=` command line and NFIT table, and
+//! prints what this kernel would do with that machine, using the kernel's own
+//! code (the `firmware` and `mm` crates): the sanitized and user maps, `Zone
+//! ranges:`, `Early memory node ranges`, the persistent ranges and the memmap size.
+use std::fmt::Write;
+
+use firmware::e820::parse_dmesg;
+use firmware::nfit::parse_nfit;
+use firmware::setup::memory_setup;
+use mm::{Memblock, ZoneRanges};
+
+/// Bytes of struct pages per 128 MiB section (32768 pages of 32 bytes).
+const MEMMAP_PER_SECTION: u64 = (1 << 15) * size_of::<mm::Page>() as u64;
+const SECTION_SHIFT: u32 = 27;
+/// Device ranges above this keep their memmap on the device (altmap), as the kernel does.
+const ALTMAP_THRESHOLD: u64 = 1 << 30;
+
+/// Usage of `plan`.
+pub const USAGE: &str =
+    "usage: cargo run -- plan --e820 FILE [--cmdline \"memmap=...\"] [--nfit TABLE.bin]";
+
+/// Run the planner; the report, or an error line.
+pub fn main(args: &[String]) -> Result<String, String> {
+    let (mut e820_file, mut cmdline, mut nfit_file) = (None, String::new(), None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value\n{USAGE}"))
+        };
+        match a.as_str() {
+            "--e820" => e820_file = Some(value()?),
+            "--cmdline" => cmdline = value()?,
+            "--nfit" => nfit_file = Some(value()?),
+            "-h" | "--help" => return Ok(format!("{USAGE}\n")),
+            other => return Err(format!("unknown option '{other}'\n{USAGE}")),
+        }
+    }
+    let e820_file = e820_file.ok_or_else(|| format!("--e820 FILE is required\n{USAGE}"))?;
+    let text =
+        std::fs::read_to_string(&e820_file).map_err(|e| format!("cannot read {e820_file}: {e}"))?;
+    let table = parse_dmesg(&text).map_err(|e| format!("{e820_file}: {e}"))?;
+    let mut out = String::new();
+    let spa = match nfit_file {
+        Some(f) => {
+            let bytes = std::fs::read(&f).map_err(|e| format!("cannot read {f}: {e}"))?;
+            match parse_nfit(&bytes) {
+                Ok(n) => {
+                    for p in &n.problems {
+                        let _ = writeln!(out, "{p}");
+                    }
+                    for s in &n.spa_ranges {
+                        let _ = writeln!(out, "{s}");
+                    }
+                    n.spa_ranges
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "{e}");
+                    Vec::new()
+                }
+            }
+        }
+        None => Vec::new(),
+    };
+    Ok(report(table, &cmdline, &spa, out))
+}
+
+fn report(
+    table: firmware::e820::E820Table,
+    cmdline: &str,
+    spa: &[firmware::nfit::SpaRange],
+    mut out: String,
+) -> String {
+    let setup = memory_setup(table, cmdline, spa);
+    let mut head = String::new();
+    let _ = writeln!(head, "BIOS-provided physical RAM map:");
+    let _ = write!(head, "{}", setup.firmware.lines("BIOS-e820"));
+    for e in &setup.memmap.errors {
+        let _ = writeln!(head, "{e}");
+    }
+    if setup.memmap.user_defined() {
+        let _ = writeln!(head, "user-defined physical RAM map:");
+        let _ = write!(head, "{}", setup.e820.lines("user"));
+    }
+    out.insert_str(0, &head);
+    let mut mb = Memblock::new();
+    for r in setup.zone_map.usable_pages() {
+        if let Err(e) = mb.add(r.start, r.size()) {
+            let _ = writeln!(out, "memblock: cannot add {r}: {e}");
+        }
+    }
+    let ranges = ZoneRanges::compute(mb.start_pfn(), mb.end_pfn(), None);
+    let _ = mm::views::write_boot_ranges(&mut out, &ranges, &mb);
+    for r in &setup.rejected {
+        let _ = writeln!(out, "{r}");
+    }
+    let mut device_ram = 0;
+    let mut device_on_dev = 0;
+    if setup.pmem.is_empty() {
+        let _ = writeln!(out, "Persistent memory: none");
+    } else {
+        let _ = writeln!(
+            out,
+            "Persistent memory (ZONE_DEVICE, never in the buddy allocator):"
+        );
+    }
+    for p in &setup.pmem {
+        let size = p.range.size();
+        let secs = sections(p.range.start, p.range.end);
+        let bytes = secs * MEMMAP_PER_SECTION;
+        let on_device = size > ALTMAP_THRESHOLD;
+        if on_device {
+            device_on_dev += bytes;
+        } else {
+            device_ram += bytes;
+        }
+        let _ = writeln!(
+            out,
+            "  {} {} ({}), {} pages, memmap {} bytes {}",
+            p.range,
+            p.iomem_name(),
+            p.source,
+            size >> 12,
+            bytes,
+            if on_device {
+                "on the device (altmap)"
+            } else {
+                "in RAM"
+            }
+        );
+    }
+    let mut ram_secs = std::collections::BTreeSet::new();
+    for r in setup.zone_map.usable_pages() {
+        for s in (r.start >> SECTION_SHIFT)..=((r.end - 1) >> SECTION_SHIFT) {
+            ram_secs.insert(s);
+        }
+    }
+    let ram_bytes = ram_secs.len() as u64 * MEMMAP_PER_SECTION;
+    let _ = writeln!(
+        out,
+        "memmap: {} bytes in RAM for {} RAM sections, {} bytes in RAM and {} bytes on devices for persistent memory ({} bytes per struct page)",
+        ram_bytes,
+        ram_secs.len(),
+        device_ram,
+        device_on_dev,
+        size_of::<mm::Page>()
+    );
+    for c in &setup.conflicts {
+        let _ = writeln!(out, "{c}");
+    }
+    out
+}
+
+fn sections(start: u64, end: u64) -> u64 {
+    if end <= start {
+        return 0;
+    }
+    ((end - 1) >> SECTION_SHIFT) - (start >> SECTION_SHIFT) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A QEMU SeaBIOS machine with 512 MiB, as Linux 6.x printed it.
+    const QEMU_512M: &str = "\
+[    0.000000] BIOS-provided physical RAM map:
+[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable
+[    0.000000] BIOS-e820: [mem 0x000000000009fc00-0x000000000009ffff] reserved
+[    0.000000] BIOS-e820: [mem 0x00000000000f0000-0x00000000000fffff] reserved
+[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x000000001ffdefff] usable
+[    0.000000] BIOS-e820: [mem 0x000000001ffdf000-0x000000001fffffff] reserved
+[    0.000000] BIOS-e820: [mem 0x00000000feffc000-0x00000000feffffff] reserved
+[    0.000000] BIOS-e820: [mem 0x00000000fffc0000-0x00000000ffffffff] reserved
+";
+
+    fn plan(text: &str, cmdline: &str) -> String {
+        report(parse_dmesg(text).unwrap(), cmdline, &[], String::new())
+    }
+
+    #[test]
+    fn qemu_machine_matches_linux() {
+        let out = plan(QEMU_512M, "");
+        // What Linux prints for this map.
+        let linux = "\
+Zone ranges:
+  DMA      [mem 0x0000000000001000-0x0000000000ffffff]
+  DMA32    [mem 0x0000000001000000-0x000000001ffdefff]
+  Normal   empty
+  Device   empty
+Movable zone start for each node
+Early memory node ranges
+  node   0: [mem 0x0000000000001000-0x000000000009efff]
+  node   0: [mem 0x0000000000100000-0x000000001ffdefff]
+Initmem setup node 0 [mem 0x0000000000001000-0x000000001ffdefff]
+";
+        assert!(out.contains(linux), "{out}");
+        assert!(out.contains("Persistent memory: none"));
+        assert!(
+            out.contains("memmap: 4194304 bytes in RAM for 4 RAM sections"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn large_machine_with_memmap_parameter() {
+        let text = "\
+BIOS-e820: [mem 0x0000000000000000-0x000000000009ffff] usable
+BIOS-e820: [mem 0x0000000000100000-0x00000000bfffffff] usable
+BIOS-e820: [mem 0x00000000c0000000-0x00000000ffffffff] reserved
+BIOS-e820: [mem 0x0000000100000000-0x000000043fffffff] usable
+";
+        let out = plan(text, "memmap=4G!12G");
+        assert!(
+            out.contains("user: [mem 0x0000000300000000-0x00000003ffffffff] persistent (type 12)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("  Normal   [mem 0x0000000100000000-0x000000043fffffff]"),
+            "{out}"
+        );
+        assert!(
+            out.contains("  node   0: [mem 0x0000000100000000-0x00000002ffffffff]"),
+            "{out}"
+        );
+        assert!(
+            out.contains("  node   0: [mem 0x0000000400000000-0x000000043fffffff]"),
+            "{out}"
+        );
+        assert!(out.contains("Persistent Memory (legacy)"), "{out}");
+        assert!(out.contains("on the device (altmap)"), "{out}");
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        assert!(main(&["--e820".into()]).is_err());
+        assert!(main(&["--bogus".into()]).is_err());
+        assert!(main(&["--e820".into(), "/nonexistent/file".into()]).is_err());
+    }
+}
