@@ -131,11 +131,11 @@ impl MemblockType {
                 k += 1;
                 continue;
             }
-            let left = (r.base < base).then_some(Region {
+            let left = (r.base < base).then(|| Region {
                 base: r.base,
                 size: base - r.base,
             });
-            let right = (r.end() > end).then_some(Region {
+            let right = (r.end() > end).then(|| Region {
                 base: end,
                 size: r.end() - end,
             });
@@ -402,6 +402,25 @@ mod tests {
         assert!(!mb.memory().intersects(0xa0000, 0x100000));
         assert_eq!(mb.memory().lookup(0xa0000), (false, 0x100000));
         assert_eq!(mb.memory().lookup(0x1000), (true, 0xa0000));
+    }
+
+    #[test]
+    fn remove_overlapping_the_start_of_a_region() {
+        // Regression (found by the memblock property test): the left remainder was computed
+        // eagerly and underflowed when the removed range began before the region.
+        let mut mb = Memblock::new();
+        mb.add(0x5000, 0x3000).unwrap();
+        mb.remove(0x4000, 0x2000).unwrap();
+        assert_eq!(
+            mb.memory().regions(),
+            &[Region {
+                base: 0x6000,
+                size: 0x2000
+            }]
+        );
+        mb.reserve(0x6000, 0x1000).unwrap();
+        mb.free(0x5000, 0x4000).unwrap();
+        assert!(mb.reserved().regions().is_empty());
     }
 
     #[test]
