@@ -60,14 +60,14 @@ proptest! {
                         }
                         // Top-down: no free, suitably aligned fit lies higher.
                         let higher = (base / PG + 1..PAGES).any(|p| {
-                            (p * PG) % align == 0
+                            (p * PG).is_multiple_of(align)
                                 && p + n / PG <= PAGES
                                 && (p..p + n / PG).all(|q| ram[q as usize] && !res[q as usize])
                         });
                         prop_assert!(!higher, "a higher fit was skipped");
                     } else {
                         let any = (0..PAGES).any(|p| {
-                            (p * PG) % align == 0
+                            (p * PG).is_multiple_of(align)
                                 && p + n / PG <= PAGES
                                 && (p..p + n / PG).all(|q| ram[q as usize] && !res[q as usize])
                         });
