@@ -433,3 +433,28 @@ fn nvdimm_and_hot_add_together_never_reach_free_lists() {
     settle(&n);
     drain_ram_and_check(&mut n);
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
+fn hot_add_below_4g_lands_in_dma32_and_can_share_a_section() {
+    // 64 MiB at boot; hot-add 64-128 MiB (same section as boot RAM: no new memmap) and 2 GiB.
+    let mut n = pc_node(64);
+    let sections = n.sparse().present_sections();
+    let handed = n.add_and_online_memory(64 * MIB, 64 * MIB).unwrap();
+    assert_eq!(n.sparse().present_sections(), sections);
+    assert_eq!(
+        handed,
+        (64 * MIB) >> 12,
+        "no memmap needed: every page onlined"
+    );
+    n.add_and_online_memory(2 * GIB, 128 * MIB).unwrap();
+    let dma32 = n.zone(ZoneId::Dma32);
+    assert_eq!(dma32.end_pfn(), (2 * GIB + 128 * MIB) >> 12);
+    assert_eq!(dma32.present(), 0x3000 + 16384 + 32768);
+    assert!(!n.zone(ZoneId::Normal).is_populated());
+    let p = n.alloc_pages(Gfp::DMA32, 10).unwrap();
+    assert!(p < (4 * GIB) >> 12);
+    n.free_pages(p, 10).unwrap();
+    settle(&n);
+    drain_ram_and_check(&mut n);
+}
