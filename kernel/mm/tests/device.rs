@@ -458,3 +458,32 @@ fn hot_add_below_4g_lands_in_dma32_and_can_share_a_section() {
     settle(&n);
     drain_ram_and_check(&mut n);
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
+fn device_ranges_at_1_tib_and_64_tib() {
+    let mut n = pc_node(64);
+    let free = n.nr_free_pages();
+    let tib = 1u64 << 40;
+    n.memremap_pages(tib, 128 * MIB, MemremapOptions::new(0).altmap(true))
+        .unwrap();
+    n.memremap_pages(64 * tib, 128 * MIB, MemremapOptions::new(0).altmap(true))
+        .unwrap();
+    assert_eq!(n.nr_free_pages(), free, "altmap: no RAM spent");
+    for base in [tib, 64 * tib] {
+        let pfn = base >> 12;
+        assert!(n.pfn_valid(pfn) && n.pfn_valid(pfn + 32767));
+        assert!(!n.pfn_valid(pfn - 1) && !n.pfn_valid(pfn + 32768));
+        let p = n.page(pfn + 5000).unwrap();
+        assert!(p.is_device());
+        assert_eq!(n.page_to_pfn(p), Some(pfn + 5000));
+    }
+    let dev = n.zone(ZoneId::Device);
+    assert_eq!(
+        (dev.start_pfn(), dev.end_pfn()),
+        (tib >> 12, (64 * tib + 128 * MIB) >> 12)
+    );
+    assert_eq!(dev.present(), 2 * 32768);
+    assert_eq!(n.max_pfn(), (64 * MIB) >> 12);
+    settle(&n);
+}
