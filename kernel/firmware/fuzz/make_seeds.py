@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpora of the firmware fuzz targets (corpus/<target>/<name>).
+
+Realistic inputs: QEMU's SeaBIOS and OVMF memory maps, a laptop map, the NFIT QEMU builds
+for an NVDIMM (REFERENCE.md section 4: SPA range, region mapping, control region, platform
+capabilities), RSDP/RSDT/XSDT layouts as SeaBIOS and OVMF place them, and Linux command
+lines with memmap=/mem=. Run it from anywhere: `python3 kernel/firmware/fuzz/make_seeds.py`.
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PM_GUID = bytes.fromhex("79d3f066f3b47440ac430d3318b78cdb")
+VOLATILE_GUID = bytes.fromhex("4f940573dafde344b16c3f22d252e5d0")
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# ---- e820: u16 cmdline length, cmdline, regions (start u64, end u64, kind u8, type u32) ----
+USABLE, BOOTLOADER, BIOS, UEFI = 0, 1, 2, 3
+
+
+def regions(rs):
+    return b"".join(struct.pack("<QQBI", s, e, k, t) for s, e, k, t in rs)
+
+
+def e820_seed(cmdline, rs):
+    c = cmdline.encode()
+    return struct.pack("<H", len(c)) + c + regions(rs)
+
+
+SEABIOS_512M = [
+    (0x0, 0x9FC00, USABLE, 0),
+    (0x9FC00, 0xA0000, BIOS, 2),
+    (0xF0000, 0x100000, BIOS, 2),
+    (0x100000, 0x400000, USABLE, 0),
+    (0x400000, 0x800000, BOOTLOADER, 0),
+    (0x800000, 0x1FFE0000, USABLE, 0),
+    (0x1FFE0000, 0x20000000, BIOS, 2),
+    (0xFEFFC000, 0xFF000000, BIOS, 2),
+    (0xFFFC0000, 0x100000000, BIOS, 2),
+    (0xFD00000000, 0x10000000000, BIOS, 2),
+]
+write("e820", "qemu_seabios_512m", e820_seed("", SEABIOS_512M))
+write("e820", "qemu_seabios_memmap_pmem", e820_seed("console=ttyS0 memmap=64M!256M", SEABIOS_512M))
+write(
+    "e820",
+    "qemu_seabios_6g_pmem_e820_7",
+    e820_seed(
+        "mem=5G",
+        [
+            (0x0, 0x9FC00, USABLE, 0),
+            (0x9FC00, 0xA0000, BIOS, 2),
+            (0xF0000, 0x100000, BIOS, 2),
+            (0x100000, 0xBFFE0000, USABLE, 0),
+            (0xBFFE0000, 0xC0000000, BIOS, 2),
+            (0xFEFFC000, 0xFF000000, BIOS, 2),
+            (0xFFFC0000, 0x100000000, BIOS, 2),
+            (0x100000000, 0x1C0000000, USABLE, 0),
+            (0x1C0000000, 0x1C8000000, BIOS, 7),
+        ],
+    ),
+)
+# OVMF: the bootloader hands UEFI memory types (conventional 7, boot services 3/4, ACPI 9/10,
+# reserved 0, MMIO 11, persistent 14).
+write(
+    "e820",
+    "qemu_ovmf_uefi",
+    e820_seed(
+        "memmap=exactmap,640K@0,510M@1M",
+        [
+            (0x0, 0xA0000, USABLE, 0),
+            (0x100000, 0x800000, USABLE, 0),
+            (0x800000, 0x808000, UEFI, 10),
+            (0x808000, 0x810000, USABLE, 0),
+            (0x810000, 0x900000, UEFI, 10),
+            (0x900000, 0x1E000000, USABLE, 0),
+            (0x1E000000, 0x1E800000, UEFI, 4),
+            (0x1E800000, 0x1F000000, UEFI, 3),
+            (0x1F000000, 0x1F800000, BOOTLOADER, 0),
+            (0x1F800000, 0x1FB00000, UEFI, 9),
+            (0x1FB00000, 0x1FF78000, UEFI, 0),
+            (0x1FF78000, 0x20000000, UEFI, 10),
+            (0xFFC00000, 0x100000000, UEFI, 11),
+            (0x100000000, 0x108000000, UEFI, 14),
+        ],
+    ),
+)
+write(
+    "e820",
+    "laptop_overlaps",
+    e820_seed(
+        "memmap=4G%0x100000000-1+12 memmap=1M$0x9f000",
+        [
+            (0x0, 0x9F000, USABLE, 0),
+            (0x9F000, 0x100000, BIOS, 2),
+            (0x100000, 0x9B00000, USABLE, 0),
+            (0x9B00000, 0x9E00000, BIOS, 2),
+            (0x9F00000, 0x9F3D000, BIOS, 4),
+            (0x9F3D000, 0xC9CD0000, USABLE, 0),
+            (0xC9000000, 0xCBE30000, BIOS, 2),  # overlaps the usable range before it
+            (0xCBE30000, 0xCBE9D000, BIOS, 3),
+            (0xCBE9D000, 0xCBF9D000, BIOS, 4),
+            (0x100000000, 0x42F340000, USABLE, 0),
+            (0x42F340000, 0x470200000, BIOS, 0xEFFFFFFF),
+            (0x470200000, 0x470300000, BIOS, 12),
+            (0x470300000, 0x470400000, BIOS, 12),
+            (0xFFFFFFFFFFFFF000, 0xFFFFFFFFFFFFFFFF, BIOS, 5),
+        ],
+    ),
+)
+
+
+# ---- nfit: mode byte (bit 0 fix length, bit 1 fix checksum), then the table ----
+def checksum_fix(t):
+    t = bytearray(t)
+    t[9] = 0
+    t[9] = (-sum(t)) & 0xFF
+    return bytes(t)
+
+
+def sdt(sig, revision, body, oem=b"BOCHS ", table_id=b"BXPC    "):
+    h = sig + struct.pack("<IBB", 36 + len(body), revision, 0) + oem + table_id
+    h += struct.pack("<I", 1) + b"BXPC" + struct.pack("<I", 1)
+    return checksum_fix(h + body)
+
+
+def spa(index, guid, base, length, cookie=None, flags=3):
+    s = struct.pack("<HHHHII", 0, 64 if cookie is not None else 56, index, flags, 0, 0)
+    s += guid + struct.pack("<QQQ", base, length, 0x8008)
+    if cookie is not None:
+        s += struct.pack("<Q", cookie)
+    return s
+
+
+def memdev(handle, spa_index, dcr_index, size):
+    # Memory device to SPA range map (type 1, 48 bytes), as QEMU fills it.
+    return struct.pack(
+        "<HHIHHHHQQQHHH",
+        1, 48, handle, 0, 0, spa_index, dcr_index, size, 0, 0, 0, 1, 0,
+    ) + b"\0\0"
+
+
+def dcr(index, serial):
+    # NVDIMM control region (type 4, 80 bytes): vendor 0x8086, device 1, revision 1.
+    s = struct.pack("<HHHHHHBB", 4, 80, index, 0x8086, 0x0001, 0x0001, 0, 0)
+    s += struct.pack("<HH", 0, 0) + b"\0" * 2 + struct.pack("<I", serial)
+    s += struct.pack("<HH", 0x0201, 0)  # format interface code, windows
+    s += b"\0" * (80 - len(s))
+    return s
+
+
+def platform_caps():
+    # Platform capabilities (type 7, 16 bytes): CPU cache flush on power loss.
+    return struct.pack("<HHB3sI4s", 7, 16, 1, b"\0\0\0", 3, b"\0\0\0\0")
+
+
+def nfit(subtables):
+    return sdt(b"NFIT", 1, b"\0" * 4 + b"".join(subtables))
+
+
+QEMU_NFIT = nfit([spa(2, PM_GUID, 0x100000000, 128 << 20), memdev(1, 2, 3, 128 << 20), dcr(3, 0x123456)])
+QEMU_NFIT_2 = nfit(
+    [
+        spa(2, PM_GUID, 0x100000000, 128 << 20),
+        memdev(1, 2, 3, 128 << 20),
+        dcr(3, 0x123456),
+        spa(4, PM_GUID, 0x108000000, 256 << 20),
+        memdev(2, 4, 5, 256 << 20),
+        dcr(5, 0x123457),
+        platform_caps(),
+    ]
+)
+write("nfit", "qemu_nvdimm_128m", b"\0" + QEMU_NFIT)
+write("nfit", "qemu_two_nvdimms_caps", b"\0" + QEMU_NFIT_2)
+write(
+    "nfit",
+    "acpi64_cookie_volatile",
+    b"\0" + nfit([spa(1, PM_GUID, 0x200000000, 1 << 30, cookie=0x1234), spa(2, VOLATILE_GUID, 0x240000000, 1 << 30)]),
+)
+bad_sum = bytearray(QEMU_NFIT)
+bad_sum[9] ^= 0x55
+write("nfit", "bad_checksum", b"\0" + bytes(bad_sum))
+write("nfit", "truncated_fixups", b"\3" + QEMU_NFIT[:100])
+write("nfit", "zero_length_subtable", b"\0" + nfit([spa(2, PM_GUID, 0x100000000, 1 << 27), struct.pack("<HH", 4, 0) + b"\0" * 12]))
+write("nfit", "above_2_52", b"\0" + nfit([spa(2, PM_GUID, 1 << 52, 1 << 27), spa(3, PM_GUID, 0xFFFFFFFFFFFFF000, 0x2000)]))
+write("nfit", "over_ram", b"\0" + nfit([spa(2, PM_GUID, 0x10000000, 64 << 20)]))
+
+
+# ---- acpi: chunks (addr u64, fix u8, len u16, bytes) ----
+def chunk(addr, data, fix=0):
+    return struct.pack("<QBH", addr, fix, len(data)) + data
+
+
+def rsdp(revision, rsdt, xsdt=0, oem=b"BOCHS "):
+    r = bytearray(b"RSD PTR " + b"\0" + oem + bytes([revision]) + struct.pack("<I", rsdt))
+    r[8] = (-sum(r[:20])) & 0xFF
+    if revision >= 2:
+        r += struct.pack("<IQB3s", 36, xsdt, 0, b"\0\0\0")
+        r[32] = (-sum(r[:36])) & 0xFF
+    return bytes(r)
+
+
+FACP = sdt(b"FACP", 1, b"\0" * 80)
+APIC = sdt(b"APIC", 1, struct.pack("<II", 0xFEE00000, 1) + bytes([0, 8, 0, 0, 1, 0, 0, 0]))
+# SeaBIOS: RSDP v0 at 0xf5a40, RSDT near the top of RAM listing FACP, APIC, NFIT.
+seabios_rsdt = sdt(b"RSDT", 1, struct.pack("<III", 0x1FFE1000, 0x1FFE2000, 0x1FFE3000))
+write(
+    "acpi",
+    "seabios_rsdt_nfit",
+    chunk(0xF5A40, rsdp(0, 0x1FFE0000))
+    + chunk(0x1FFE0000, seabios_rsdt)
+    + chunk(0x1FFE1000, FACP)
+    + chunk(0x1FFE2000, APIC)
+    + chunk(0x1FFE3000, QEMU_NFIT),
+)
+# The same found by scanning the BIOS area (fix bit 3: addr % 0x2000 * 16 + 0xe0000).
+write(
+    "acpi",
+    "seabios_scan",
+    chunk((0xF5A40 - 0xE0000) // 16, rsdp(0, 0x1FFE0000), fix=8)
+    + chunk(0x1FFE0000, seabios_rsdt)
+    + chunk(0x1FFE3000, QEMU_NFIT_2),
+)
+# OVMF: RSDP v2 (address passed by UEFI), XSDT with 64-bit entries, RSDT too.
+ovmf_xsdt = sdt(b"XSDT", 1, struct.pack("<QQQ", 0x1FB7D000, 0x1FB7C000, 0x1FB7B000))
+ovmf_rsdt = sdt(b"RSDT", 1, struct.pack("<III", 0x1FB7D000, 0x1FB7C000, 0x1FB7B000))
+write(
+    "acpi",
+    "ovmf_xsdt_nfit",
+    chunk(0x1FB7E014, rsdp(2, 0x1FB7F000, 0x1FB7E0E8, oem=b"INTEL "))
+    + chunk(0x1FB7E0E8, ovmf_xsdt)
+    + chunk(0x1FB7F000, ovmf_rsdt)
+    + chunk(0x1FB7D000, FACP)
+    + chunk(0x1FB7C000, APIC)
+    + chunk(0x1FB7B000, QEMU_NFIT),
+)
+# A broken XSDT (bad checksum) falls back to the RSDT; a pointer loop; fix-up bits in use.
+broken_xsdt = bytearray(ovmf_xsdt)
+broken_xsdt[9] ^= 1
+loop_rsdt = sdt(b"RSDT", 1, struct.pack("<IIII", 0x2000, 0x3000, 0x3000, 0x1000))
+write(
+    "acpi",
+    "broken_xsdt_loop",
+    chunk(0x40000, rsdp(2, 0x1000, 0x5000))
+    + chunk(0x5000, bytes(broken_xsdt))
+    + chunk(0x1000, loop_rsdt)
+    + chunk(0x2000, FACP)
+    + chunk(0x3000, bytes(QEMU_NFIT[:60]) + b"\xff" * 8, fix=3),
+)
+# EBDA pointer at 0x40e, RSDP in the EBDA.
+write(
+    "acpi",
+    "ebda_rsdp",
+    chunk(0x40E, struct.pack("<H", 0x9FC0))
+    + chunk(0x9FC00, b"\0" * 0x40 + rsdp(0, 0x7000) + b"\0" * (1024 - 0x40 - 20))
+    + chunk(0x7000, sdt(b"RSDT", 1, struct.pack("<I", 0x8000)))
+    + chunk(0x8000, QEMU_NFIT),
+)
+
+# ---- cmdline: the string itself ----
+for name, line in [
+    ("memmap_pmem", "memmap=64M!256M"),
+    ("qemu_default", "console=ttyS0 earlyprintk=serial loglevel=8"),
+    ("memmap_forms", "memmap=exactmap,640K@0,511M@1M memmap=4K#0x9f000 memmap=1M$0xf00000 mem=256M"),
+    ("memmap_retype", "memmap=4G%0x100000000-1+12 memmap=16M%0x1000000-1 memmap=1M%0x2000000+2"),
+    ("memmap_limit_hex", "memmap=0x20000000 mem=0x1fffffff memparse=1E"),
+    ("quotes_and_init", 'root=/dev/vda "memmap=1G!4G" dyndbg="file e820.c +p" -- memmap=1G!5G'),
+    ("errors", "memmap=64M?256M memmap=0!1G mem= mem=nopentium memmap=18446744073709551615@1 memmap"),
+    ("dashes", "mem-map=1 memmap=128M!0x100000000,128M!0x108000000 mem=6G"),
+]:
+    write("cmdline", name, line.encode())
