@@ -458,3 +458,22 @@ fn monitor(sock: &std::path::Path, cmds: &[&str]) {
         let _ = stream.read(&mut buf);
     }
 }
+
+#[test]
+fn large_nvdimm_keeps_its_memmap_on_the_device() {
+    // The scale scenario, small: 6 GiB of RAM and a 4 GiB NVDIMM whose struct pages
+    // live on the NVDIMM itself (altmap), so RAM pays nothing for them.
+    let res = boot(
+        "--mem 6G --nvdimm 4G",
+        "meminfo\nzoneinfo\npmem list\nstress 20000\npoweroff\n",
+    );
+    let out = &res.output;
+    let mi = section(out, "meminfo");
+    assert_eq!(meminfo_kb(mi, "MemmapOnDevice"), 32 * 1024, "{mi}");
+    assert_eq!(meminfo_kb(mi, "DeviceTotal"), 4 * 1024 * 1024, "{mi}");
+    let zi = section(out, "zoneinfo");
+    assert_eq!(zone_field(zi, "Device", "present"), 1 << 20);
+    assert_eq!(zone_field(zi, "Device", "free"), 0);
+    assert!(section(out, "pmem list").contains("memmap on device"));
+    assert!(section(out, "stress 20000").contains("consistent"));
+}
