@@ -128,6 +128,67 @@ fn dma_zone_exhaustion_and_recovery() {
 }
 
 #[test_case]
+fn dma32_zone_exhaustion_and_recovery() {
+    // DMA32 requests fall back to DMA: both are drained, DMA32's counters checked.
+    exhaust_with_floor(ZoneId::Dma32, Gfp::DMA32);
+}
+
+#[test_case]
+fn normal_zone_exhaustion_and_recovery() {
+    exhaust_with_floor(ZoneId::Normal, Gfp::KERNEL);
+}
+
+/// Exhaust `zone` through `gfp` (the zonelist also drains the zones below it), check
+/// the refusal and the emergency reserve, free everything and compare counters.
+fn exhaust_with_floor(zone: ZoneId, gfp: Gfp) {
+    let mut blocks: Vec<(u64, u32)> = Vec::with_capacity(1 << 17);
+    let mut g = MM.lock();
+    let n = g.as_mut().expect("mm up");
+    n.drain_pages();
+    let free_before = n.zone(zone).free_pages();
+    let total_before = n.nr_free_pages();
+    for order in (0..=10).rev() {
+        while blocks.len() < blocks.capacity() {
+            match n.alloc_pages(gfp | Gfp::NOWARN, order) {
+                Some(pfn) => blocks.push((pfn, order)),
+                None => break,
+            }
+        }
+    }
+    let wm = n.zone(zone).watermarks();
+    let left = n.zone(zone).free_pages();
+    assert!(
+        left <= wm.min + 1024,
+        "{zone:?} refused with {left} free, min {}",
+        wm.min
+    );
+    assert!(
+        n.alloc_pages(gfp | Gfp::NOWARN, 0).is_none(),
+        "{zone:?}: refused, then accepted"
+    );
+    let emergency = n.alloc_pages(gfp | Gfp::MEMALLOC | Gfp::NOWARN, 0);
+    assert!(
+        emergency.is_some() || left == 0,
+        "{zone:?}: no emergency page below min"
+    );
+    if let Some(pfn) = emergency {
+        blocks.push((pfn, 0));
+    }
+    n.check().expect("consistent when exhausted");
+    for (pfn, order) in blocks.drain(..) {
+        n.free_pages(pfn, order).expect("free");
+    }
+    n.drain_pages();
+    assert_eq!(
+        n.zone(zone).free_pages(),
+        free_before,
+        "{zone:?} free pages not restored"
+    );
+    assert_eq!(n.nr_free_pages(), total_before);
+    n.check().expect("consistent after freeing");
+}
+
+#[test_case]
 fn device_pages_never_reach_the_buddy_allocator() {
     let mut g = MM.lock();
     let n = g.as_mut().expect("mm up");
