@@ -1,10 +1,12 @@
 //! Launching QEMU: the command line for the runner's options, and one run with a
 //! timeout, the console copied to our stdout and/or kept, and the exit status
 //! turned into an [`Outcome`] with a one-line reason.
+use std::collections::VecDeque;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::kbuild::repo_root;
@@ -207,6 +209,66 @@ pub fn command(image: &Path, opts: &RunOptions) -> Result<Command, String> {
     Ok(cmd)
 }
 
+/// Lines read from our (non-terminal) stdin, waiting to be typed into the
+/// kernel's shell one per prompt. Shared by every boot of this process, so a
+/// `reboot` does not lose the lines after it.
+pub struct PipedInput {
+    queue: Mutex<(VecDeque<Vec<u8>>, bool)>,
+    ready: Condvar,
+}
+
+impl PipedInput {
+    /// The next line (with its newline); None at end of input or when `done`.
+    fn next_line(&self, done: &AtomicBool) -> Option<Vec<u8>> {
+        let mut q = self.queue.lock().unwrap();
+        loop {
+            if let Some(line) = q.0.pop_front() {
+                return Some(line);
+            }
+            if q.1 || done.load(Ordering::SeqCst) {
+                return None;
+            }
+            q = self
+                .ready
+                .wait_timeout(q, Duration::from_millis(50))
+                .unwrap()
+                .0;
+        }
+    }
+
+    /// Put back a line that could not be sent.
+    fn unget(&self, line: Vec<u8>) {
+        self.queue.lock().unwrap().0.push_front(line);
+    }
+}
+
+/// The process's piped input, read by a thread started on first use.
+fn piped_input() -> &'static PipedInput {
+    static INPUT: OnceLock<&'static PipedInput> = OnceLock::new();
+    INPUT.get_or_init(|| {
+        let input: &'static PipedInput = Box::leak(Box::new(PipedInput {
+            queue: Mutex::new((VecDeque::new(), false)),
+            ready: Condvar::new(),
+        }));
+        std::thread::spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            loop {
+                let mut line = Vec::new();
+                match std::io::BufRead::read_until(&mut stdin, b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        input.queue.lock().unwrap().0.push_back(line);
+                        input.ready.notify_all();
+                    }
+                }
+            }
+            input.queue.lock().unwrap().1 = true;
+            input.ready.notify_all();
+        });
+        input
+    })
+}
+
 /// Wait until the kernel printed its prompt (at most 10 minutes: a kernel that
 /// never prompts gets its input anyway and the timeout decides).
 fn wait_for_prompt(seen: &Mutex<Option<Duration>>) {
@@ -267,6 +329,9 @@ pub fn run(image: &Path, opts: &RunOptions, console: &Console) -> Result<RunResu
     let sink = Arc::clone(&output);
     let prompt_seen = Arc::new(Mutex::new(None::<Duration>));
     let prompt_sink = Arc::clone(&prompt_seen);
+    let prompt_count = Arc::new(AtomicUsize::new(0));
+    let prompt_counter = Arc::clone(&prompt_count);
+    let finished = Arc::new(AtomicBool::new(false));
     match (input, child.stdin.take()) {
         (Some(bytes), Some(mut stdin)) => {
             // Written from a thread once the shell prompt is up (input typed while
@@ -279,15 +344,27 @@ pub fn run(image: &Path, opts: &RunOptions, console: &Console) -> Result<RunResu
             });
         }
         (None, Some(mut stdin)) if forward_stdin => {
-            let seen = Arc::clone(&prompt_seen);
+            // One line per prompt, from a queue that outlives this QEMU: lines not
+            // yet sent when the kernel reboots go to the next boot.
+            let prompts = Arc::clone(&prompt_count);
+            let done = Arc::clone(&finished);
             std::thread::spawn(move || {
-                wait_for_prompt(&seen);
-                let mut buf = [0u8; 4096];
-                let mut ours = std::io::stdin();
-                while let Ok(n) = ours.read(&mut buf) {
-                    if n == 0 || stdin.write_all(&buf[..n]).is_err() {
-                        break;
+                let mut sent = 0;
+                loop {
+                    while prompts.load(Ordering::SeqCst) <= sent {
+                        if done.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
                     }
+                    let Some(line) = piped_input().next_line(&done) else {
+                        return;
+                    };
+                    if stdin.write_all(&line).and_then(|_| stdin.flush()).is_err() {
+                        piped_input().unget(line);
+                        return;
+                    }
+                    sent += 1;
                 }
             });
         }
@@ -307,17 +384,21 @@ pub fn run(image: &Path, opts: &RunOptions, console: &Console) -> Result<RunResu
             let mut all = sink.lock().unwrap();
             let tail_from = all.len().saturating_sub(PROMPT.len());
             all.extend_from_slice(&buf[..n]);
-            let mut seen = prompt_sink.lock().unwrap();
-            if seen.is_none()
-                && all[tail_from..]
-                    .windows(PROMPT.len())
-                    .any(|w| w == PROMPT.as_bytes())
-            {
-                *seen = Some(start.elapsed());
+            let new_prompts = all[tail_from..]
+                .windows(PROMPT.len())
+                .filter(|w| *w == PROMPT.as_bytes())
+                .count();
+            if new_prompts > 0 {
+                prompt_counter.fetch_add(new_prompts, Ordering::SeqCst);
+                let mut seen = prompt_sink.lock().unwrap();
+                if seen.is_none() {
+                    *seen = Some(start.elapsed());
+                }
             }
         }
     });
     let mut outcome = wait(&mut child, opts.timeout, start);
+    finished.store(true, Ordering::SeqCst);
     let _ = reader.join();
     let text = String::from_utf8_lossy(&output.lock().unwrap()).replace('\r', "");
     if outcome == Outcome::Reset && text.trim_end().ends_with(REBOOT_MARKER) {
