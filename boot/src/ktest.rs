@@ -109,8 +109,8 @@ pub fn run_test_kernel(kernel: &KernelArtifact, echo: bool) -> KernelTestReport 
             }
         };
         report.output.push_str(&res.output);
-        let last_summary = res.output.lines().filter_map(summary).last();
-        let next = res.output.lines().filter_map(resume).last();
+        let last_summary = res.output.lines().filter_map(summary).next_back();
+        let next = res.output.lines().filter_map(resume).next_back();
         match (res.outcome, next) {
             (Outcome::KernelFailure, Some(resume_arg)) if report.boots < MAX_BOOTS => {
                 opts.cmdline = format!("{base_cmdline} {resume_arg}").trim().to_string();
