@@ -15,7 +15,7 @@ fn main(_boot_info: &'static mut BootInfo) -> ! {
     serial_print!("page_fault::reported_with_cr2 ... ");
     expect(Fault::PageFault);
     // SAFETY: deliberately reads an unmapped, canonical address to fault.
-    let v = unsafe { core::ptr::read_volatile(0xdead_beef_000 as *const u64) };
+    let v = unsafe { core::ptr::read_volatile(0x0dea_dbee_f000 as *const u64) };
     core::hint::black_box(v);
     serial_println!("[no page fault]");
     serial_println!("0 passed, 1 failed");
