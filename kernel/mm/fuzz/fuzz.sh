@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs cargo-fuzz on the mm crate's fuzz target (buddy):
+# `kernel/mm/fuzz/fuzz.sh run buddy -- -max_total_time=120` (any cargo-fuzz subcommand
+# and arguments work). Long runs: give libFuzzer a scratch corpus directory first so that only
+# the committed seeds stay in corpus/, e.g.
+# `fuzz.sh run buddy /tmp/buddy-corpus kernel/mm/fuzz/corpus/buddy -- -runs=10000000`.
+#
+# cargo must not start inside kernel/: kernel/.cargo/config.toml applies there and turns
+# on build-std and the kernel's target dir, which break host builds (E0152). So this
+# runs cargo-fuzz from the repository root and points it at this directory.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+sub="${1:?usage: fuzz.sh SUBCOMMAND [ARGS...], e.g. fuzz.sh run buddy}"
+shift
+cd "$root"
+exec cargo fuzz "$sub" --fuzz-dir "$here" "$@"

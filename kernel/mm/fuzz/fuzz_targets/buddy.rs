@@ -1,0 +1,479 @@
+//! The buddy allocator driven by a byte stream of operations on a node with about 300 MiB of
+//! fake RAM (DMA, DMA32 and Normal, the last above 4 GiB) and a 64 MiB device range (ZONE_DEVICE)
+//! registered at boot: allocations of any order and zone modifiers, frees of live blocks, frees
+//! of bogus pfn/order pairs, get/put on device pages and on live blocks, new device ranges,
+//! hot-added RAM, page-cache drains and zone exhaustion.
+//!
+//! After every operation: `node.check()` passes, no device pfn is in a free list, and the free
+//! page count plus the pages held by live blocks equals the boot count plus what memremap and
+//! hot-add changed. At the end everything is freed, every device page is idle again, and the
+//! free count is back to that figure.
+//!
+//! The node runs on the `mm::testing::FakePlatform`, except that memmap storage comes from a
+//! pool reused from one input to the next: the fake platform leaks its storage (its trait hands
+//! out `&'static mut`), which at a few MiB per input would exhaust memory within seconds.
+#![no_main]
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use libfuzzer_sys::fuzz_target;
+use mm::testing::{FakePlatform, memblock};
+use mm::{
+    BadPageReason, Gfp, MAX_ORDER, MapError, MemremapOptions, Node, Page, PageRefError, Platform,
+    ZoneId,
+};
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+/// RAM: the low 636 KiB, 1 MiB-240 MiB (DMA and DMA32; the rest of its 128 MiB section is a
+/// hole), 4 GiB-4 GiB+64 MiB (Normal).
+const RAM: [(u64, u64); 3] = [
+    (0x1000, 0x9f000),
+    (MIB, 240 * MIB),
+    (4 * GIB, 4 * GIB + 64 * MIB),
+];
+/// In use at boot (the "kernel"), as on a PC.
+const RESERVED: [(u64, u64); 1] = [(MIB, 3 * MIB)];
+/// The device range registered at boot (a 64 MiB NVDIMM above RAM, memmap in RAM).
+const BOOT_DEVICE: (u64, u64) = (4 * GIB + 128 * MIB, 64 * MIB);
+/// Operations per input; every one is followed by a full check (a walk of the memmap).
+const MAX_OPS: usize = 64;
+
+thread_local! {
+    /// Memmap buffers: handed out (pointer, length) and free ones by length.
+    static POOL: RefCell<(Vec<(*mut Page, usize)>, HashMap<usize, Vec<*mut Page>>)> =
+        RefCell::new((Vec::new(), HashMap::new()));
+}
+
+/// `FakePlatform` with memmap storage from [`POOL`].
+struct PoolPlatform {
+    fake: FakePlatform,
+}
+
+impl Platform for PoolPlatform {
+    fn memmap_storage(&mut self, pa: u64, count: usize) -> Result<&'static mut [Page], MapError> {
+        let size = count as u64 * 32;
+        if self
+            .fake
+            .storage
+            .iter()
+            .any(|&(p, c)| pa < p + c as u64 * 32 && p < pa + size)
+        {
+            return Err(MapError::Other("memmap storage handed out twice"));
+        }
+        self.fake.storage.push((pa, count));
+        POOL.with(|pool| {
+            let (used, free) = &mut *pool.borrow_mut();
+            let ptr = match free.get_mut(&count).and_then(Vec::pop) {
+                Some(p) => p,
+                None => Box::into_raw(vec![Page::default(); count].into_boxed_slice()).cast(),
+            };
+            used.push((ptr, count));
+            // SAFETY: `ptr` is a live allocation of `count` pages that nothing else refers
+            // to: it was just made, or it came back to the free list after the node that used
+            // it was dropped (`release_pool`).
+            let pages = unsafe { std::slice::from_raw_parts_mut(ptr, count) };
+            pages.fill(Page::default());
+            Ok(pages)
+        })
+    }
+
+    fn map_device(&mut self, start: u64, len: u64) -> Result<(), MapError> {
+        self.fake.map_device(start, len)
+    }
+
+    fn map_ram(&mut self, start: u64, len: u64) -> Result<(), MapError> {
+        self.fake.map_ram(start, len)
+    }
+
+    fn zero_pages(&mut self, pfn: u64, count: u64) {
+        // Recording every zero-fill would grow without bound under exhaustion; check the
+        // request instead.
+        assert!(count.is_power_of_two() && pfn.is_multiple_of(count));
+    }
+}
+
+/// Puts every buffer handed out back on the free list. Call only once the node is dropped.
+fn release_pool() {
+    POOL.with(|pool| {
+        let (used, free) = &mut *pool.borrow_mut();
+        for (ptr, count) in used.drain(..) {
+            free.entry(count).or_default().push(ptr);
+        }
+    });
+}
+
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&b, rest)) => {
+                self.0 = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+}
+
+/// The harness's model of what is allocated.
+struct Model {
+    /// Live blocks: head pfn → (order, extra references taken with get_page).
+    live: BTreeMap<u64, (u32, u32)>,
+    /// References taken on device pages: pfn → count above the idle 1.
+    device_refs: BTreeMap<u64, u32>,
+    /// Pages held by live blocks.
+    live_pages: u64,
+    /// Free pages expected with nothing allocated: the boot count, minus memmap taken from
+    /// the buddy allocator by memremap, plus hot-added RAM handed to it.
+    base_free: u64,
+}
+
+impl Model {
+    fn add_block(&mut self, pfn: u64, order: u32) {
+        let n = 1u64 << order;
+        if let Some((&p, &(o, _))) = self.live.range(..pfn + n).next_back() {
+            assert!(
+                p + (1 << o) <= pfn,
+                "block {pfn:#x}/{order} overlaps live block {p:#x}/{o}"
+            );
+        }
+        self.live.insert(pfn, (order, 0));
+        self.live_pages += n;
+    }
+
+    fn remove_block(&mut self, pfn: u64) {
+        let (order, _) = self.live.remove(&pfn).expect("not a live block");
+        self.live_pages -= 1 << order;
+    }
+
+    fn nth_live(&self, i: u8) -> Option<(u64, u32)> {
+        if self.live.is_empty() {
+            return None;
+        }
+        let k = usize::from(i) % self.live.len();
+        self.live.iter().nth(k).map(|(&p, &(o, _))| (p, o))
+    }
+}
+
+fn device_pfn<P: Platform>(node: &Node<P>, sel: u8, off: u32) -> Option<u64> {
+    let maps = node.pagemaps();
+    if maps.is_empty() {
+        return None;
+    }
+    let m = &maps[usize::from(sel) % maps.len()];
+    let n = m.end_pfn() - m.start_pfn();
+    Some(m.start_pfn() + u64::from(off) % n)
+}
+
+fn gfp_of(b: u8) -> Gfp {
+    let mut g = Gfp::NOWARN;
+    for (bit, flag) in [
+        (1, Gfp::DMA),
+        (2, Gfp::DMA32),
+        (4, Gfp::ZERO),
+        (8, Gfp::HIGH),
+        (16, Gfp::MEMALLOC),
+    ] {
+        if b & bit != 0 {
+            g = g | flag;
+        }
+    }
+    g
+}
+
+fn check_alloc<P: Platform>(node: &Node<P>, gfp: Gfp, pfn: u64, order: u32) {
+    let n = 1u64 << order;
+    assert!(
+        pfn.is_multiple_of(n),
+        "block {pfn:#x} not aligned to order {order}"
+    );
+    let limit = match gfp.high_zone() {
+        ZoneId::Dma => mm::zone::MAX_DMA_PFN,
+        ZoneId::Dma32 => mm::zone::MAX_DMA32_PFN,
+        _ => u64::MAX,
+    };
+    assert!(
+        pfn + n <= limit,
+        "block {pfn:#x}/{order} above the zone asked for"
+    );
+    for p in [pfn, pfn + n - 1] {
+        let page = node.page(p).expect("allocated pfn without struct page");
+        assert!(
+            !page.is_device() && page.zone() != ZoneId::Device,
+            "device pfn {p:#x} allocated"
+        );
+        assert!(
+            node.pagemaps()
+                .iter()
+                .all(|m| p < m.start_pfn() || p >= m.end_pfn())
+        );
+    }
+    assert_eq!(node.page(pfn).map(|p| p.refcount()), Some(1));
+}
+
+fn settle<P: Platform>(node: &Node<P>, model: &Model, what: &str) {
+    if let Err(e) = node.check() {
+        panic!("after {what}: check: {e}");
+    }
+    assert_eq!(node.device_pfns_in_free_lists(), 0, "after {what}");
+    assert_eq!(
+        node.nr_free_pages() + model.live_pages,
+        model.base_free,
+        "after {what}: free pages + live pages"
+    );
+}
+
+fuzz_target!(|data: &[u8]| {
+    let platform = PoolPlatform {
+        fake: FakePlatform::new(),
+    };
+    let mut node = Node::init(platform, memblock(&RAM, &RESERVED)).expect("Node::init");
+    node.memremap_pages(
+        BOOT_DEVICE.0,
+        BOOT_DEVICE.1,
+        MemremapOptions::new(BOOT_DEVICE.1),
+    )
+    .expect("boot device range");
+    let mut model = Model {
+        live: BTreeMap::new(),
+        device_refs: BTreeMap::new(),
+        live_pages: 0,
+        base_free: node.nr_free_pages(),
+    };
+    settle(&node, &model, "boot");
+
+    let mut input = Bytes(data);
+    let mut ops = 0;
+    while !input.0.is_empty() && ops < MAX_OPS {
+        ops += 1;
+        let op = input.u8();
+        let what = match op % 12 {
+            0..=2 => {
+                let order = u32::from(input.u8()) % (MAX_ORDER + 1);
+                let gfp = gfp_of(input.u8());
+                if let Some(pfn) = node.alloc_pages(gfp, order) {
+                    check_alloc(&node, gfp, pfn, order);
+                    model.add_block(pfn, order);
+                }
+                "alloc"
+            }
+            3 | 4 => {
+                if let Some((pfn, order)) = model.nth_live(input.u8()) {
+                    node.free_pages(pfn, order).expect("free of a live block");
+                    model.remove_block(pfn);
+                }
+                "free"
+            }
+            5 => {
+                // A bogus free: near a live block, a device page, or anywhere.
+                let sel = input.u8();
+                let delta = u64::from(input.u16());
+                let order = u32::from(input.u8()) % 12;
+                let pfn = match sel % 3 {
+                    0 => model.nth_live(sel).map_or(delta, |(p, _)| p + (delta % 64)),
+                    1 => device_pfn(&node, sel, u32::from(input.u16())).unwrap_or(delta),
+                    _ => u64::from(input.u32()) << (sel % 8),
+                };
+                let live = model.live.get(&pfn).copied();
+                match node.free_pages(pfn, order) {
+                    Ok(()) => {
+                        assert_eq!(
+                            live.map(|l| l.0),
+                            Some(order),
+                            "bogus free {pfn:#x}/{order} accepted"
+                        );
+                        model.remove_block(pfn);
+                    }
+                    Err(bad) => {
+                        assert!(
+                            live.is_none_or(|l| l.0 != order),
+                            "free of live {pfn:#x}/{order} refused: {bad}"
+                        );
+                        if node.page(pfn).is_some_and(|p| p.is_device()) && order <= MAX_ORDER {
+                            assert_eq!(bad.reason, BadPageReason::DevicePage);
+                        }
+                        let _ = bad.to_string();
+                    }
+                }
+                "bogus free"
+            }
+            6 => {
+                let sel = input.u8();
+                let off = input.u32();
+                if sel & 0x80 != 0 {
+                    if let Some((pfn, _)) = model.nth_live(sel) {
+                        node.get_page(pfn).expect("get_page on a live block");
+                        model.live.get_mut(&pfn).expect("live").1 += 1;
+                    }
+                } else if let Some(pfn) = device_pfn(&node, sel, off) {
+                    let count = node.get_page(pfn).expect("get_page on a device page");
+                    let refs = model.device_refs.entry(pfn).or_insert(0);
+                    *refs += 1;
+                    assert_eq!(count, *refs + 1);
+                }
+                "get_page"
+            }
+            7 => {
+                let sel = input.u8();
+                let off = input.u32();
+                if sel & 0x80 != 0 {
+                    if let Some((pfn, _)) = model.nth_live(sel) {
+                        let count = node.put_page(pfn).expect("put_page on a live block");
+                        let refs = &mut model.live.get_mut(&pfn).expect("live").1;
+                        if *refs == 0 {
+                            assert_eq!(count, 0);
+                            model.remove_block(pfn);
+                        } else {
+                            *refs -= 1;
+                            assert_eq!(count, *refs + 1);
+                        }
+                    }
+                } else if let Some(pfn) = device_pfn(&node, sel, off) {
+                    let refs = model.device_refs.get(&pfn).copied().unwrap_or(0);
+                    match node.put_page(pfn) {
+                        Ok(count) => {
+                            assert!(refs > 0, "put_page on idle device page {pfn:#x} accepted");
+                            assert_eq!(count, refs);
+                            if refs == 1 {
+                                model.device_refs.remove(&pfn);
+                            } else {
+                                model.device_refs.insert(pfn, refs - 1);
+                            }
+                        }
+                        Err(e) => {
+                            assert_eq!((refs, e), (0, PageRefError::IdleDevicePage));
+                        }
+                    }
+                }
+                "put_page"
+            }
+            8 => {
+                // A device range: in the hole below 4 GiB (in a section that has RAM or not),
+                // just above the Normal RAM, or far up; sometimes misaligned.
+                let slot = input.u8();
+                let len = input.u8();
+                let base = match slot % 4 {
+                    0 => 240 * MIB + u64::from(slot / 4) * 4 * MIB,
+                    1 => 4 * GIB + 64 * MIB + u64::from(slot / 4) * 4 * MIB,
+                    2 => 8 * GIB + u64::from(slot / 4) * 128 * MIB,
+                    _ => u64::from(slot / 4) * 64 * MIB,
+                };
+                let mut size = (1 + u64::from(len % 32)) * 2 * MIB;
+                if len & 0x40 != 0 {
+                    size += 0x800;
+                }
+                let before = node.nr_free_pages();
+                match node.memremap_pages(
+                    base,
+                    size,
+                    MemremapOptions::new(size).altmap(len & 0x80 != 0),
+                ) {
+                    Ok(idx) => {
+                        let m = &node.pagemaps()[idx];
+                        assert_eq!(m.range(), (base, base + size));
+                        let taken = m.memmap_ram_bytes() / mm::PAGE_SIZE;
+                        assert_eq!(node.nr_free_pages(), before - taken);
+                        model.base_free -= taken;
+                    }
+                    Err(e) => {
+                        assert_eq!(
+                            node.nr_free_pages(),
+                            before,
+                            "failed memremap changed free pages: {e}"
+                        );
+                    }
+                }
+                "memremap"
+            }
+            9 => {
+                // Hot-added RAM: in the hole below 4 GiB, around the Normal RAM (partly in its
+                // section), or in new sections; sometimes misaligned.
+                let slot = input.u8();
+                let len = input.u8();
+                let base = match slot % 3 {
+                    0 => 240 * MIB + u64::from(slot / 3) * 4 * MIB,
+                    1 => 4 * GIB + 64 * MIB + u64::from(slot / 3) * 4 * MIB,
+                    _ => 6 * GIB + u64::from(slot / 3) * 128 * MIB,
+                };
+                let mut size = (1 + u64::from(len % 64)) * 2 * MIB;
+                if len & 0x40 != 0 {
+                    size += 0x800;
+                }
+                let before = node.nr_free_pages();
+                match node.add_and_online_memory(base, size) {
+                    Ok(handed) => {
+                        // Less than handed when the memmap came from the buddy allocator.
+                        let gained = node.nr_free_pages() as i64 - before as i64;
+                        assert!(gained <= handed as i64 && handed <= size / mm::PAGE_SIZE);
+                        model.base_free = (model.base_free as i64 + gained) as u64;
+                    }
+                    Err(e) => {
+                        assert_eq!(
+                            node.nr_free_pages(),
+                            before,
+                            "failed hot-add changed free pages: {e}"
+                        );
+                    }
+                }
+                "hot-add"
+            }
+            10 => {
+                node.drain_pages();
+                "drain"
+            }
+            _ => {
+                // Exhaust a zone with large blocks, then give half of them back.
+                let order = 5 + u32::from(input.u8()) % (MAX_ORDER - 4);
+                let gfp = gfp_of(input.u8());
+                let mut got = Vec::new();
+                while let Some(pfn) = node.alloc_pages(gfp, order) {
+                    check_alloc(&node, gfp, pfn, order);
+                    model.add_block(pfn, order);
+                    got.push(pfn);
+                }
+                for pfn in got.into_iter().step_by(2) {
+                    node.free_pages(pfn, order).expect("free of a live block");
+                    model.remove_block(pfn);
+                }
+                "exhaust"
+            }
+        };
+        settle(&node, &model, what);
+    }
+
+    // Give everything back: extra references, live blocks, device references.
+    let live: Vec<(u64, (u32, u32))> = model.live.iter().map(|(&p, &l)| (p, l)).collect();
+    for (pfn, (order, refs)) in live {
+        for _ in 0..refs {
+            assert!(node.put_page(pfn).expect("put_page") > 0);
+        }
+        node.free_pages(pfn, order).expect("final free");
+        model.remove_block(pfn);
+    }
+    let refs: Vec<(u64, u32)> = model.device_refs.iter().map(|(&p, &r)| (p, r)).collect();
+    for (pfn, r) in refs {
+        for _ in 0..r {
+            node.put_page(pfn).expect("device put_page");
+        }
+        assert_eq!(
+            node.page(pfn).map(|p| p.refcount()),
+            Some(1),
+            "device page not idle"
+        );
+    }
+    model.device_refs.clear();
+    node.drain_pages();
+    settle(&node, &model, "freeing everything");
+    assert_eq!(node.nr_free_pages(), model.base_free);
+    drop(node);
+    release_pool();
+});
