@@ -93,3 +93,47 @@ pub fn test_panic_handler(info: &core::panic::PanicInfo) -> ! {
     serial_println!("ktest: resume {next} {passed} {failed}");
     exit_qemu(ExitCode::Failed)
 }
+
+/// The boilerplate of a test kernel that uses the test framework: its entry point
+/// (full boot, memory manager included), `test_main`, and the panic handler.
+/// The file itself still names the runner with the crate attributes
+/// `#![test_runner(kernel::testing::test_runner)]` and
+/// `#![reexport_test_harness_main = "test_main"]`.
+#[macro_export]
+macro_rules! test_kernel {
+    () => {
+        bootloader_api::entry_point!(__test_kernel_main, config = &$crate::BOOTLOADER_CONFIG);
+
+        fn __test_kernel_main(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
+            $crate::init_cpu();
+            $crate::testing::init(boot_info);
+            test_main();
+            $crate::hlt_loop()
+        }
+
+        #[panic_handler]
+        fn __test_kernel_panic(info: &core::panic::PanicInfo) -> ! {
+            $crate::testing::test_panic_handler(info)
+        }
+    };
+}
+
+/// A test kernel whose single test passes by taking the fatal `fault` that
+/// `trigger` causes (page fault, #GP, stack overflow): declares the expectation,
+/// runs the trigger, and fails if it returns.
+pub fn expect_fatal(name: &str, fault: crate::fault::Fault, trigger: fn()) -> ! {
+    serial_print!("{name} ... ");
+    crate::fault::expect(fault);
+    trigger();
+    serial_println!("[no fault]");
+    serial_println!("0 passed, 1 failed");
+    exit_qemu(ExitCode::Failed)
+}
+
+/// Panic handler of the `harness = false` test kernels: a panic is a failure.
+pub fn fail_on_panic(info: &core::panic::PanicInfo) -> ! {
+    crate::serial::force_unlock();
+    serial_println!("FAILED: {info}");
+    serial_println!("0 passed, 1 failed");
+    exit_qemu(ExitCode::Failed)
+}

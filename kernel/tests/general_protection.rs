@@ -1,31 +1,29 @@
-//! A general protection fault must be reported with its error code, then stop the
-//! machine (here the test declares it expects it).
+//! A general protection fault must be reported with its error code, then stop
+//! the machine (here the test declares it expects it).
 #![no_std]
 #![no_main]
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::fault::{Fault, expect};
-use kernel::qemu::{ExitCode, exit_qemu};
-use kernel::{serial_print, serial_println};
+use kernel::fault::Fault;
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
 fn main(_boot_info: &'static mut BootInfo) -> ! {
     kernel::init_cpu();
-    serial_print!("general_protection::reported ... ");
-    expect(Fault::GeneralProtection);
-    // SAFETY: deliberately reads a non-canonical address, a #GP.
-    let v = unsafe { core::ptr::read_volatile(0x8000_0000_0000_0000_u64 as usize as *const u64) };
-    core::hint::black_box(v);
-    serial_println!("[no fault]");
-    serial_println!("0 passed, 1 failed");
-    exit_qemu(ExitCode::Failed)
+    kernel::testing::expect_fatal(
+        "general_protection::reported",
+        Fault::GeneralProtection,
+        || {
+            // SAFETY: deliberately reads a non-canonical address, which raises #GP.
+            let v = unsafe {
+                core::ptr::read_volatile(0x8000_0000_0000_0000_u64 as usize as *const u64)
+            };
+            core::hint::black_box(v);
+        },
+    )
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    kernel::serial::force_unlock();
-    serial_println!("FAILED: {}", info);
-    serial_println!("0 passed, 1 failed");
-    exit_qemu(ExitCode::Failed)
+    kernel::testing::fail_on_panic(info)
 }

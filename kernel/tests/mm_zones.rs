@@ -11,23 +11,10 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use bootloader_api::{BootInfo, entry_point};
 use kernel::memory::MM;
 use mm::{Gfp, ZoneId};
 
-entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
-
-fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel::init_cpu();
-    kernel::testing::init(boot_info);
-    test_main();
-    kernel::hlt_loop()
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    kernel::testing::test_panic_handler(info)
-}
+kernel::test_kernel!();
 
 const DMA_END: u64 = 0x1000; // pfn of 16 MiB
 const DMA32_END: u64 = 0x10_0000; // pfn of 4 GiB
@@ -62,66 +49,6 @@ fn dma_and_dma32_requests_land_below_their_limits() {
     }
 }
 
-/// Allocate every page a zone gives (emergency allocations included), check the
-/// refusals, free all, and compare the counters.
-fn exhaust(zone: ZoneId, gfp: Gfp) {
-    let mut blocks: Vec<(u64, u32)> = Vec::with_capacity(1 << 16);
-    let mut g = MM.lock();
-    let n = g.as_mut().expect("mm up");
-    n.drain_pages();
-    let free_before = n.zone(zone).free_pages();
-    let total_before = n.nr_free_pages();
-    // Big blocks first, then order 0, until the watermark refuses.
-    for order in (0..=10).rev() {
-        while blocks.len() < blocks.capacity() {
-            match n.alloc_pages(gfp | Gfp::NOWARN, order) {
-                Some(pfn) => {
-                    assert_eq!(
-                        n.page(pfn).map(|p| p.zone()),
-                        Some(zone),
-                        "block from the wrong zone"
-                    );
-                    blocks.push((pfn, order));
-                }
-                None => break,
-            }
-        }
-    }
-    let min = n.zone(zone).watermarks().min;
-    let left = n.zone(zone).free_pages();
-    assert!(
-        left <= min + 1024,
-        "zone {zone:?} refused with {left} free pages above min {min}"
-    );
-    // Emergency allocations may go below min.
-    let mut emergency = 0;
-    while emergency < 16 {
-        match n.alloc_pages(gfp | Gfp::MEMALLOC | Gfp::NOWARN, 0) {
-            Some(pfn) => {
-                blocks.push((pfn, 0));
-                emergency += 1;
-            }
-            None => break,
-        }
-    }
-    assert!(
-        emergency > 0 || left == 0,
-        "no emergency allocation below min in {zone:?}"
-    );
-    n.check().expect("consistent when exhausted");
-    for (pfn, order) in blocks.drain(..) {
-        n.free_pages(pfn, order).expect("free");
-    }
-    n.drain_pages();
-    assert_eq!(
-        n.zone(zone).free_pages(),
-        free_before,
-        "{zone:?} free pages not restored"
-    );
-    assert_eq!(n.nr_free_pages(), total_before);
-    n.check().expect("consistent after freeing");
-}
-
 #[test_case]
 fn dma_zone_exhaustion_and_recovery() {
     exhaust(ZoneId::Dma, Gfp::DMA);
@@ -130,23 +57,24 @@ fn dma_zone_exhaustion_and_recovery() {
 #[test_case]
 fn dma32_zone_exhaustion_and_recovery() {
     // DMA32 requests fall back to DMA: both are drained, DMA32's counters checked.
-    exhaust_with_floor(ZoneId::Dma32, Gfp::DMA32);
+    exhaust(ZoneId::Dma32, Gfp::DMA32);
 }
 
 #[test_case]
 fn normal_zone_exhaustion_and_recovery() {
-    exhaust_with_floor(ZoneId::Normal, Gfp::KERNEL);
+    exhaust(ZoneId::Normal, Gfp::KERNEL);
 }
 
 /// Exhaust `zone` through `gfp` (the zonelist also drains the zones below it), check
 /// the refusal and the emergency reserve, free everything and compare counters.
-fn exhaust_with_floor(zone: ZoneId, gfp: Gfp) {
+fn exhaust(zone: ZoneId, gfp: Gfp) {
     let mut blocks: Vec<(u64, u32)> = Vec::with_capacity(1 << 17);
     let mut g = MM.lock();
     let n = g.as_mut().expect("mm up");
     n.drain_pages();
     let free_before = n.zone(zone).free_pages();
     let total_before = n.nr_free_pages();
+    // Big blocks first, then smaller ones, until the watermarks refuse.
     for order in (0..=10).rev() {
         while blocks.len() < blocks.capacity() {
             match n.alloc_pages(gfp | Gfp::NOWARN, order) {

@@ -4,28 +4,20 @@
 #![no_main]
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::fault::{Fault, expect};
-use kernel::qemu::{ExitCode, exit_qemu};
-use kernel::{serial_print, serial_println};
+use kernel::fault::Fault;
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
 fn main(_boot_info: &'static mut BootInfo) -> ! {
     kernel::init_cpu();
-    serial_print!("page_fault::reported_with_cr2 ... ");
-    expect(Fault::PageFault);
-    // SAFETY: deliberately reads an unmapped, canonical address to fault.
-    let v = unsafe { core::ptr::read_volatile(0x0dea_dbee_f000 as *const u64) };
-    core::hint::black_box(v);
-    serial_println!("[no page fault]");
-    serial_println!("0 passed, 1 failed");
-    exit_qemu(ExitCode::Failed)
+    kernel::testing::expect_fatal("page_fault::reported_with_cr2", Fault::PageFault, || {
+        // SAFETY: deliberately reads an unmapped, canonical address to fault.
+        let v = unsafe { core::ptr::read_volatile(0x0dea_dbee_f000 as *const u64) };
+        core::hint::black_box(v);
+    })
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    kernel::serial::force_unlock();
-    serial_println!("FAILED: {}", info);
-    serial_println!("0 passed, 1 failed");
-    exit_qemu(ExitCode::Failed)
+    kernel::testing::fail_on_panic(info)
 }

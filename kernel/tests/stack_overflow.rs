@@ -4,20 +4,19 @@
 #![no_main]
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::fault::{Fault, expect};
-use kernel::qemu::{ExitCode, exit_qemu};
-use kernel::{serial_print, serial_println};
+use kernel::fault::Fault;
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
 fn main(_boot_info: &'static mut BootInfo) -> ! {
     kernel::init_cpu();
-    serial_print!("stack_overflow::reported_as_double_fault ... ");
-    expect(Fault::DoubleFault);
-    recurse(0);
-    serial_println!("[no overflow]");
-    serial_println!("0 passed, 1 failed");
-    exit_qemu(ExitCode::Failed)
+    kernel::testing::expect_fatal(
+        "stack_overflow::reported_as_double_fault",
+        Fault::DoubleFault,
+        || {
+            recurse(0);
+        },
+    )
 }
 
 #[allow(unconditional_recursion)]
@@ -29,8 +28,5 @@ fn recurse(depth: u64) -> u64 {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    kernel::serial::force_unlock();
-    serial_println!("FAILED: {}", info);
-    serial_println!("0 passed, 1 failed");
-    exit_qemu(ExitCode::Failed)
+    kernel::testing::fail_on_panic(info)
 }
