@@ -10,7 +10,8 @@
 //! rest of the range in max-order chunks to the current online-page callback. The default
 //! ([`Node::generic_online_page`]) frees each chunk into the buddy allocator of its zone; a
 //! driver may install its own to keep hot-added pages reserved (Linux semantics: installing
-//! only replaces the generic callback, restoring only succeeds with the callback currently set).
+//! only replaces the generic callback, restoring only succeeds with the callback currently set,
+//! named by the token its installation returned).
 //! The zone of hot-added RAM follows its address, like boot RAM.
 
 use alloc::vec::Vec;
@@ -126,10 +127,17 @@ pub struct HotRange {
     pub online: bool,
 }
 
+/// Names the online-page callback installed by [`Node::set_online_page_callback`]; restoring
+/// needs the token of the callback currently set. (Function pointers themselves cannot be
+/// compared reliably in Rust: the same `fn` may have several addresses.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OnlineCallbackToken(u64);
+
 /// Hotplug bookkeeping of a node.
 pub(crate) struct HotplugState<P: Platform> {
     /// None: the generic callback.
-    callback: Option<OnlinePageCallback<P>>,
+    callback: Option<(OnlinePageCallback<P>, OnlineCallbackToken)>,
+    next_token: u64,
     pub(crate) ranges: Vec<HotRange>,
 }
 
@@ -137,6 +145,7 @@ impl<P: Platform> HotplugState<P> {
     pub(crate) const fn new() -> Self {
         Self {
             callback: None,
+            next_token: 1,
             ranges: Vec::new(),
         }
     }
@@ -221,7 +230,10 @@ impl<P: Platform> Node<P> {
             pfn = next;
         }
         self.hotplug.ranges[idx].online = true;
-        let cb = self.hotplug.callback.unwrap_or(generic_online_page_cb::<P>);
+        let cb = self.hotplug.callback.map_or(
+            generic_online_page_cb::<P> as OnlinePageCallback<P>,
+            |(f, _)| f,
+        );
         let mut handed = 0;
         let mut pfn = r.start_pfn + r.memmap_pages;
         while pfn < r.end_pfn {
@@ -288,27 +300,28 @@ impl<P: Platform> Node<P> {
     }
 
     /// `set_online_page_callback`: install a driver's callback. Succeeds only while the generic
-    /// callback is in place.
+    /// callback is in place; returns the token that restores it.
     pub fn set_online_page_callback(
         &mut self,
         cb: OnlinePageCallback<P>,
-    ) -> Result<(), HotplugError> {
+    ) -> Result<OnlineCallbackToken, HotplugError> {
         if self.hotplug.callback.is_some() {
             return Err(HotplugError::CallbackBusy);
         }
-        self.hotplug.callback = Some(cb);
-        Ok(())
+        let token = OnlineCallbackToken(self.hotplug.next_token);
+        self.hotplug.next_token += 1;
+        self.hotplug.callback = Some((cb, token));
+        Ok(token)
     }
 
     /// `restore_online_page_callback`: put the generic callback back. Succeeds only with the
-    /// callback currently set (compared by address; pass the same non-generic `fn` item that
-    /// was installed).
+    /// token of the callback currently set.
     pub fn restore_online_page_callback(
         &mut self,
-        cb: OnlinePageCallback<P>,
+        token: OnlineCallbackToken,
     ) -> Result<(), HotplugError> {
         match self.hotplug.callback {
-            Some(cur) if core::ptr::fn_addr_eq(cur, cb) => {
+            Some((_, cur)) if cur == token => {
                 self.hotplug.callback = None;
                 Ok(())
             }

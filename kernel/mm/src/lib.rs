@@ -57,7 +57,7 @@ pub mod zone;
 
 pub use check::CheckError;
 pub use gfp::Gfp;
-pub use hotplug::{HotRange, HotplugError, OnlinePageCallback};
+pub use hotplug::{HotRange, HotplugError, OnlineCallbackToken, OnlinePageCallback};
 pub use memblock::{Memblock, MemblockError};
 pub use memremap::{MemremapError, MemremapOptions, PageFreeFn, Pagemap};
 pub use node::{BadPage, BadPageReason, InitError, Node, PageRefError};

@@ -347,11 +347,14 @@ fn other_callback(_n: &mut Node<FakePlatform>, _pfn: u64, _order: u32) {}
 fn online_callback_keeps_pages_reserved_then_restore() {
     let mut n = pc_node(64);
     assert!(n.online_page_callback_is_generic());
+    let stale = n.set_online_page_callback(other_callback).unwrap();
+    n.restore_online_page_callback(stale).unwrap();
     assert_eq!(
-        n.restore_online_page_callback(keep_reserved),
-        Err(HotplugError::CallbackMismatch)
+        n.restore_online_page_callback(stale),
+        Err(HotplugError::CallbackMismatch),
+        "nothing to restore while the generic callback is set"
     );
-    n.set_online_page_callback(keep_reserved).unwrap();
+    let token = n.set_online_page_callback(keep_reserved).unwrap();
     assert_eq!(
         n.set_online_page_callback(other_callback),
         Err(HotplugError::CallbackBusy)
@@ -366,10 +369,11 @@ fn online_callback_keeps_pages_reserved_then_restore() {
     );
     settle(&n);
     assert_eq!(
-        n.restore_online_page_callback(other_callback),
-        Err(HotplugError::CallbackMismatch)
+        n.restore_online_page_callback(stale),
+        Err(HotplugError::CallbackMismatch),
+        "not the callback currently set"
     );
-    n.restore_online_page_callback(keep_reserved).unwrap();
+    n.restore_online_page_callback(token).unwrap();
     assert!(n.online_page_callback_is_generic());
     // The driver releases its pages later.
     let first = (start >> 12) + 256;
