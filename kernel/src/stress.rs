@@ -42,6 +42,8 @@ pub struct StressReport {
     pub free_after: u64,
     /// TSC cycles of the whole run.
     pub cycles: u64,
+    /// Pages that RAM hot-added during the run brought under management.
+    pub hot_added: u64,
 }
 
 struct Rng(u64);
@@ -57,7 +59,9 @@ impl Rng {
 }
 
 /// Run `n` random operations with `seed`; Err names the first inconsistency.
-pub fn run(n: u64, seed: u64) -> Result<StressReport, String> {
+/// With `hot_add = Some((base, size))`, that RAM is hot-added and onlined halfway
+/// through (a DIMM from the hotplug controller), and the run goes on using it.
+pub fn run(n: u64, seed: u64, hot_add: Option<(u64, u64)>) -> Result<StressReport, String> {
     let mut live: Vec<(u64, u32)> = Vec::with_capacity(MAX_LIVE);
     let mut dev_refs: Vec<u64> = Vec::with_capacity(MAX_DEV_REFS);
     let mut guard = MM.lock();
@@ -121,6 +125,18 @@ pub fn run(n: u64, seed: u64) -> Result<StressReport, String> {
             rep.device_refs += 1;
         }
         rep.ops += 1;
+        if let (Some((base, size)), true) = (hot_add, i == n / 2) {
+            let managed_before: u64 = node.zones().iter().map(|z| z.managed()).sum();
+            if !memory::fill_pt_pool(node, memory::pt_frames_for(size)) {
+                return Err(format!("op {i}: no memory for page tables to hot-add"));
+            }
+            let res = node.add_and_online_memory(base, size);
+            memory::drain_pt_pool(node);
+            res.map_err(|e| format!("op {i}: hot-add of {base:#x}+{size:#x}: {e}"))?;
+            rep.hot_added = node.zones().iter().map(|z| z.managed()).sum::<u64>() - managed_before;
+            node.check()
+                .map_err(|e| format!("op {i}: after hot-add: {e}"))?;
+        }
         if (i + 1) % CHECK_EVERY == 0 {
             node.check().map_err(|e| format!("op {i}: {e}"))?;
             if node.device_pfns_in_free_lists() != 0 {
@@ -146,10 +162,10 @@ pub fn run(n: u64, seed: u64) -> Result<StressReport, String> {
         return Err("device pfns in the free lists after the run".into());
     }
     rep.free_after = node.nr_free_pages();
-    if rep.free_after != rep.free_before {
+    if rep.free_after != rep.free_before + rep.hot_added {
         return Err(format!(
-            "free pages {} after the run, {} before",
-            rep.free_after, rep.free_before
+            "free pages {} after the run, {} before (+{} hot-added)",
+            rep.free_after, rep.free_before, rep.hot_added
         ));
     }
     Ok(rep)
@@ -157,7 +173,7 @@ pub fn run(n: u64, seed: u64) -> Result<StressReport, String> {
 
 /// The shell's `stress N`.
 pub fn command(out: &mut String, n: u64) {
-    match run(n, crate::tsc::rdtsc()) {
+    match run(n, crate::tsc::rdtsc(), None) {
         Ok(r) => {
             let _ = writeln!(
                 out,
