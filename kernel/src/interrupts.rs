@@ -1,7 +1,11 @@
 //! The IDT and the CPU exception handlers: breakpoint (logged, execution
 //! resumes), page fault (CR2 and the error code), general protection fault, and
 //! double fault on its own IST stack, which is how a kernel stack overflow shows.
-//! The kernel runs with external interrupts disabled: the console is polled.
+//!
+//! External interrupts: the two 8259 PICs (the `pic8259` crate) are remapped to
+//! vectors 32-47 with every line masked except COM1's (IRQ 4). The kernel runs
+//! with interrupts disabled and enables them only to `hlt` while the shell waits
+//! for input; the COM1 handler just acknowledges the interrupt, waking the CPU.
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::LazyLock as Lazy;
 use x86_64::registers::control::Cr2;
@@ -13,12 +17,25 @@ use crate::gdt::DOUBLE_FAULT_IST_INDEX;
 /// How many breakpoints were taken (tests check that execution resumed).
 pub static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
 
+/// First vector of the remapped PICs.
+pub const PIC_OFFSET: u8 = 32;
+/// COM1's IRQ line.
+const IRQ_COM1: u8 = 4;
+
+static PICS: spin::Mutex<pic8259::ChainedPics> =
+    // SAFETY: 32-47 are free vectors (the CPU's exceptions use 0-31).
+    spin::Mutex::new(unsafe { pic8259::ChainedPics::new_contiguous(PIC_OFFSET) });
+
 static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
     let mut idt = InterruptDescriptorTable::new();
     idt.breakpoint.set_handler_fn(breakpoint_handler);
     idt.page_fault.set_handler_fn(page_fault_handler);
     idt.general_protection_fault
         .set_handler_fn(general_protection_handler);
+    idt[PIC_OFFSET + IRQ_COM1].set_handler_fn(com1_handler);
+    // Spurious IRQ 7 and 15 of the 8259s: nothing to acknowledge.
+    idt[PIC_OFFSET + 7].set_handler_fn(spurious_handler);
+    idt[PIC_OFFSET + 15].set_handler_fn(spurious_handler);
     // SAFETY: the IST index names the stack the TSS of gdt.rs sets up, used by no
     // other handler.
     unsafe {
@@ -33,6 +50,34 @@ static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
 pub fn init_idt() {
     IDT.load();
 }
+
+/// Remap the PICs and unmask only COM1 (and the cascade line). Interrupts stay
+/// disabled until [`wait_for_interrupt`].
+pub fn init_pics() {
+    let mut pics = PICS.lock();
+    // SAFETY: the PICs' ports belong to this driver; remapping moves their vectors
+    // away from the CPU exceptions, and the masks allow only IRQ 2 (cascade) and 4.
+    unsafe {
+        pics.initialize();
+        pics.write_masks(!((1 << IRQ_COM1) | (1 << 2)), 0xff);
+    }
+}
+
+/// Sleep until an interrupt arrives (`sti; hlt` is atomic), then disable them again.
+pub fn wait_for_interrupt() {
+    x86_64::instructions::interrupts::enable_and_hlt();
+    x86_64::instructions::interrupts::disable();
+}
+
+extern "x86-interrupt" fn com1_handler(_frame: InterruptStackFrame) {
+    // The data stays in the UART for the shell to read; only acknowledge.
+    if let Some(mut pics) = PICS.try_lock() {
+        // SAFETY: this is the COM1 vector of the remapped primary PIC.
+        unsafe { pics.notify_end_of_interrupt(PIC_OFFSET + IRQ_COM1) };
+    }
+}
+
+extern "x86-interrupt" fn spurious_handler(_frame: InterruptStackFrame) {}
 
 fn report(args: core::fmt::Arguments) {
     crate::serial::force_unlock();

@@ -63,6 +63,7 @@ pub fn init_cpu() {
     logger::init();
     gdt::init();
     interrupts::init_idt();
+    interrupts::init_pics();
 }
 
 /// Halt the CPU forever (interrupts stay disabled; nothing wakes us).

@@ -44,6 +44,8 @@ pub fn init() {
         return;
     };
     if uart.init(Config::default()).is_ok() {
+        // Received data raises IRQ 4 (masked at the PIC until the shell waits).
+        uart.enable_interrupts(uart_16550::spec::registers::IER::DATA_READY);
         *COM1.lock() = Some(uart);
     }
 }

@@ -29,7 +29,8 @@ pub fn run() -> ! {
     serial_print!("{PROMPT}");
     loop {
         let Some(byte) = serial::try_read_byte() else {
-            core::hint::spin_loop();
+            // Nothing typed: sleep until COM1's interrupt (no busy host CPU).
+            crate::interrupts::wait_for_interrupt();
             continue;
         };
         let event = editor.feed(byte);
