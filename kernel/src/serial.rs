@@ -1,6 +1,7 @@
 //! COM1, the kernel console: a 16550 UART at I/O port 0x3f8 driven by the
 //! `uart_16550` crate. Output converts `\n` to `\r\n` (QEMU puts the host
-//! terminal in raw mode, as a real serial line would be); input is polled.
+//! terminal in raw mode, as a real serial line would be); input is read when
+//! the shell wakes on the UART's receive interrupt (IRQ 4).
 use core::fmt::{self, Write};
 use spin::Mutex;
 use uart_16550::backend::PioBackend;

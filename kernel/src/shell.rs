@@ -1,4 +1,5 @@
-//! The serial console shell: reads bytes from COM1 (polled), feeds them to the
+//! The serial console shell: reads bytes from COM1 (sleeping in hlt until its
+//! receive interrupt), feeds them to the
 //! hardware-free line editor, parses complete lines with the `shell` crate and runs
 //! the commands against the memory manager. Every command's output is written whole
 //! before the next prompt, so log lines never interleave mid-line.
