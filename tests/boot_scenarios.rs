@@ -477,3 +477,20 @@ fn large_nvdimm_keeps_its_memmap_on_the_device() {
     assert!(section(out, "pmem list").contains("memmap on device"));
     assert!(section(out, "stress 20000").contains("consistent"));
 }
+
+#[test]
+fn nvdimm_outside_the_bootloader_mapping_is_mapped_by_the_kernel() {
+    // With an Intel-vendor CPU there is no HyperTransport hole, so the bootloader
+    // maps only the first 4 GiB and the NVDIMM at 4 GiB needs our page tables.
+    let res = boot(
+        "--nvdimm 128M --qemu -cpu --qemu qemu64,vendor=GenuineIntel",
+        "pmem write 0 0x20 \"mapped\"\npmem read 0 0x20 6\npoweroff\n",
+    );
+    assert!(
+        !res.output.contains("fd00000000"),
+        "expected no HT hole:\n{}",
+        res.output
+    );
+    let dump = section(&res.output, "pmem read 0 0x20 6");
+    assert!(dump.contains("6d 61 70 70 65 64"), "{dump}");
+}
