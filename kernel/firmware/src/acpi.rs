@@ -402,15 +402,16 @@ pub fn read_rsdp(mem: &impl PhysRead, pa: u64) -> Result<Rsdp, AcpiError> {
 }
 
 /// Searches for the RSDP where BIOS firmware puts it (ACPICA's `acpi_find_root_pointer`): the
-/// first KiB of the EBDA (segment at 0x40e), then 0xe0000-0xfffff, on 16-byte boundaries.
+/// first KiB of the EBDA (segment at 0x40e; like ACPICA, only an EBDA between 0x400 and
+/// 0xa0000, and never scanned past 0xa0000), then 0xe0000-0xfffff, on 16-byte boundaries.
 /// Candidates with a bad checksum are skipped. UEFI systems pass the address instead.
 pub fn find_rsdp(mem: &impl PhysRead) -> Result<Rsdp, AcpiError> {
     let mut seg = [0u8; 2];
     let mut areas: [(u64, u64); 2] = [(0, 0), (0xe0000, 0x20000)];
     if mem.read(0x40e, &mut seg) {
         let ebda = u64::from(u16::from_le_bytes(seg)) << 4;
-        if ebda > 0x400 {
-            areas[0] = (ebda, 1024);
+        if ebda > 0x400 && ebda < 0xa0000 {
+            areas[0] = (ebda, 1024.min(0xa0000 - ebda));
         }
     }
     for (base, len) in areas {

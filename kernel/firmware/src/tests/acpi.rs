@@ -331,6 +331,27 @@ fn find_rsdp_scans_bios_areas() {
     assert_eq!(find_rsdp(&MemImage::new()), Err(AcpiError::RsdpNotFound));
 }
 
+/// Fuzzing (target `acpi`) found an EBDA segment of 0xffff making the scan read 0xffff0-0x1003ef
+/// and return an RSDP above 1 MiB, in RAM. Like ACPICA, an EBDA at or above 0xa0000 is ignored
+/// and the window never passes 0xa0000.
+#[test]
+fn find_rsdp_ignores_an_ebda_outside_low_memory() {
+    let mut m = MemImage::new();
+    m.insert(0x40e, 0xffffu16.to_le_bytes().to_vec());
+    let mut above = vec![0u8; 1024];
+    above[0x20..0x20 + 20].copy_from_slice(&rsdp(0, RSDT_PA as u32, 0));
+    m.insert(0xffff0, above);
+    assert_eq!(find_rsdp(&m), Err(AcpiError::RsdpNotFound));
+
+    // An EBDA 0x100 bytes below 0xa0000: only those 0x100 bytes are scanned.
+    let mut m = MemImage::new();
+    m.insert(0x40e, 0x9ff0u16.to_le_bytes().to_vec());
+    let mut ebda = vec![0u8; 0x100];
+    ebda[0xe0..0xe0 + 20].copy_from_slice(&rsdp(0, RSDT_PA as u32, 0));
+    m.insert(0x9ff00, ebda);
+    assert_eq!(find_rsdp(&m).unwrap().address, 0x9ffe0);
+}
+
 #[test]
 fn mem_image_reads_across_chunks_and_fails_outside() {
     let mut m = MemImage::new();
