@@ -1,7 +1,7 @@
 //! Building the kernel crate from the host: a nested `cargo` in kernel/, where the
 //! kernel's own .cargo/config.toml (custom target, build-std) applies. Host-only
 //! environment that the outer cargo may have set is removed first.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// The repository root (this package's manifest directory).
@@ -99,9 +99,4 @@ pub fn build_test_kernels() -> Result<Vec<KernelArtifact>, String> {
     let mut found = artifacts(&mut cmd, true)?;
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
-}
-
-/// Whether `path` exists and is a file.
-pub fn is_file(path: &Path) -> bool {
-    path.is_file()
 }

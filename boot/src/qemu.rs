@@ -278,7 +278,8 @@ fn wait_for_prompt(seen: &Mutex<Option<Duration>>) {
     }
 }
 
-fn wait(child: &mut Child, timeout: Option<u64>, start: Instant) -> Outcome {
+/// Wait for QEMU to exit, killing it `timeout` seconds after `start`.
+pub(crate) fn wait(child: &mut Child, timeout: Option<u64>, start: Instant) -> Outcome {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {

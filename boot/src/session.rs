@@ -104,26 +104,11 @@ impl Session {
     /// Wait for QEMU to exit (killing it after `timeout`), returning the outcome.
     pub fn finish(mut self, timeout: Duration) -> (qemu::Outcome, String) {
         drop(self.stdin.take());
-        let until = Instant::now() + timeout;
-        let outcome = loop {
-            match self.child.try_wait() {
-                Ok(Some(s)) => {
-                    break match s.code() {
-                        Some(33) => qemu::Outcome::Success,
-                        Some(35) => qemu::Outcome::KernelFailure,
-                        Some(0) => qemu::Outcome::Reset,
-                        Some(c) => qemu::Outcome::QemuError(c),
-                        None => qemu::Outcome::QemuError(-1),
-                    };
-                }
-                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(20)),
-                _ => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    break qemu::Outcome::Timeout;
-                }
-            }
-        };
+        let outcome = qemu::wait(
+            &mut self.child,
+            Some(timeout.as_secs().max(1)),
+            Instant::now(),
+        );
         (outcome, self.output())
     }
 }

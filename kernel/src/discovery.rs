@@ -118,6 +118,9 @@ pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Di
     );
     log::info!("BIOS-provided physical RAM map:");
     boot.e820.log("BIOS-e820");
+    // The user map is logged here, before the ACPI lines, as Linux orders its boot
+    // log; memory_setup below applies the same memmap= again (a few dozen entries)
+    // because it needs the NFIT ranges, which are read after.
     let mut user = boot.e820.clone();
     firmware::cmdline::apply_memmap(cmdline, &mut user).log(&user);
 

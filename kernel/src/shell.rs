@@ -6,7 +6,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
-use shell::command::{self, Command, Width, Zone};
+use shell::command::{self, Command, Zone};
 use shell::line::{Editor, Event, TOO_LONG};
 
 use crate::memory::{self, MM};
@@ -197,7 +197,7 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
         Command::HotplugScan => memory::hotplug_scan(out),
         Command::HotplugList => memory::hotplug_list(out),
         Command::Devmem { addr, width, value } => {
-            crate::devmem::command(out, addr, width_bytes(width), value)
+            crate::devmem::command(out, addr, width.bytes(), value)
         }
         Command::PmemList => {
             let devs = pmem::devices();
@@ -260,10 +260,6 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
             reboot();
         }
     }
-}
-
-fn width_bytes(w: Width) -> u64 {
-    w.bytes()
 }
 
 fn view(
