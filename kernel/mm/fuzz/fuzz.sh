@@ -5,7 +5,8 @@
 #   kernel/mm/fuzz/fuzz.sh run -s none --no-trace-compares buddy /tmp/buddy-corpus \
 #       kernel/mm/fuzz/corpus/buddy -- -runs=10000000
 # with a scratch corpus directory first, so that only the committed seeds stay in corpus/
-# (make_seeds.py writes them). No sanitizer: the crate forbids unsafe code; no comparison
+# (make_seeds.py writes them). On two cores, `-- -jobs=2 -workers=2 -runs=5000000` runs two
+# processes of 5 million each (logs in fuzz-0.log and fuzz-1.log). No sanitizer: the crate forbids unsafe code; no comparison
 # tracing: it made the checksum loops and memmap walks 5 to 15 times slower.
 #
 # cargo must not start inside kernel/: kernel/.cargo/config.toml applies there and turns
