@@ -12,6 +12,10 @@
 //!   page), the lists are well linked and their lengths match `nr_free`;
 //! * every page-cache entry is a cached page of that zone;
 //! * per zone: present, managed (= present − reserved) and free agree with the memmap.
+//!
+//! [`Node::check`] checks all of it in one pass over the memmap; [`Node::check_free_areas`]
+//! checks what the free lists and page caches alone can show, at a cost in free blocks rather
+//! than in memory size, for callers that check after every operation.
 
 use alloc::vec::Vec;
 use core::fmt;
