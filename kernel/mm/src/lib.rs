@@ -8,7 +8,7 @@
 //! Linux-format views ([`views`]).
 //!
 //! Everything the crate needs from the machine goes through the small [`Platform`] trait, which
-//! the kernel implements and host tests fake ([`testing`], behind the `testing` feature).
+//! the kernel implements and host tests fake (module `testing`, behind the `testing` feature).
 //!
 //! # Boot sequence (what the kernel calls)
 //!
