@@ -184,6 +184,13 @@ fn device_pfn<P: Platform>(node: &Node<P>, sel: u8, off: u32) -> Option<u64> {
     Some(m.start_pfn() + u64::from(off) % n)
 }
 
+/// Size of a new device or RAM range: 1 to `units` times 2 MiB from `len`, plus half a page
+/// (a misaligned size that must be refused) when bit 6 is set.
+fn range_size(len: u8, units: u64) -> u64 {
+    let size = (1 + u64::from(len) % units) * 2 * MIB;
+    if len & 0x40 != 0 { size + 0x800 } else { size }
+}
+
 fn gfp_of(b: u8) -> Gfp {
     let mut g = Gfp::NOWARN;
     for (bit, flag) in [
@@ -389,10 +396,7 @@ fuzz_target!(|data: &[u8]| {
                     2 => 8 * GIB + u64::from(slot / 4) * 128 * MIB,
                     _ => u64::from(slot / 4) * 64 * MIB,
                 };
-                let mut size = (1 + u64::from(len % 32)) * 2 * MIB;
-                if len & 0x40 != 0 {
-                    size += 0x800;
-                }
+                let size = range_size(len, 32);
                 let before = node.nr_free_pages();
                 match node.memremap_pages(
                     base,
@@ -426,10 +430,7 @@ fuzz_target!(|data: &[u8]| {
                     1 => 4 * GIB + u64::from(slot / 3) * 4 * MIB,
                     _ => 6 * GIB + u64::from(slot / 3) * 128 * MIB,
                 };
-                let mut size = (1 + u64::from(len % 64)) * 2 * MIB;
-                if len & 0x40 != 0 {
-                    size += 0x800;
-                }
+                let size = range_size(len, 64);
                 let before = node.nr_free_pages();
                 match node.add_and_online_memory(base, size) {
                     Ok(handed) => {
