@@ -6,6 +6,7 @@ mod cmdline;
 mod e820;
 mod iomem;
 mod nfit;
+mod numa;
 mod pmem;
 mod props;
 mod setup;

@@ -1,0 +1,475 @@
+//! SRAT, SLIT and the NUMA layout: tables built byte by byte as QEMU emits them, the
+//! fallbacks and refusals of Linux's `x86_numa_init`, and properties over random layouts.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use proptest::prelude::*;
+
+use super::sdt;
+use crate::numa::{Level, NumaInput, NumaLayout, NumaSource, numa_init};
+use crate::range::PhysRange;
+use crate::slit::{SlitError, parse_slit};
+use crate::srat::{SratEntry, SratError, parse_srat};
+
+const M: u64 = 1 << 20;
+const G: u64 = 1 << 30;
+
+fn cpu(pxm: u32, apic: u8, flags: u32) -> Vec<u8> {
+    let mut s = vec![0u8, 16, pxm as u8, apic];
+    s.extend_from_slice(&flags.to_le_bytes());
+    s.push(0);
+    s.extend_from_slice(&(pxm >> 8).to_le_bytes()[..3]);
+    s.extend_from_slice(&0u32.to_le_bytes());
+    s
+}
+
+fn x2apic(pxm: u32, apic: u32, flags: u32) -> Vec<u8> {
+    let mut s = vec![2u8, 24, 0, 0];
+    s.extend_from_slice(&pxm.to_le_bytes());
+    s.extend_from_slice(&apic.to_le_bytes());
+    s.extend_from_slice(&flags.to_le_bytes());
+    s.extend_from_slice(&[0; 8]);
+    s
+}
+
+fn mem(pxm: u32, base: u64, len: u64, flags: u32) -> Vec<u8> {
+    let mut s = vec![1u8, 40];
+    s.extend_from_slice(&pxm.to_le_bytes());
+    s.extend_from_slice(&[0; 2]);
+    s.extend_from_slice(&base.to_le_bytes());
+    s.extend_from_slice(&len.to_le_bytes());
+    s.extend_from_slice(&[0; 4]);
+    s.extend_from_slice(&flags.to_le_bytes());
+    s.extend_from_slice(&[0; 8]);
+    s
+}
+
+fn srat_bytes(revision: u8, subtables: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = vec![1, 0, 0, 0];
+    body.extend_from_slice(&[0; 8]);
+    for s in subtables {
+        body.extend_from_slice(s);
+    }
+    sdt(b"SRAT", revision, &body)
+}
+
+fn slit_bytes(n: u64, d: &[u8]) -> Vec<u8> {
+    let mut body = n.to_le_bytes().to_vec();
+    body.extend_from_slice(d);
+    sdt(b"SLIT", 1, &body)
+}
+
+/// QEMU's `-m 1G` with two 512 MiB nodes (RAM below 640K on node 0).
+fn qemu_two_nodes() -> Vec<Vec<u8>> {
+    vec![
+        cpu(0, 0, 1),
+        cpu(1, 1, 1),
+        mem(0, 0, 0xa0000, 1),
+        mem(0, 0x100000, 0x1ff0_0000, 1),
+        mem(1, 0x2000_0000, 0x2000_0000, 1),
+    ]
+}
+
+fn ram_1g() -> Vec<PhysRange> {
+    vec![
+        PhysRange::new(0x1000, 0x9f000),
+        PhysRange::new(0x100000, 0x3ffd_f000),
+    ]
+}
+
+fn layout(
+    srat: Option<Vec<u8>>,
+    slit: Option<Vec<u8>>,
+    memory: &[PhysRange],
+    off: bool,
+) -> NumaLayout {
+    let srat = srat.map(|b| parse_srat(&b));
+    let slit = slit.map(|b| parse_slit(&b));
+    numa_init(NumaInput {
+        srat: srat.as_ref(),
+        slit: slit.as_ref(),
+        memory,
+        numa_off: off,
+    })
+}
+
+fn lines(l: &NumaLayout) -> Vec<&str> {
+    l.messages.iter().map(|(_, s)| s.as_str()).collect()
+}
+
+#[test]
+fn parse_qemu_srat() {
+    let t = parse_srat(&srat_bytes(1, &qemu_two_nodes())).unwrap();
+    assert_eq!(t.entries.len(), 5);
+    assert!(t.problem.is_none());
+    let SratEntry::Memory(m) = t.entries[4] else {
+        panic!("not memory")
+    };
+    assert_eq!((m.pxm, m.base, m.length), (1, 0x2000_0000, 0x2000_0000));
+    assert!(m.enabled() && !m.hot_pluggable() && !m.non_volatile());
+}
+
+#[test]
+fn two_nodes_with_distance_as_linux_prints_them() {
+    let l = layout(
+        Some(srat_bytes(1, &qemu_two_nodes())),
+        Some(slit_bytes(2, &[10, 21, 21, 10])),
+        &ram_1g(),
+        false,
+    );
+    assert_eq!(l.source, NumaSource::Srat);
+    assert_eq!(
+        lines(&l),
+        [
+            "SRAT: PXM 0 -> APIC 0x00 -> Node 0",
+            "SRAT: PXM 1 -> APIC 0x01 -> Node 1",
+            "ACPI: SRAT: Node 0 PXM 0 [mem 0x00000000-0x0009ffff]",
+            "ACPI: SRAT: Node 0 PXM 0 [mem 0x00100000-0x1fffffff]",
+            "ACPI: SRAT: Node 1 PXM 1 [mem 0x20000000-0x3fffffff]",
+            "NUMA: Node 0 [mem 0x00000000-0x0009ffff] + [mem 0x00100000-0x1fffffff] -> [mem \
+             0x00000000-0x1fffffff]",
+        ]
+    );
+    assert_eq!(l.possible, [0, 1]);
+    assert_eq!(l.distance(0, 1), 21);
+    assert_eq!(l.distance(1, 1), 10);
+    // Node 1's block is trimmed to max_pfn (the last RAM page at 0x3ffdf000).
+    assert_eq!(
+        l.node_span(1),
+        Some(PhysRange::new(0x2000_0000, 0x3ffd_f000))
+    );
+    assert_eq!(l.apic_to_node.get(&1), Some(&1));
+    let nodes = l.memory_nodes(&ram_1g());
+    assert_eq!(
+        nodes,
+        [
+            (Some(0), PhysRange::new(0x1000, 0x9f000)),
+            (Some(0), PhysRange::new(0x100000, 0x2000_0000)),
+            (Some(1), PhysRange::new(0x2000_0000, 0x3ffd_f000)),
+        ]
+    );
+}
+
+#[test]
+fn pxm_numbering_is_first_seen_with_cpus_first() {
+    // PXM 7 is named first by a CPU, so it becomes node 0; PXM 3 then node 1.
+    let l = layout(
+        Some(srat_bytes(
+            3,
+            &[
+                x2apic(7, 0x100, 1),
+                mem(3, 0, 0x2000_0000, 1),
+                mem(7, 0x2000_0000, 0x2000_0000, 1),
+            ],
+        )),
+        None,
+        &ram_1g(),
+        false,
+    );
+    assert_eq!(l.pxm_to_node(7), Some(0));
+    assert_eq!(l.pxm_to_node(3), Some(1));
+    assert_eq!(lines(&l)[0], "SRAT: PXM 7 -> APIC 0x0100 -> Node 0");
+    assert_eq!(l.distance(0, 1), 20);
+}
+
+#[test]
+fn disabled_entries_and_other_types_are_skipped() {
+    let gi = {
+        let mut s = vec![5u8, 32];
+        s.extend_from_slice(&[0; 30]);
+        s
+    };
+    let l = layout(
+        Some(srat_bytes(
+            1,
+            &[
+                cpu(0, 0, 1),
+                cpu(5, 1, 0),
+                gi,
+                mem(0, 0, G, 1),
+                mem(9, G, G, 0),
+            ],
+        )),
+        None,
+        &ram_1g(),
+        false,
+    );
+    assert_eq!(l.possible, [0]);
+    assert_eq!(l.pxm_to_node(5), None);
+    assert_eq!(l.pxm_to_node(9), None);
+}
+
+#[test]
+fn revision_1_masks_pxm_to_8_bits() {
+    let t = srat_bytes(1, &[cpu(0x102, 0, 1), mem(0x102, 0, G, 1)]);
+    let l = layout(Some(t), None, &ram_1g(), false);
+    assert_eq!(l.pxm_to_node(2), Some(0));
+    let t = srat_bytes(2, &[cpu(0x102, 0, 1), mem(0x102, 0, G, 1)]);
+    let l = layout(Some(t), None, &ram_1g(), false);
+    // PXM 0x102 is past MAX_PXM_DOMAINS: bad_srat, one faked node.
+    assert_eq!(l.source, NumaSource::NoConfig);
+    assert!(lines(&l).contains(&"ACPI: SRAT: SRAT not used."));
+    assert!(lines(&l).contains(&"No NUMA configuration found"));
+}
+
+#[test]
+fn nvdimm_and_hotplug_area_are_reserved_blocks_with_their_node() {
+    // QEMU with an NVDIMM on node 1 and a hot-plug area: neither holds RAM.
+    let mut t = qemu_two_nodes();
+    t.push(mem(1, 0x1_0000_0000, 128 * M, 1 | 4));
+    t.push(mem(1, 0x1_0000_0000, 2 * G, 1 | 2));
+    let l = layout(Some(srat_bytes(1, &t)), None, &ram_1g(), false);
+    assert!(
+        lines(&l).contains(&"ACPI: SRAT: Node 1 PXM 1 [mem 0x100000000-0x107ffffff] non-volatile")
+    );
+    assert!(lines(&l).contains(&"ACPI: SRAT: Node 1 PXM 1 [mem 0x100000000-0x17fffffff] hotplug"));
+    assert_eq!(l.phys_to_target_node(0x1_0000_1000), Some(1));
+    assert_eq!(l.phys_to_target_node(0x1_7000_0000), Some(1));
+    assert_eq!(l.phys_to_target_node(0x2_0000_0000), None);
+    assert_eq!(l.memory_add_physaddr_to_nid(0x1_7000_0000), 0);
+    assert_eq!(l.hotplug, [PhysRange::new(0x1_0000_0000, 0x1_8000_0000)]);
+    assert_eq!(
+        l.node_span(1),
+        Some(PhysRange::new(0x2000_0000, 0x3ffd_f000))
+    );
+}
+
+#[test]
+fn memoryless_node_is_possible_without_blocks() {
+    let mut t = qemu_two_nodes();
+    t.push(cpu(3, 3, 1));
+    let l = layout(Some(srat_bytes(1, &t)), None, &ram_1g(), false);
+    assert_eq!(l.possible, [0, 1, 2]);
+    assert!(!l.has_memory(2));
+    assert_eq!(l.node_span(2), None);
+}
+
+#[test]
+fn overlapping_nodes_fall_back_to_one_node() {
+    let t = srat_bytes(1, &[mem(0, 0, 600 * M, 1), mem(1, 512 * M, 512 * M, 1)]);
+    let l = layout(Some(t), None, &ram_1g(), false);
+    assert_eq!(l.source, NumaSource::NoConfig);
+    let ls = lines(&l);
+    assert!(
+        ls.contains(
+            &"node 0 [mem 0x00000000-0x257fffff] overlaps with node 1 [mem 0x20000000-0x3ffdefff]"
+        ),
+        "{ls:?}"
+    );
+    assert_eq!(
+        ls.last().copied(),
+        Some("Faking a node at [mem 0x0000000000000000-0x000000003ffdefff]")
+    );
+    assert_eq!(l.memblks.len(), 1);
+    assert_eq!(l.possible, [0]);
+}
+
+#[test]
+fn nodes_that_miss_ram_are_not_used() {
+    let t = srat_bytes(1, &[mem(0, 0, 256 * M, 1)]);
+    let l = layout(Some(t), None, &ram_1g(), false);
+    assert_eq!(l.source, NumaSource::NoConfig);
+    assert!(
+        lines(&l).contains(&"NUMA: nodes only cover 255MB of your 1023MB e820 RAM. Not used."),
+        "{:?}",
+        lines(&l)
+    );
+}
+
+#[test]
+fn malformed_memory_entry_is_bad_srat() {
+    let mut short = mem(0, 0, G, 1);
+    short.truncate(32);
+    short[1] = 32;
+    let l = layout(Some(srat_bytes(1, &[short])), None, &ram_1g(), false);
+    let ls = lines(&l);
+    assert!(ls.contains(&"ACPI: SRAT: Unexpected header length: 32"));
+    assert!(ls.contains(&"ACPI: SRAT: SRAT not used."));
+    assert_eq!(l.source, NumaSource::NoConfig);
+}
+
+#[test]
+fn no_srat_and_numa_off() {
+    let l = layout(None, None, &ram_1g(), false);
+    assert_eq!(
+        lines(&l),
+        [
+            "No NUMA configuration found",
+            "Faking a node at [mem 0x0000000000000000-0x000000003ffdefff]"
+        ]
+    );
+    let l = layout(
+        Some(srat_bytes(1, &qemu_two_nodes())),
+        None,
+        &ram_1g(),
+        true,
+    );
+    assert_eq!(l.source, NumaSource::Off);
+    assert_eq!(lines(&l)[0], "NUMA turned off");
+    assert_eq!(l.possible, [0]);
+}
+
+#[test]
+fn srat_with_only_cpus_is_no_configuration() {
+    let l = layout(Some(srat_bytes(1, &[cpu(0, 0, 1)])), None, &ram_1g(), false);
+    assert_eq!(l.source, NumaSource::NoConfig);
+}
+
+#[test]
+fn too_many_nodes() {
+    let mut t = Vec::new();
+    for pxm in 0..65 {
+        t.push(cpu(pxm, pxm as u8, 1));
+    }
+    t.push(mem(0, 0, G, 1));
+    let l = layout(Some(srat_bytes(1, &t)), None, &ram_1g(), false);
+    assert!(lines(&l).contains(&"SRAT: Too many proximity domains 40"));
+    assert_eq!(l.source, NumaSource::NoConfig);
+}
+
+#[test]
+fn srat_rejections() {
+    let good = srat_bytes(1, &qemu_two_nodes());
+    let mut bad = good.clone();
+    bad[9] ^= 1;
+    assert!(matches!(
+        parse_srat(&bad),
+        Err(SratError::BadChecksum { .. })
+    ));
+    assert!(matches!(
+        parse_srat(&good[..40]),
+        Err(SratError::Truncated { .. })
+    ));
+    let mut zero = srat_bytes(1, &[cpu(0, 0, 1), vec![1, 0, 0, 0]]);
+    let t = parse_srat(&zero).unwrap();
+    assert_eq!(t.entries.len(), 1);
+    assert!(matches!(
+        t.problem,
+        Some(SratError::BadSubtableLength { .. })
+    ));
+    // Past the end: the last subtable claims 60 bytes.
+    let n = zero.len();
+    zero[n - 3] = 60;
+    super::fix_checksum(&mut zero);
+    assert!(parse_srat(&zero).unwrap().problem.is_some());
+    let nfit = sdt(b"NFIT", 1, &[0; 12]);
+    assert!(matches!(parse_srat(&nfit), Err(SratError::NotSrat { .. })));
+    // A rejected table logs one line and changes nothing: one faked node.
+    let l = layout(Some(bad), None, &ram_1g(), false);
+    assert_eq!(l.source, NumaSource::NoConfig);
+    assert!(l.messages[0].1.starts_with("SRAT: bad checksum"));
+}
+
+#[test]
+fn slit_validation_as_linux() {
+    assert_eq!(
+        parse_slit(&slit_bytes(2, &[10, 21, 21, 10])).unwrap().count,
+        2
+    );
+    assert!(matches!(
+        parse_slit(&slit_bytes(2, &[10, 21, 21, 11])),
+        Err(SlitError::BadLocal {
+            locality: 1,
+            distance: 11
+        })
+    ));
+    assert!(matches!(
+        parse_slit(&slit_bytes(2, &[10, 10, 21, 10])),
+        Err(SlitError::BadRemote { from: 0, to: 1, .. })
+    ));
+    assert!(matches!(
+        parse_slit(&slit_bytes(3, &[10, 21, 21, 10])),
+        Err(SlitError::WrongSize { count: 3, .. })
+    ));
+    assert!(matches!(
+        parse_slit(&slit_bytes(u64::MAX, &[10])),
+        Err(SlitError::WrongSize { .. })
+    ));
+    // A bad SLIT: Linux's line, default distances.
+    let l = layout(
+        Some(srat_bytes(1, &qemu_two_nodes())),
+        Some(slit_bytes(2, &[10, 21, 21, 11])),
+        &ram_1g(),
+        false,
+    );
+    assert!(
+        l.messages.iter().any(|(lv, s)| *lv == Level::Info
+            && s.starts_with("ACPI: SLIT table looks invalid. Not used."))
+    );
+    assert_eq!(l.distance(0, 1), 20);
+    assert_eq!(l.source, NumaSource::Srat);
+}
+
+#[test]
+fn slit_localities_without_nodes_are_ignored() {
+    let l = layout(
+        Some(srat_bytes(1, &qemu_two_nodes())),
+        Some(slit_bytes(3, &[10, 21, 31, 21, 10, 41, 31, 41, 10])),
+        &ram_1g(),
+        false,
+    );
+    assert_eq!(l.distance(1, 0), 21);
+    assert_eq!(l.distance(1, 2), 20);
+    assert_eq!(l.distance(2, 2), 10);
+}
+
+proptest! {
+    /// Random SRATs over random RAM: never a panic; when the SRAT is used, every RAM page is
+    /// in exactly one node's block (but at most 1 MiB), blocks of different nodes never
+    /// overlap, every block lies within its node's span, and distances are 10 on the diagonal.
+    #[test]
+    fn layout_properties(
+        ram in proptest::collection::vec((0u64..64, 1u64..32), 1..6),
+        blks in proptest::collection::vec((0u32..6, 0u64..80, 1u64..40, 0u32..8), 0..10),
+        cpus in proptest::collection::vec((0u32..8, 0u8..16), 0..4),
+    ) {
+        let mut memory: Vec<PhysRange> = Vec::new();
+        let mut at = 0x1000u64;
+        for (gap, len) in ram {
+            let start = at + gap * 16 * M;
+            memory.push(PhysRange::new(start, start + len * 16 * M));
+            at = start + len * 16 * M;
+        }
+        let mut subs: Vec<Vec<u8>> = cpus.iter().map(|&(p, a)| cpu(p, a, 1)).collect();
+        subs.extend(blks.iter().map(|&(p, s, l, f)| mem(p, s * 16 * M, l * 16 * M, f)));
+        let l = layout(Some(srat_bytes(1, &subs)), None, &memory, false);
+        let _: Vec<String> = l.messages.iter().map(|(_, s)| s.clone()).collect();
+        for a in &l.memblks {
+            for b in &l.memblks {
+                if a.nid != b.nid {
+                    prop_assert!(!a.range.overlaps(&b.range));
+                }
+            }
+            let span = l.node_span(a.nid).unwrap();
+            prop_assert!(span.start <= a.range.start && a.range.end <= span.end);
+            prop_assert!(l.possible.contains(&a.nid));
+        }
+        let pieces = l.memory_nodes(&memory);
+        let total: u64 = memory.iter().map(|r| r.size()).sum();
+        let assigned: u64 = pieces.iter().filter(|p| p.0.is_some()).map(|p| p.1.size()).sum();
+        let all: u64 = pieces.iter().map(|p| p.1.size()).sum();
+        prop_assert_eq!(all, total);
+        prop_assert!(total - assigned < M);
+        for w in pieces.windows(2) {
+            prop_assert!(w[0].1.end <= w[1].1.start);
+        }
+        for &n in &l.possible {
+            prop_assert_eq!(l.distance(n, n), 10);
+        }
+    }
+
+    /// Arbitrary bytes after a valid header: the SRAT and SLIT parsers never panic.
+    #[test]
+    fn parsers_take_any_bytes(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let srat = parse_srat(&sdt(b"SRAT", 2, &body));
+        let slit = parse_slit(&sdt(b"SLIT", 1, &body));
+        let _ = numa_init(NumaInput {
+            srat: Some(&srat),
+            slit: Some(&slit),
+            memory: &ram_1g(),
+            numa_off: false,
+        });
+    }
+}
