@@ -275,3 +275,51 @@ for name, line in [
     ("dashes", "mem-map=1 memmap=128M!0x100000000,128M!0x108000000 mem=6G"),
 ]:
     write("cmdline", name, line.encode())
+
+
+# ---- srat / slit: mode byte (bit 0 fix length, bit 1 fix checksum, srat bit 2 numa=off),
+# then the table, as QEMU emits them (REFERENCE.md 2b) ----
+def srat_cpu(pxm, apic, flags=1):
+    return struct.pack("<BBBBIB3sI", 0, 16, pxm & 0xFF, apic, flags, 0,
+                       struct.pack("<I", pxm >> 8)[:3], 0)
+
+
+def srat_x2apic(pxm, apic, flags=1):
+    return struct.pack("<BBHIIIII", 2, 24, 0, pxm, apic, flags, 0, 0)
+
+
+def srat_mem(pxm, base, length, flags=1):
+    return struct.pack("<BBIHQQIIQ", 1, 40, pxm, 0, base, length, 0, flags, 0)
+
+
+def srat(revision, subs):
+    return sdt(b"SRAT", revision, struct.pack("<IQ", 1, 0) + b"".join(subs))
+
+
+def slit(n, d):
+    return sdt(b"SLIT", 1, struct.pack("<Q", n) + bytes(d))
+
+
+G = 1 << 30
+M = 1 << 20
+two_nodes = [srat_cpu(0, 0), srat_cpu(1, 1), srat_mem(0, 0, 0xA0000),
+             srat_mem(0, 0x100000, 0x1FF00000), srat_mem(1, 0x20000000, 0x20000000)]
+write("srat", "qemu_two_nodes", b"\0" + srat(1, two_nodes))
+write("srat", "qemu_nvdimm_one_node", b"\0" + srat(1, [
+    srat_cpu(0, 0), srat_mem(0, 0, 0xA0000), srat_mem(0, 0x100000, 0x1FF00000),
+    srat_mem(0, 0x100000000, 128 * M, 1 | 4), srat_mem(0, 0x100000000, 2 * G, 1 | 2)]))
+write("srat", "four_nodes_memoryless_pci_hole", b"\0" + srat(3, [
+    srat_x2apic(0, 0), srat_x2apic(1, 1), srat_x2apic(2, 2), srat_x2apic(3, 3),
+    srat_mem(0, 0, 0xA0000), srat_mem(0, 0x100000, 0xBFF00000),
+    srat_mem(1, 0x100000000, G), srat_mem(2, 0x140000000, 2 * G),
+    srat_mem(2, 0x200000000, 128 * M, 1 | 4), srat_mem(3, 0x300000000, 4 * G, 0)]))
+write("srat", "overlap_and_disabled", b"\0" + srat(2, [
+    srat_cpu(5, 0), srat_cpu(6, 1, 0), srat_mem(5, 0, 2 * G), srat_mem(6, G, 2 * G),
+    bytes([5, 32]) + bytes(30)]))
+write("srat", "numa_off", b"\4" + srat(1, two_nodes))
+write("srat", "truncated_fix_length", b"\3" + srat(1, two_nodes)[:-7])
+write("slit", "two_nodes_21", b"\0" + slit(2, [10, 21, 21, 10]))
+write("slit", "four_nodes", b"\0" + slit(4, [10, 20, 30, 40, 20, 10, 20, 30,
+                                           30, 20, 10, 20, 40, 30, 20, 10]))
+write("slit", "bad_diagonal", b"\0" + slit(2, [10, 21, 21, 11]))
+write("slit", "wrong_size_fixed", b"\3" + slit(3, [10, 21, 21, 10]))
