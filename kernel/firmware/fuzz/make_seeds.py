@@ -317,6 +317,7 @@ write("srat", "overlap_and_disabled", b"\0" + srat(2, [
     srat_cpu(5, 0), srat_cpu(6, 1, 0), srat_mem(5, 0, 2 * G), srat_mem(6, G, 2 * G),
     bytes([5, 32]) + bytes(30)]))
 write("srat", "numa_off", b"\4" + srat(1, two_nodes))
+write("srat", "numa_fake_4", b"\x38" + srat(1, two_nodes))
 write("srat", "truncated_fix_length", b"\3" + srat(1, two_nodes)[:-7])
 write("slit", "two_nodes_21", b"\0" + slit(2, [10, 21, 21, 10]))
 write("slit", "four_nodes", b"\0" + slit(4, [10, 20, 30, 40, 20, 10, 20, 30,

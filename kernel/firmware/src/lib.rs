@@ -15,7 +15,8 @@
 //! - [`acpi`]: RSDP and root table walk through a [`acpi::PhysRead`] trait, table copy-out.
 //! - [`nfit`]: the NFIT parser (SPA ranges, persistent-memory GUID).
 //! - [`srat`], [`slit`]: the SRAT (CPU and memory affinity) and SLIT (node distances).
-//! - [`numa`]: Linux's `x86_numa_init`: nodes, their memory blocks, distances, fallbacks.
+//! - [`numa`]: Linux's `x86_numa_init`: nodes, their memory blocks, distances, fallbacks;
+//!   [`numa_emulation`]: `numa=fake=N`.
 //! - [`pmem`]: the union of E820 and NFIT persistent ranges, refusing those over RAM.
 //! - [`iomem`]: the resource tree, `/proc/iomem` printing, `devmem_is_allowed`.
 //! - [`setup`]: steps 2, 4, 5 and 6 below in one call, for the kernel and the host planner.
@@ -115,6 +116,7 @@ pub mod e820;
 pub mod iomem;
 pub mod nfit;
 pub mod numa;
+pub mod numa_emulation;
 pub mod pmem;
 pub mod range;
 pub mod setup;

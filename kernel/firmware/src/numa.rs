@@ -21,20 +21,22 @@
 //! 5. `numa_register_memblks`: the nodes must cover all RAM but 1 MiB (`NUMA: nodes only
 //!    cover ...MB of your ...MB e820 RAM. Not used.`); nodes with blocks get memory, the other
 //!    parsed nodes (CPUs only) are memoryless.
-//! 6. When no SRAT memory entry was usable, or steps 4-5 failed: one node
+//! 6. `numa=fake=N` replaces the blocks by N fake nodes ([`crate::numa_emulation`]).
+//! 7. When no SRAT memory entry was usable, or steps 4-5 failed: one node
 //!    (`No NUMA configuration found`, `Faking a node at [mem 0x0000000000000000-...]`), with
 //!    the default distances.
 //!
 //! Where this differs from Linux: the AMD northbridge fallback (`amd_numa_init`) is not
 //! tried (QEMU has no such northbridge, so Linux falls through to the fake node there too);
 //! generic initiator entries are ignored rather than creating initiator-only nodes; NUMA
-//! emulation (`numa=fake=`) is not implemented yet.
+//! emulation takes only the node-count form (see [`crate::numa_emulation`]).
 
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::numa_emulation::{FakeSpec, parse_fake, split_nodes_interleave};
 use crate::range::{PAGE_SIZE, PhysRange};
 use crate::slit::{LOCAL_DISTANCE, REMOTE_DISTANCE, Slit, SlitError};
 use crate::srat::{Srat, SratEntry, SratError};
@@ -88,6 +90,26 @@ pub struct NumaInput<'a> {
     pub memory: &'a [PhysRange],
     /// `numa=off` on the command line.
     pub numa_off: bool,
+    /// `numa=fake=` on the command line.
+    pub fake: Option<FakeSpec>,
+}
+
+impl<'a> NumaInput<'a> {
+    /// Input with the `numa=` options of `cmdline` (the last `numa=` of each kind counts, as
+    /// each `numa=` is an early parameter handled in order).
+    pub fn with_cmdline(mut self, cmdline: &str) -> Self {
+        for p in crate::cmdline::params(cmdline) {
+            if !p.is("numa") {
+                continue;
+            }
+            match p.value {
+                Some("off") => self.numa_off = true,
+                Some(v) if v.starts_with("fake=") => self.fake = Some(parse_fake(&v[5..])),
+                _ => {}
+            }
+        }
+        self
+    }
 }
 
 /// The NUMA layout of the machine.
@@ -490,6 +512,89 @@ impl Attempt {
         Ok(())
     }
 
+    /// `numa_emulation`: replaces the blocks by fake nodes' when `numa=fake=` asks for them
+    /// and the split succeeds; otherwise leaves everything as it was.
+    fn emulate(&mut self, fake: Option<FakeSpec>, memory: &[PhysRange], high: u64) {
+        let n = match fake {
+            None => return,
+            Some(FakeSpec::Nodes(n)) => n,
+            Some(FakeSpec::Unsupported) => {
+                self.say(
+                    Level::Warn,
+                    String::from(
+                        "NUMA: numa=fake= takes a node count here (size and uniform forms are \
+                         not implemented); emulation not used",
+                    ),
+                );
+                return;
+            }
+        };
+        let physnodes = mask_nodes(self.parsed);
+        let mut msgs = Vec::new();
+        let emu =
+            split_nodes_interleave(&self.memblks, &physnodes, memory, high, n, &mut |l, m| {
+                msgs.push((l, m))
+            });
+        self.messages.append(&mut msgs);
+        let Some(emu) = emu else { return };
+        let saved = (self.memblks.clone(), self.reserved.clone());
+        self.memblks = emu.blks;
+        if self.cleanup(memory, high).is_err() {
+            self.say(
+                Level::Warn,
+                String::from("NUMA: Warning: constructed meminfo invalid, disabling emulation"),
+            );
+            (self.memblks, self.reserved) = saved;
+            return;
+        }
+        self.parsed = self.memblks.iter().fold(0, |m, b| m | (1 << b.nid));
+        let e2p: Vec<usize> = emu.emu_nid_to_phys.iter().map(|p| p.unwrap_or(0)).collect();
+        for v in self.apic_to_node.values_mut() {
+            *v = e2p
+                .iter()
+                .zip(&emu.emu_nid_to_phys)
+                .position(|(_, p)| *p == Some(*v))
+                .unwrap_or(0);
+        }
+        let (phys, phys_cnt) = (core::mem::take(&mut self.distance), self.distance_cnt);
+        let cnt = mask_nodes(self.parsed).last().map_or(0, |&n| n + 1);
+        self.distance_cnt = cnt;
+        self.distance = (0..cnt * cnt)
+            .map(|k| {
+                let (pi, pj) = (e2p[k / cnt], e2p[k % cnt]);
+                if pi >= phys_cnt || pj >= phys_cnt {
+                    if pi == pj {
+                        LOCAL_DISTANCE
+                    } else {
+                        REMOTE_DISTANCE
+                    }
+                } else {
+                    phys[pi * phys_cnt + pj]
+                }
+            })
+            .collect();
+    }
+
+    /// `numa_register_memblks`' node masks, and the layout.
+    fn finish(self, source: NumaSource) -> NumaLayout {
+        let possible = self
+            .memblks
+            .iter()
+            .fold(self.parsed, |m, b| m | (1 << b.nid));
+        NumaLayout {
+            source,
+            pxm_to_node: self.pxm_to_node,
+            apic_to_node: self.apic_to_node,
+            possible: mask_nodes(possible),
+            memblks: self.memblks,
+            reserved: self.reserved,
+            hotplug: self.hotplug,
+            distance: self.distance,
+            distance_cnt: self.distance_cnt,
+            messages: self.messages,
+        }
+    }
+
     /// `numa_meminfo_cover_memory`.
     fn covers_memory(&mut self, memory: &[PhysRange], max_pfn: u64) -> bool {
         let pages = |r: PhysRange| {
@@ -558,70 +663,44 @@ pub fn numa_init(input: NumaInput<'_>) -> NumaLayout {
             Some(Err(e)) => a.say(Level::Info, format!("{e}")),
             _ => {}
         }
-        if parsed.is_some_and(|n| n > 0)
-            && a.cleanup(memory, high).is_ok()
-            && a.covers_memory(memory, max_pfn)
-        {
-            let mut possible = a.parsed;
-            for b in &a.memblks {
-                possible |= 1 << b.nid;
+        if parsed.is_some_and(|n| n > 0) && a.cleanup(memory, high).is_ok() {
+            a.emulate(input.fake, memory, high);
+            if a.covers_memory(memory, max_pfn) {
+                return a.finish(NumaSource::Srat);
             }
-            return NumaLayout {
-                source: NumaSource::Srat,
-                pxm_to_node: a.pxm_to_node,
-                apic_to_node: a.apic_to_node,
-                possible: mask_nodes(possible),
-                memblks: a.memblks,
-                reserved: a.reserved,
-                hotplug: a.hotplug,
-                distance: a.distance,
-                distance_cnt: a.distance_cnt,
-                messages: a.messages,
-            };
         }
         carried = a.messages;
         pxm_to_node = a.pxm_to_node;
     }
-    // dummy_numa_init.
-    let mut messages = carried;
-    messages.push((
+    // dummy_numa_init, then the same clean-up and emulation.
+    let mut a = Attempt::new();
+    a.messages = carried;
+    a.pxm_to_node = pxm_to_node;
+    let off = input.numa_off;
+    a.say(
         Level::Info,
-        String::from(if input.numa_off {
+        String::from(if off {
             "NUMA turned off"
         } else {
             "No NUMA configuration found"
         }),
-    ));
-    messages.push((
+    );
+    a.say(
         Level::Info,
         format!(
             "Faking a node at [mem {:#018x}-{:#018x}]",
             0,
             high.wrapping_sub(1)
         ),
-    ));
-    let memblks = if high > 0 {
-        alloc::vec![Memblk {
-            nid: 0,
-            range: PhysRange::new(0, high),
-        }]
-    } else {
-        Vec::new()
-    };
-    NumaLayout {
-        source: if input.numa_off {
-            NumaSource::Off
-        } else {
-            NumaSource::NoConfig
-        },
-        pxm_to_node,
-        apic_to_node: BTreeMap::new(),
-        possible: alloc::vec![0],
-        memblks,
-        reserved: Vec::new(),
-        hotplug: Vec::new(),
-        distance: Vec::new(),
-        distance_cnt: 0,
-        messages,
+    );
+    a.parsed = 1;
+    let _ = Attempt::add_memblk(&mut a.memblks, 0, PhysRange::new(0, high));
+    if a.cleanup(memory, high).is_ok() {
+        a.emulate(input.fake, memory, high);
     }
+    a.finish(if off {
+        NumaSource::Off
+    } else {
+        NumaSource::NoConfig
+    })
 }

@@ -78,7 +78,9 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => {
             let m = e.to_string();
-            assert!(m.starts_with("ACPI: SLIT table looks invalid. Not used.") && !m.contains('\n'));
+            assert!(
+                m.starts_with("ACPI: SLIT table looks invalid. Not used.") && !m.contains('\n')
+            );
         }
     }
     let srat = srat();
@@ -87,6 +89,7 @@ fuzz_target!(|data: &[u8]| {
         slit: Some(&slit),
         memory: &MEMORY,
         numa_off: false,
+        fake: None,
     });
     assert_eq!(l.possible, [0, 1, 2, 3]);
     for a in 0..4 {

@@ -2,7 +2,7 @@
 //!
 //! Input: one mode byte, then the table. Mode bit 0 sets the header's length field to the
 //! table's size, bit 1 fixes the checksum byte (so the fuzzer gets past the whole-table
-//! checks), bit 2 turns on `numa=off`.
+//! checks), bit 2 turns on `numa=off`, bit 3 `numa=fake=N` with N = 1 + the high nibble.
 //!
 //! Checked: an `Err` rejects the whole table; every message is one line; the layout has at
 //! least one possible node, each block's node is possible and at most 63; blocks of different
@@ -12,6 +12,7 @@
 
 use firmware::acpi::checksum;
 use firmware::numa::{MAX_NUMNODES, NumaInput, numa_init};
+use firmware::numa_emulation::FakeSpec;
 use firmware::range::PhysRange;
 use firmware::srat::parse_srat;
 use libfuzzer_sys::fuzz_target;
@@ -49,6 +50,7 @@ fuzz_target!(|data: &[u8]| {
         slit: None,
         memory: &MEMORY,
         numa_off: mode & 4 != 0,
+        fake: (mode & 8 != 0).then_some(FakeSpec::Nodes(u64::from(mode >> 4) + 1)),
     });
     for (_, m) in &l.messages {
         assert!(!m.is_empty() && !m.contains('\n'), "{m:?}");

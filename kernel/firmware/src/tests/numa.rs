@@ -85,14 +85,27 @@ fn layout(
     memory: &[PhysRange],
     off: bool,
 ) -> NumaLayout {
+    layout_cmdline(srat, slit, memory, if off { "numa=off" } else { "" })
+}
+
+fn layout_cmdline(
+    srat: Option<Vec<u8>>,
+    slit: Option<Vec<u8>>,
+    memory: &[PhysRange],
+    cmdline: &str,
+) -> NumaLayout {
     let srat = srat.map(|b| parse_srat(&b));
     let slit = slit.map(|b| parse_slit(&b));
-    numa_init(NumaInput {
-        srat: srat.as_ref(),
-        slit: slit.as_ref(),
-        memory,
-        numa_off: off,
-    })
+    numa_init(
+        NumaInput {
+            srat: srat.as_ref(),
+            slit: slit.as_ref(),
+            memory,
+            numa_off: false,
+            fake: None,
+        }
+        .with_cmdline(cmdline),
+    )
 }
 
 fn lines(l: &NumaLayout) -> Vec<&str> {
@@ -415,6 +428,72 @@ fn slit_localities_without_nodes_are_ignored() {
     assert_eq!(l.distance(2, 2), 10);
 }
 
+#[test]
+fn numa_fake_4_on_one_node_as_linux_splits_it() {
+    let l = layout_cmdline(None, None, &ram_1g(), "console=ttyS0 numa=fake=4");
+    let ls = lines(&l);
+    assert_eq!(
+        ls[2..],
+        [
+            "Faking node 0 at [mem 0x0000000000000000-0x000000000fffffff] (256MB)",
+            "Faking node 1 at [mem 0x0000000010000000-0x000000001fffffff] (256MB)",
+            "Faking node 2 at [mem 0x0000000020000000-0x000000002fffffff] (256MB)",
+            "Faking node 3 at [mem 0x0000000030000000-0x000000003ffdefff] (255MB)",
+        ]
+    );
+    assert_eq!(l.possible, [0, 1, 2, 3]);
+    // Fake nodes of one physical node are at the local distance from each other, as in Linux.
+    assert_eq!(l.distance(0, 3), 10);
+    assert_eq!(
+        l.node_span(3),
+        Some(PhysRange::new(0x3000_0000, 0x3ffd_f000))
+    );
+}
+
+#[test]
+fn numa_fake_over_two_physical_nodes_interleaves_and_maps_cpus() {
+    let l = layout_cmdline(
+        Some(srat_bytes(1, &qemu_two_nodes())),
+        Some(slit_bytes(2, &[10, 21, 21, 10])),
+        &ram_1g(),
+        "numa=fake=4",
+    );
+    // Fake 0 and 2 on physical node 0, fake 1 and 3 on physical node 1.
+    assert_eq!(l.node_span(0), Some(PhysRange::new(0, 0x1000_0000)));
+    assert_eq!(
+        l.node_span(1),
+        Some(PhysRange::new(0x2000_0000, 0x3000_0000))
+    );
+    assert_eq!(
+        l.node_span(2),
+        Some(PhysRange::new(0x1000_0000, 0x2000_0000))
+    );
+    assert_eq!(l.distance(0, 1), 21);
+    assert_eq!(l.distance(0, 2), 10);
+    assert_eq!(l.apic_to_node.get(&1), Some(&1));
+}
+
+#[test]
+fn numa_fake_refusals_leave_the_layout() {
+    let base = layout(None, None, &ram_1g(), false);
+    for cmd in [
+        "numa=fake=0",
+        "numa=fake=abc",
+        "numa=fake=64",
+        "numa=fake=512M",
+    ] {
+        let l = layout_cmdline(None, None, &ram_1g(), cmd);
+        assert_eq!(l.memblks, base.memblks, "{cmd}");
+        assert_eq!(l.possible, [0], "{cmd}");
+    }
+    let ls = layout_cmdline(None, None, &ram_1g(), "numa=fake=64");
+    assert!(lines(&ls).contains(&"Not enough memory for each node.  NUMA emulation disabled."));
+    let big = layout_cmdline(None, None, &ram_1g(), "numa=fake=100");
+    assert!(lines(&big).contains(&"numa=fake=100 too large, reducing to 64"));
+    let l = layout_cmdline(None, None, &ram_1g(), "numa=fake=0x2");
+    assert_eq!(l.possible, [0, 1]);
+}
+
 proptest! {
     /// Random SRATs over random RAM: never a panic; when the SRAT is used, every RAM page is
     /// in exactly one node's block (but at most 1 MiB), blocks of different nodes never
@@ -424,6 +503,7 @@ proptest! {
         ram in proptest::collection::vec((0u64..64, 1u64..32), 1..6),
         blks in proptest::collection::vec((0u32..6, 0u64..80, 1u64..40, 0u32..8), 0..10),
         cpus in proptest::collection::vec((0u32..8, 0u8..16), 0..4),
+        fake in prop_oneof![Just(String::new()), (1u32..9).prop_map(|n| alloc::format!("numa=fake={n}"))],
     ) {
         let mut memory: Vec<PhysRange> = Vec::new();
         let mut at = 0x1000u64;
@@ -434,7 +514,7 @@ proptest! {
         }
         let mut subs: Vec<Vec<u8>> = cpus.iter().map(|&(p, a)| cpu(p, a, 1)).collect();
         subs.extend(blks.iter().map(|&(p, s, l, f)| mem(p, s * 16 * M, l * 16 * M, f)));
-        let l = layout(Some(srat_bytes(1, &subs)), None, &memory, false);
+        let l = layout_cmdline(Some(srat_bytes(1, &subs)), None, &memory, &fake);
         let _: Vec<String> = l.messages.iter().map(|(_, s)| s.clone()).collect();
         for a in &l.memblks {
             for b in &l.memblks {
@@ -470,6 +550,7 @@ proptest! {
             slit: Some(&slit),
             memory: &ram_1g(),
             numa_off: false,
+            fake: None,
         });
     }
 }
