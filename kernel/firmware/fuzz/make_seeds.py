@@ -324,3 +324,11 @@ write("slit", "four_nodes", b"\0" + slit(4, [10, 20, 30, 40, 20, 10, 20, 30,
                                            30, 20, 10, 20, 40, 30, 20, 10]))
 write("slit", "bad_diagonal", b"\0" + slit(2, [10, 21, 21, 11]))
 write("slit", "wrong_size_fixed", b"\3" + slit(3, [10, 21, 21, 10]))
+
+# The tables QEMU built for Linux reference runs (dumped in the guest from
+# /sys/firmware/acpi/tables; the host tests compare against that Linux's dmesg).
+DATA = os.path.join(HERE, "..", "src", "tests", "data")
+for target, name in [("srat", "qemu_two_nodes_SRAT"), ("srat", "qemu_four_nodes_nvdimm_SRAT"),
+                     ("slit", "qemu_two_nodes_SLIT")]:
+    with open(os.path.join(DATA, name + ".bin"), "rb") as f:
+        write(target, "linux_ref_" + name, b"\0" + f.read())

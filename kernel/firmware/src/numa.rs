@@ -51,6 +51,8 @@ pub const NR_NODE_MEMBLKS: usize = MAX_NUMNODES * 2;
 /// How urgent a log line is (Linux's `pr_info`/`pr_warn`/`pr_err`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
+    /// `pr_debug` / `KERN_DEBUG` (in dmesg, not on the console by default).
+    Debug,
     /// `pr_info`.
     Info,
     /// `pr_warn`.
@@ -221,6 +223,7 @@ impl NumaLayout {
     pub fn log(&self) {
         for (level, line) in &self.messages {
             match level {
+                Level::Debug => log::debug!("{line}"),
                 Level::Info => log::info!("{line}"),
                 Level::Warn => log::warn!("{line}"),
                 Level::Error => log::error!("{line}"),
@@ -400,20 +403,6 @@ impl Attempt {
 
     /// `acpi_numa_slit_init` with `numa_set_distance`.
     fn apply_slit(&mut self, slit: &Slit) {
-        let highest = (0..MAX_NUMNODES)
-            .rev()
-            .find(|&n| self.parsed & (1 << n) != 0 || self.memblks.iter().any(|b| b.nid == n));
-        let cnt = highest.map_or(0, |h| h + 1);
-        self.distance_cnt = cnt;
-        self.distance = (0..cnt * cnt)
-            .map(|i| {
-                if i / cnt == i % cnt {
-                    LOCAL_DISTANCE
-                } else {
-                    REMOTE_DISTANCE
-                }
-            })
-            .collect();
         for i in 0..slit.count {
             let Some(from) = self.pxm_to_node.get(&(i as u32)).copied() else {
                 continue;
@@ -422,10 +411,40 @@ impl Attempt {
                 let Some(to) = self.pxm_to_node.get(&(j as u32)).copied() else {
                     continue;
                 };
-                if let Some(d) = slit.distance(i, j).filter(|_| from < cnt && to < cnt) {
-                    self.distance[from * cnt + to] = d;
+                if let Some(d) = slit.distance(i, j) {
+                    self.set_distance(from, to, d);
                 }
             }
+        }
+    }
+
+    /// `numa_set_distance`: the first call allocates the table (`numa_alloc_distance`), sized
+    /// by the highest parsed or block node, with 10/20 defaults. Pairs outside the table are
+    /// dropped (the SLIT and the emulation never produce any with a valid diagonal).
+    fn set_distance(&mut self, from: usize, to: usize, d: u8) {
+        if self.distance_cnt == 0 {
+            let highest = (0..MAX_NUMNODES)
+                .rev()
+                .find(|&n| self.parsed & (1 << n) != 0 || self.memblks.iter().any(|b| b.nid == n));
+            let cnt = highest.map_or(0, |h| h + 1);
+            self.distance_cnt = cnt;
+            self.distance = (0..cnt * cnt)
+                .map(|i| {
+                    if i / cnt == i % cnt {
+                        LOCAL_DISTANCE
+                    } else {
+                        REMOTE_DISTANCE
+                    }
+                })
+                .collect();
+            self.say(
+                Level::Debug,
+                format!("NUMA: Initialized distance table, cnt={cnt}"),
+            );
+        }
+        let cnt = self.distance_cnt;
+        if from < cnt && to < cnt && (from != to || d == LOCAL_DISTANCE) {
+            self.distance[from * cnt + to] = d;
         }
     }
 
@@ -556,13 +575,14 @@ impl Attempt {
                 .position(|(_, p)| *p == Some(*v))
                 .unwrap_or(0);
         }
+        // numa_reset_distance, then every pair from the physical distances.
         let (phys, phys_cnt) = (core::mem::take(&mut self.distance), self.distance_cnt);
+        self.distance_cnt = 0;
         let cnt = mask_nodes(self.parsed).last().map_or(0, |&n| n + 1);
-        self.distance_cnt = cnt;
-        self.distance = (0..cnt * cnt)
-            .map(|k| {
-                let (pi, pj) = (e2p[k / cnt], e2p[k % cnt]);
-                if pi >= phys_cnt || pj >= phys_cnt {
+        for i in 0..cnt {
+            for j in 0..cnt {
+                let (pi, pj) = (e2p[i], e2p[j]);
+                let d = if pi >= phys_cnt || pj >= phys_cnt {
                     if pi == pj {
                         LOCAL_DISTANCE
                     } else {
@@ -570,9 +590,10 @@ impl Attempt {
                     }
                 } else {
                     phys[pi * phys_cnt + pj]
-                }
-            })
-            .collect();
+                };
+                self.set_distance(i, j, d);
+            }
+        }
     }
 
     /// `numa_register_memblks`' node masks, and the layout.

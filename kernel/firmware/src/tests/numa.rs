@@ -141,6 +141,7 @@ fn two_nodes_with_distance_as_linux_prints_them() {
             "ACPI: SRAT: Node 0 PXM 0 [mem 0x00000000-0x0009ffff]",
             "ACPI: SRAT: Node 0 PXM 0 [mem 0x00100000-0x1fffffff]",
             "ACPI: SRAT: Node 1 PXM 1 [mem 0x20000000-0x3fffffff]",
+            "NUMA: Initialized distance table, cnt=2",
             "NUMA: Node 0 [mem 0x00000000-0x0009ffff] + [mem 0x00100000-0x1fffffff] -> [mem \
              0x00000000-0x1fffffff]",
         ]
@@ -439,6 +440,7 @@ fn numa_fake_4_on_one_node_as_linux_splits_it() {
             "Faking node 1 at [mem 0x0000000010000000-0x000000001fffffff] (256MB)",
             "Faking node 2 at [mem 0x0000000020000000-0x000000002fffffff] (256MB)",
             "Faking node 3 at [mem 0x0000000030000000-0x000000003ffdefff] (255MB)",
+            "NUMA: Initialized distance table, cnt=4",
         ]
     );
     assert_eq!(l.possible, [0, 1, 2, 3]);
@@ -492,6 +494,144 @@ fn numa_fake_refusals_leave_the_layout() {
     assert!(lines(&big).contains(&"numa=fake=100 too large, reducing to 64"));
     let l = layout_cmdline(None, None, &ram_1g(), "numa=fake=0x2");
     assert_eq!(l.possible, [0, 1]);
+}
+
+/// The lines Linux 6.1 (Debian's linux-image-amd64) printed on the same QEMU machine, for the
+/// SRAT/SLIT/NFIT that QEMU built for it (dumped from /sys/firmware/acpi/tables in that guest).
+/// RAM is the zone map Linux built from the same E820 (page 0 and 0xa0000-0xfffff removed).
+fn linux_reference(srat: &[u8], slit: Option<&[u8]>, ram_end: u64, cmdline: &str) -> NumaLayout {
+    let memory = [
+        PhysRange::new(0x1000, 0x9f000),
+        PhysRange::new(0x100000, ram_end),
+    ];
+    layout_cmdline(
+        Some(srat.to_vec()),
+        slit.map(<[u8]>::to_vec),
+        &memory,
+        cmdline,
+    )
+}
+
+fn node_range_lines(l: &NumaLayout, ram_end: u64) -> Vec<String> {
+    let memory = [
+        PhysRange::new(0x1000, 0x9f000),
+        PhysRange::new(0x100000, ram_end),
+    ];
+    l.memory_nodes(&memory)
+        .iter()
+        .map(|(n, r)| alloc::format!("  node {:>3}: {}", n.unwrap(), r))
+        .collect()
+}
+
+#[test]
+fn linux_two_nodes_distance_21() {
+    // -smp 2 -m 1G, two 512M memdev nodes, -numa dist,src=0,dst=1,val=21.
+    let l = linux_reference(
+        include_bytes!("data/qemu_two_nodes_SRAT.bin"),
+        Some(include_bytes!("data/qemu_two_nodes_SLIT.bin")),
+        0x3ffe_0000,
+        "",
+    );
+    assert_eq!(
+        lines(&l),
+        [
+            "SRAT: PXM 0 -> APIC 0x00 -> Node 0",
+            "SRAT: PXM 1 -> APIC 0x01 -> Node 1",
+            "ACPI: SRAT: Node 0 PXM 0 [mem 0x00000000-0x0009ffff]",
+            "ACPI: SRAT: Node 0 PXM 0 [mem 0x00100000-0x1fffffff]",
+            "ACPI: SRAT: Node 1 PXM 1 [mem 0x20000000-0x3fffffff]",
+            "NUMA: Initialized distance table, cnt=2",
+            "NUMA: Node 0 [mem 0x00000000-0x0009ffff] + [mem 0x00100000-0x1fffffff] -> [mem \
+             0x00000000-0x1fffffff]",
+        ]
+    );
+    assert_eq!(
+        node_range_lines(&l, 0x3ffe_0000),
+        [
+            "  node   0: [mem 0x0000000000001000-0x000000000009efff]",
+            "  node   0: [mem 0x0000000000100000-0x000000001fffffff]",
+            "  node   1: [mem 0x0000000020000000-0x000000003ffdffff]",
+        ]
+    );
+    // /sys/devices/system/node/node0/distance: 10 21
+    assert_eq!([l.distance(0, 0), l.distance(0, 1)], [10, 21]);
+}
+
+#[test]
+fn linux_four_nodes_memoryless_and_nvdimm_on_node_2() {
+    // -smp 4 -m 2G,slots=2,maxmem=4G: nodes 0/1 512M, node 2 1G, node 3 CPU only; an
+    // NVDIMM of 128M with node=2.
+    let l = linux_reference(
+        include_bytes!("data/qemu_four_nodes_nvdimm_SRAT.bin"),
+        None,
+        0x7ffd_f000,
+        "",
+    );
+    assert_eq!(
+        lines(&l),
+        [
+            "SRAT: PXM 0 -> APIC 0x00 -> Node 0",
+            "SRAT: PXM 1 -> APIC 0x01 -> Node 1",
+            "SRAT: PXM 2 -> APIC 0x02 -> Node 2",
+            "SRAT: PXM 3 -> APIC 0x03 -> Node 3",
+            "ACPI: SRAT: Node 0 PXM 0 [mem 0x00000000-0x0009ffff]",
+            "ACPI: SRAT: Node 0 PXM 0 [mem 0x00100000-0x1fffffff]",
+            "ACPI: SRAT: Node 1 PXM 1 [mem 0x20000000-0x3fffffff]",
+            "ACPI: SRAT: Node 2 PXM 2 [mem 0x40000000-0x7fffffff]",
+            "ACPI: SRAT: Node 2 PXM 2 [mem 0x100000000-0x107ffffff] non-volatile",
+            "ACPI: SRAT: Node 3 PXM 3 [mem 0x100000000-0x1ffffffff] hotplug",
+            "NUMA: Node 0 [mem 0x00000000-0x0009ffff] + [mem 0x00100000-0x1fffffff] -> [mem \
+             0x00000000-0x1fffffff]",
+        ]
+    );
+    assert_eq!(
+        node_range_lines(&l, 0x7ffd_f000),
+        [
+            "  node   0: [mem 0x0000000000001000-0x000000000009efff]",
+            "  node   0: [mem 0x0000000000100000-0x000000001fffffff]",
+            "  node   1: [mem 0x0000000020000000-0x000000003fffffff]",
+            "  node   2: [mem 0x0000000040000000-0x000000007ffdefff]",
+        ]
+    );
+    assert_eq!(l.possible, [0, 1, 2, 3]);
+    assert!(!l.has_memory(3));
+    // The NVDIMM's target node: its NFIT SPA range names proximity domain 2, and the SRAT's
+    // non-volatile entry puts its range on node 2.
+    let nfit =
+        crate::nfit::parse_nfit(include_bytes!("data/qemu_four_nodes_nvdimm_NFIT.bin")).unwrap();
+    let spa = nfit.persistent().next().unwrap();
+    assert_eq!((spa.base, spa.proximity_domain), (0x1_0000_0000, 2));
+    assert_eq!(l.pxm_to_node(spa.proximity_domain), Some(2));
+    assert_eq!(l.phys_to_target_node(spa.base), Some(2));
+    assert_eq!(l.distance(0, 3), 20);
+}
+
+#[test]
+fn linux_numa_fake_4_on_1g() {
+    let l = layout_cmdline(
+        None,
+        None,
+        &[
+            PhysRange::new(0x1000, 0x9f000),
+            PhysRange::new(0x100000, 0x3ffe_0000),
+        ],
+        "console=ttyS0 numa=fake=4",
+    );
+    assert_eq!(
+        lines(&l),
+        [
+            "No NUMA configuration found",
+            "Faking a node at [mem 0x0000000000000000-0x000000003ffdffff]",
+            "Faking node 0 at [mem 0x0000000000000000-0x000000000fffffff] (256MB)",
+            "Faking node 1 at [mem 0x0000000010000000-0x000000001fffffff] (256MB)",
+            "Faking node 2 at [mem 0x0000000020000000-0x000000002fffffff] (256MB)",
+            "Faking node 3 at [mem 0x0000000030000000-0x000000003ffdffff] (255MB)",
+            "NUMA: Initialized distance table, cnt=4",
+        ]
+    );
+    for n in 0..4 {
+        assert_eq!(l.distance(0, n), 10);
+    }
 }
 
 proptest! {
