@@ -4,11 +4,20 @@
 //! prints what this kernel would do with that machine, using the kernel's own
 //! code (the `firmware` and `mm` crates): the sanitized and user maps, `Zone
 //! ranges:`, `Early memory node ranges`, the persistent ranges and the memmap size.
+//!
+//! NUMA: the SRAT comes from `--srat TABLE.bin` (as `acpidump -b` writes it) or else from the
+//! dmesg's own `SRAT:` lines, the SLIT from `--slit TABLE.bin`, and `numa=off` /
+//! `numa=fake=N` from the dmesg's `Command line:` (plus `--cmdline`); the report then shows
+//! the NUMA lines Linux prints (block merges, fake nodes, fallbacks), the node of every
+//! early memory range, the `Initmem setup` lines and each persistent range's node.
 use std::fmt::Write;
 
 use firmware::e820::parse_dmesg;
 use firmware::nfit::parse_nfit;
+use firmware::numa::{NumaInput, numa_init};
 use firmware::setup::memory_setup;
+use firmware::slit::parse_slit;
+use firmware::srat::{parse_srat, srat_from_dmesg};
 use mm::{Memblock, ZoneRanges};
 
 /// Bytes of struct pages per 128 MiB section (32768 pages of 32 bytes).
@@ -18,12 +27,27 @@ const SECTION_SHIFT: u32 = 27;
 const ALTMAP_THRESHOLD: u64 = 1 << 30;
 
 /// Usage of `plan`.
-pub const USAGE: &str =
-    "usage: cargo run -- plan --e820 FILE [--cmdline \"memmap=...\"] [--nfit TABLE.bin]";
+pub const USAGE: &str = "usage: cargo run -- plan --e820 FILE [--cmdline \"memmap=... numa=fake=N\"] \
+     [--nfit TABLE.bin] [--srat TABLE.bin] [--slit TABLE.bin]";
+
+/// The firmware tables and command line the report is made from.
+#[derive(Default)]
+struct Tables {
+    spa: Vec<firmware::nfit::SpaRange>,
+    srat: Option<Result<firmware::srat::Srat, firmware::srat::SratError>>,
+    slit: Option<Result<firmware::slit::Slit, firmware::slit::SlitError>>,
+}
+
+/// The dmesg's `Command line: ...`, if any.
+fn dmesg_cmdline(text: &str) -> Option<&str> {
+    text.lines()
+        .find_map(|l| l.find("Command line: ").map(|p| &l[p + 14..]))
+}
 
 /// Run the planner; the report, or an error line.
 pub fn main(args: &[String]) -> Result<String, String> {
     let (mut e820_file, mut cmdline, mut nfit_file) = (None, String::new(), None);
+    let (mut srat_file, mut slit_file) = (None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || {
@@ -35,6 +59,8 @@ pub fn main(args: &[String]) -> Result<String, String> {
             "--e820" => e820_file = Some(value()?),
             "--cmdline" => cmdline = value()?,
             "--nfit" => nfit_file = Some(value()?),
+            "--srat" => srat_file = Some(value()?),
+            "--slit" => slit_file = Some(value()?),
             "-h" | "--help" => return Ok(format!("{USAGE}\n")),
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }
@@ -65,16 +91,46 @@ pub fn main(args: &[String]) -> Result<String, String> {
         }
         None => Vec::new(),
     };
-    Ok(report(table, &cmdline, &spa, out))
+    let read = |f: &String| std::fs::read(f).map_err(|e| format!("cannot read {f}: {e}"));
+    let srat = match &srat_file {
+        Some(f) => Some(parse_srat(&read(f)?)),
+        None => srat_from_dmesg(&text).map(Ok),
+    };
+    let slit = match &slit_file {
+        Some(f) => Some(parse_slit(&read(f)?)),
+        None => None,
+    };
+    let cmdline = match dmesg_cmdline(&text) {
+        Some(boot) if cmdline.is_empty() => boot.to_string(),
+        Some(boot) => format!("{boot} {cmdline}"),
+        None => cmdline,
+    };
+    let tables = Tables { spa, srat, slit };
+    Ok(report(table, &cmdline, &tables, out))
 }
 
 fn report(
     table: firmware::e820::E820Table,
     cmdline: &str,
-    spa: &[firmware::nfit::SpaRange],
+    tables: &Tables,
     mut out: String,
 ) -> String {
+    let spa = &tables.spa;
     let setup = memory_setup(table, cmdline, spa);
+    let memory: Vec<_> = setup.zone_map.usable_pages().collect();
+    let numa = numa_init(
+        NumaInput {
+            srat: tables.srat.as_ref(),
+            slit: tables.slit.as_ref(),
+            memory: &memory,
+            numa_off: false,
+            fake: None,
+        }
+        .with_cmdline(cmdline),
+    );
+    for (_, line) in &numa.messages {
+        let _ = writeln!(out, "{line}");
+    }
     let mut head = String::new();
     let _ = writeln!(head, "BIOS-provided physical RAM map:");
     let _ = write!(head, "{}", setup.firmware.lines("BIOS-e820"));
@@ -93,7 +149,9 @@ fn report(
         }
     }
     let ranges = ZoneRanges::compute(mb.start_pfn(), mb.end_pfn(), None);
-    let _ = mm::views::write_boot_ranges(&mut out, &ranges, &mb);
+    let _ = ranges.write(&mut out);
+    let _ = writeln!(out, "Movable zone start for each node");
+    let _ = numa.write_node_ranges(&mut out, &memory);
     for r in &setup.rejected {
         let _ = writeln!(out, "{r}");
     }
@@ -117,12 +175,20 @@ fn report(
         } else {
             device_ram += bytes;
         }
+        // Linux's target_node: the NFIT SPA range's proximity domain, else the SRAT range.
+        let node = spa
+            .iter()
+            .find(|s| s.is_persistent() && s.range() == p.range && s.flags & 2 != 0)
+            .and_then(|s| numa.pxm_to_node(s.proximity_domain))
+            .or_else(|| numa.phys_to_target_node(p.range.start))
+            .unwrap_or(0);
         let _ = writeln!(
             out,
-            "  {} {} ({}), {} pages, memmap {} bytes {}",
+            "  {} {} ({}), node {}, {} pages, memmap {} bytes {}",
             p.range,
             p.iomem_name(),
             p.source,
+            node,
             size >> 12,
             bytes,
             if on_device {
@@ -178,7 +244,12 @@ mod tests {
 ";
 
     fn plan(text: &str, cmdline: &str) -> String {
-        report(parse_dmesg(text).unwrap(), cmdline, &[], String::new())
+        report(
+            parse_dmesg(text).unwrap(),
+            cmdline,
+            &Tables::default(),
+            String::new(),
+        )
     }
 
     #[test]
@@ -232,6 +303,98 @@ BIOS-e820: [mem 0x0000000100000000-0x000000043fffffff] usable
         );
         assert!(out.contains("Persistent Memory (legacy)"), "{out}");
         assert!(out.contains("on the device (altmap)"), "{out}");
+    }
+
+    /// The NUMA lines Linux 6.1 printed (Debian's kernel in this QEMU, tests/data/*.dmesg)
+    /// must come out of the planner run on that same dmesg, in the same order. Only the
+    /// `NODE_DATA(N) allocated` lines are left out: they name addresses memblock picked.
+    /// With the SRAT read from the dmesg (no `--slit`), so is the distance-table line.
+    fn numa_lines_match_linux(dmesg: &str, extra: &[&str]) {
+        let path = format!("{}/tests/data/{dmesg}", env!("CARGO_MANIFEST_DIR"));
+        let mut args = vec!["--e820".to_string(), path.clone()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let out = main(&args).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let wanted: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_once("] ").map_or(l, |(_, rest)| rest))
+            .filter(|l| {
+                [
+                    "SRAT: ",
+                    "NUMA: ",
+                    "Faking ",
+                    "  node ",
+                    "Initmem ",
+                    "Initializing node ",
+                ]
+                .iter()
+                .any(|p| l.starts_with(p))
+                    || l.starts_with("No NUMA configuration")
+            })
+            // A dmesg does not carry the SLIT's distances: that line needs --slit.
+            .filter(|l| {
+                !l.starts_with("NUMA: Initialized distance table")
+                    || extra.contains(&"--slit")
+                    || text.contains("numa=fake")
+            })
+            .collect();
+        assert!(wanted.len() >= 5, "{dmesg}: too few NUMA lines");
+        let mut got = out.lines();
+        for w in &wanted {
+            assert!(
+                got.any(|g| g == *w),
+                "{dmesg}: Linux's line {w:?} is missing or out of order in\n{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn numa_layouts_match_linux() {
+        // The SRAT read back from the dmesg's own lines.
+        numa_lines_match_linux("linux-6.1-qemu-two.dmesg", &[]);
+        numa_lines_match_linux("linux-6.1-qemu-four.dmesg", &[]);
+        numa_lines_match_linux("linux-6.1-qemu-fake.dmesg", &[]);
+        // And from the binary tables QEMU built for those runs.
+        let data = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/kernel/firmware/src/tests/data"
+        );
+        numa_lines_match_linux(
+            "linux-6.1-qemu-two.dmesg",
+            &[
+                "--srat",
+                &format!("{data}/qemu_two_nodes_SRAT.bin"),
+                "--slit",
+                &format!("{data}/qemu_two_nodes_SLIT.bin"),
+            ],
+        );
+        let nfit = format!("{data}/qemu_four_nodes_nvdimm_NFIT.bin");
+        let out = main(&[
+            "--e820".into(),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/linux-6.1-qemu-four.dmesg"
+            )
+            .into(),
+            "--srat".into(),
+            format!("{data}/qemu_four_nodes_nvdimm_SRAT.bin"),
+            "--nfit".into(),
+            nfit,
+        ])
+        .unwrap();
+        assert!(
+            out.contains("Persistent Memory (NFIT), node 2,"),
+            "the NVDIMM's node: {out}"
+        );
+        assert!(
+            main(&[
+                "--e820".into(),
+                "x".into(),
+                "--srat".into(),
+                "/nonexistent".into()
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -364,3 +364,99 @@ pub fn parse_srat(bytes: &[u8]) -> Result<Srat, SratError> {
         problem,
     })
 }
+
+/// Rebuilds an SRAT from a Linux boot log: `SRAT: PXM P -> APIC 0xID -> Node N` lines become
+/// enabled processor entries and `SRAT: Node N PXM P [mem 0xS-0xE]` lines (with or without
+/// the `ACPI: ` prefix and the timestamp, with ` hotplug` / ` non-volatile`) enabled memory
+/// entries, in log order, so that the planner can run [`crate::numa`] on a real machine's
+/// dmesg. Linux logs only the entries it used, so disabled ones are absent here too. `None`
+/// when the log has no SRAT line. The header is a made-up revision-3 one (full 32-bit PXMs).
+pub fn srat_from_dmesg(text: &str) -> Option<Srat> {
+    let mut entries = Vec::new();
+    for line in text.lines() {
+        let Some(pos) = line.find("SRAT: ") else {
+            continue;
+        };
+        let rest = &line[pos + 6..];
+        if let Some(cpu) = dmesg_cpu(rest) {
+            entries.push(SratEntry::Cpu(cpu));
+        } else if let Some(mem) = dmesg_memory(rest) {
+            entries.push(SratEntry::Memory(mem));
+        }
+    }
+    if entries.is_empty() {
+        return None;
+    }
+    let header = SdtHeader {
+        signature: Signature(*b"SRAT"),
+        length: 0,
+        revision: 3,
+        checksum: 0,
+        oem_id: *b"DMESG ",
+        oem_table_id: *b"DMESG   ",
+        oem_revision: 0,
+        creator_id: *b"DMSG",
+        creator_revision: 0,
+    };
+    Some(Srat {
+        header,
+        entries,
+        problem: None,
+    })
+}
+
+fn hex(s: &str) -> Option<u64> {
+    u64::from_str_radix(s.strip_prefix("0x")?, 16).ok()
+}
+
+/// `PXM 0 -> APIC 0x00 -> Node 0`.
+fn dmesg_cpu(s: &str) -> Option<CpuAffinity> {
+    let mut w = s.split_whitespace();
+    if w.next()? != "PXM" {
+        return None;
+    }
+    let pxm = w.next()?.parse().ok()?;
+    if (w.next()?, w.next()?) != ("->", "APIC") {
+        return None;
+    }
+    let id = w.next()?;
+    let apic_id = u32::try_from(hex(id)?).ok()?;
+    Some(CpuAffinity {
+        pxm,
+        apic_id,
+        flags: CPU_ENABLED,
+        x2apic: id.len() > 4,
+    })
+}
+
+/// `Node 0 PXM 0 [mem 0x00000000-0x0009ffff] hotplug non-volatile`.
+fn dmesg_memory(s: &str) -> Option<MemoryAffinity> {
+    let mut w = s.split_whitespace();
+    if w.next()? != "Node" {
+        return None;
+    }
+    w.next()?.parse::<u32>().ok()?;
+    if w.next()? != "PXM" {
+        return None;
+    }
+    let pxm = w.next()?.parse().ok()?;
+    if w.next()? != "[mem" {
+        return None;
+    }
+    let (a, b) = w.next()?.strip_suffix(']')?.split_once('-')?;
+    let (start, last) = (hex(a)?, hex(b)?);
+    let mut flags = MEM_ENABLED;
+    for extra in w {
+        match extra {
+            "hotplug" => flags |= MEM_HOT_PLUGGABLE,
+            "non-volatile" => flags |= MEM_NON_VOLATILE,
+            _ => {}
+        }
+    }
+    Some(MemoryAffinity {
+        pxm,
+        base: start,
+        length: last.checked_sub(start)?.checked_add(1)?,
+        flags,
+    })
+}

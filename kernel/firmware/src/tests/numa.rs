@@ -694,3 +694,33 @@ proptest! {
         });
     }
 }
+
+#[test]
+fn srat_from_linux_dmesg_gives_the_same_layout_as_the_table() {
+    let dmesg = include_str!("../../../../tests/data/linux-6.1-qemu-four.dmesg");
+    let from_log = crate::srat::srat_from_dmesg(dmesg).unwrap();
+    let from_table = parse_srat(include_bytes!("data/qemu_four_nodes_nvdimm_SRAT.bin")).unwrap();
+    let memory = [
+        PhysRange::new(0x1000, 0x9f000),
+        PhysRange::new(0x100000, 0x7ffd_f000),
+    ];
+    let run = |srat| {
+        let r = Ok(srat);
+        let l = numa_init(NumaInput {
+            srat: Some(&r),
+            slit: None,
+            memory: &memory,
+            numa_off: false,
+            fake: None,
+        });
+        (
+            l.memblks,
+            l.reserved,
+            l.possible,
+            l.apic_to_node,
+            l.messages,
+        )
+    };
+    assert_eq!(run(from_log), run(from_table));
+    assert!(crate::srat::srat_from_dmesg("BIOS-e820: [mem 0x0-0x1] usable").is_none());
+}
