@@ -494,3 +494,64 @@ fn nvdimm_outside_the_bootloader_mapping_is_mapped_by_the_kernel() {
     let dump = section(&res.output, "pmem read 0 0x20 6");
     assert!(dump.contains("6d 61 70 70 65 64"), "{dump}");
 }
+
+#[test]
+fn piped_lines_after_two_reboots_are_all_answered() {
+    // Issue 14 item 1: `printf '...reboot\nzoneinfo\n...' | cargo run` lost the
+    // lines after a reboot (the runner counted a prompt twice and typed the next
+    // line into the kernel that was resetting). The runner binary itself, with
+    // its stdin a pipe, exactly as `cargo run` starts it.
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let elf = boot::kernel_elf().unwrap();
+    let lines = [
+        "meminfo",
+        "reboot",
+        "zoneinfo",
+        "buddyinfo",
+        "reboot",
+        "iomem",
+        "buddyinfo",
+        "poweroff",
+    ];
+    let _slot = boot::Slot::take();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boot"))
+        .args(["--timeout", "240", "--kernel"])
+        .arg(&elf)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut script = lines.join("\n");
+    script.push('\n');
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let res = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&res.stdout).replace('\r', "");
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        res.status.success(),
+        "runner failed ({}): {err}\n{out}",
+        res.status
+    );
+    assert_eq!(out.matches(boot::qemu::REBOOT_MARKER).count(), 2, "{out}");
+    // Every line answered, in order: each appears after its own prompt, after
+    // the previous line.
+    let mut at = 0;
+    for line in lines {
+        let marker = format!("{}{line}\n", boot::qemu::PROMPT);
+        let found = out[at..]
+            .find(&marker)
+            .unwrap_or_else(|| panic!("`{line}` not answered (in order):\n{out}"));
+        at += found + marker.len();
+    }
+    assert!(section(&out, "meminfo").contains("MemTotal:"), "{out}");
+    assert!(section(&out, "zoneinfo").contains("spanned"), "{out}");
+    assert!(section(&out, "iomem").contains("System RAM"), "{out}");
+    assert!(out.contains("reboot: Power down"), "{out}");
+}

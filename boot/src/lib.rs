@@ -10,6 +10,7 @@ pub mod options;
 pub mod plan;
 pub mod qemu;
 pub mod session;
+pub mod topology;
 
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -28,11 +29,13 @@ const QEMU_SLOTS: usize = 2;
 static RUNNING: Mutex<usize> = Mutex::new(0);
 static FREED: Condvar = Condvar::new();
 
-/// One of the QEMU slots, held while a QEMU runs.
-pub(crate) struct Slot;
+/// One of the QEMU slots, held while a QEMU runs (also by boot scenarios that
+/// start the runner binary themselves).
+pub struct Slot;
 
 impl Slot {
-    pub(crate) fn take() -> Slot {
+    /// Wait for a free slot.
+    pub fn take() -> Slot {
         let mut n = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
         while *n >= QEMU_SLOTS {
             n = FREED.wait(n).unwrap_or_else(|e| e.into_inner());

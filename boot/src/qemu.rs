@@ -122,22 +122,24 @@ pub fn command(image: &Path, opts: &RunOptions) -> Result<Command, String> {
     let mut cmd = Command::new("qemu-system-x86_64");
     let nv_total: u64 = opts.nvdimms.iter().map(|n| n.size).sum();
     let mem_mib = opts.mem >> 20;
-    // Guest RAM from a backend with reserve=off (MAP_NORESERVE): QEMU touches only
+    // Guest RAM from backends with reserve=off (MAP_NORESERVE): QEMU touches only
     // what the guest uses, so `--mem 64G` boots on a smaller host instead of
-    // failing with "cannot set up guest memory".
-    cmd.args([
-        "-object",
-        &format!("memory-backend-ram,id=zoned.ram,size={mem_mib}M,reserve=off"),
-    ]);
+    // failing with "cannot set up guest memory". One backend for the whole machine,
+    // or one per --numa node.
+    let topo = &opts.topology;
+    let (ram, backend) = topo.ram_args(opts.mem);
+    cmd.args(&ram);
     let nv = if opts.nvdimms.is_empty() {
         ""
     } else {
         ",nvdimm=on"
     };
-    cmd.args(["-machine", &format!("pc,memory-backend=zoned.ram{nv}")]);
-    let slots = opts.slots.unwrap_or(0) + opts.nvdimms.len() as u32;
+    let backend = backend.map_or(String::new(), |b| format!(",memory-backend={b}"));
+    cmd.args(["-machine", &format!("pc{backend}{nv}")]);
+    let (dimm_slots, dimm_total) = topo.dimm_room();
+    let slots = opts.slots.unwrap_or(0) + opts.nvdimms.len() as u32 + dimm_slots;
     if slots > 0 {
-        let maxmem = opts.maxmem.unwrap_or(opts.mem) + nv_total;
+        let maxmem = opts.maxmem.unwrap_or(opts.mem) + nv_total + dimm_total;
         cmd.args([
             "-m",
             &format!("{mem_mib}M,slots={slots},maxmem={}M", maxmem >> 20),
@@ -203,8 +205,17 @@ pub fn command(image: &Path, opts: &RunOptions) -> Result<Command, String> {
                 nv.size >> 20
             ),
         ]);
-        cmd.args(["-device", &format!("nvdimm,id=nvdimm{i},memdev=nvmem{i}")]);
+        let node = if topo.nodes.is_empty() && nv.node == 0 {
+            String::new()
+        } else {
+            format!(",node={}", nv.node)
+        };
+        cmd.args([
+            "-device",
+            &format!("nvdimm,id=nvdimm{i},memdev=nvmem{i}{node}"),
+        ]);
     }
+    cmd.args(topo.qemu_args());
     cmd.args(&opts.qemu_args);
     Ok(cmd)
 }
@@ -267,6 +278,18 @@ fn piped_input() -> &'static PipedInput {
         });
         input
     })
+}
+
+/// How many prompts in `all` end after its first `old_len` bytes: the prompts that
+/// a read which grew the console from `old_len` to `all.len()` bytes completed.
+/// A prompt split across two reads is counted once, by the read that completes
+/// it; a prompt that lay wholly in the earlier bytes is not counted again (it was
+/// counted by the read that ended with it).
+pub fn prompts_ending_after(all: &[u8], old_len: usize) -> usize {
+    let p = PROMPT.as_bytes();
+    // The earliest start of a prompt that ends at or after byte old_len + 1.
+    let from = old_len.saturating_sub(p.len() - 1).min(all.len());
+    all[from..].windows(p.len()).filter(|w| *w == p).count()
 }
 
 /// Wait until the kernel printed its prompt (at most 10 minutes: a kernel that
@@ -383,12 +406,9 @@ pub fn run(image: &Path, opts: &RunOptions, console: &Console) -> Result<RunResu
                 let _ = out.flush();
             }
             let mut all = sink.lock().unwrap();
-            let tail_from = all.len().saturating_sub(PROMPT.len());
+            let old_len = all.len();
             all.extend_from_slice(&buf[..n]);
-            let new_prompts = all[tail_from..]
-                .windows(PROMPT.len())
-                .filter(|w| *w == PROMPT.as_bytes())
-                .count();
+            let new_prompts = prompts_ending_after(&all, old_len);
             if new_prompts > 0 {
                 prompt_counter.fetch_add(new_prompts, Ordering::SeqCst);
                 let mut seen = prompt_sink.lock().unwrap();
@@ -412,4 +432,56 @@ pub fn run(image: &Path, opts: &RunOptions, console: &Console) -> Result<RunResu
         elapsed: start.elapsed(),
         prompt_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feed `out` in the given chunk sizes; the prompts counted read by read.
+    fn count_in_chunks(out: &[u8], chunks: &[usize]) -> usize {
+        let mut all = Vec::new();
+        let mut rest = out;
+        let mut total = 0;
+        for &n in chunks.iter().chain(std::iter::repeat(&usize::MAX)) {
+            if rest.is_empty() {
+                break;
+            }
+            let n = n.min(rest.len());
+            let old = all.len();
+            all.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            total += prompts_ending_after(&all, old);
+        }
+        total
+    }
+
+    #[test]
+    fn a_prompt_that_ends_a_read_is_counted_once() {
+        // The bug behind issue 14 item 1: the next read re-scanned the previous
+        // read's last PROMPT.len() bytes, which were the whole prompt.
+        let out = b"banner\nzoned> ";
+        assert_eq!(count_in_chunks(out, &[out.len(), 5]), 1);
+        let mut all = out.to_vec();
+        all.extend_from_slice(b"meminfo\n");
+        assert_eq!(prompts_ending_after(&all, out.len()), 0);
+    }
+
+    #[test]
+    fn prompts_split_anywhere_are_counted_once_each() {
+        let out = b"boot\nzoned> meminfo\nMemTotal: 1 kB\nzoned> reboot\nzoned> ";
+        for split in 0..=out.len() {
+            assert_eq!(count_in_chunks(out, &[split]), 3, "split at {split}");
+        }
+        for size in 1..=out.len() {
+            assert_eq!(count_in_chunks(out, &[size; 64]), 3, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn no_prompt_no_count() {
+        assert_eq!(prompts_ending_after(b"", 0), 0);
+        assert_eq!(prompts_ending_after(b"zoned>", 0), 0);
+        assert_eq!(prompts_ending_after(b"zoned> ", 7), 0);
+    }
 }
