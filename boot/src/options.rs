@@ -9,6 +9,8 @@ pub struct Nvdimm {
     pub size: u64,
     /// Backing file; `None` picks one under target/nvdimm/.
     pub file: Option<PathBuf>,
+    /// NUMA node (`node=N`), 0 by default.
+    pub node: u32,
 }
 
 /// How to boot the kernel.
@@ -38,6 +40,8 @@ pub struct RunOptions {
     pub kernel: Option<PathBuf>,
     /// Boot N times and report the median boot time.
     pub bench_boot: Option<u32>,
+    /// CPUs, NUMA nodes, distances and cold-plugged DIMMs.
+    pub topology: crate::topology::Topology,
 }
 
 impl Default for RunOptions {
@@ -55,6 +59,7 @@ impl Default for RunOptions {
             qemu_args: Vec::new(),
             kernel: None,
             bench_boot: None,
+            topology: Default::default(),
         }
     }
 }
@@ -69,9 +74,15 @@ serial console on stdio. Type `help` at the prompt; `poweroff` ends the run.
 
 Options:
   --mem SIZE              guest RAM (default 512M); sizes take K, M, G, T
-  --nvdimm SIZE[,file=PATH]
+  --nvdimm SIZE[,node=N][,file=PATH]
                           add an emulated NVDIMM (repeatable); backed by a sparse
                           file under target/nvdimm/ kept between runs
+  --smp N                 N CPUs (multi-threaded TCG above 1)
+  --numa SIZE[,cpus=LIST] add NUMA node i (repeatable, in order) with SIZE of RAM
+                          (0 for a memoryless node) and CPUs LIST (e.g. 0-1,3);
+                          the guest RAM is the sum, so --mem may be left out
+  --numa-dist A,B,VAL     distance between nodes A and B (repeatable, symmetric)
+  --dimm SIZE[,node=N]    a cold-plugged pc-dimm (multiple of 128M) on node N
   --uefi                  boot through UEFI (Debian's OVMF) instead of BIOS
   --cmdline \"STRING\"      kernel command line, passed through QEMU fw_cfg
   --slots N --maxmem SIZE room for hot-added memory (pc-dimm slots)
@@ -115,18 +126,24 @@ fn parse_nvdimm(s: &str) -> Result<Nvdimm, String> {
         ));
     }
     let mut file = None;
+    let mut node = 0;
     for p in parts {
+        if let Some(n) = p.strip_prefix("node=") {
+            node = n.parse().map_err(|_| format!("bad --nvdimm node '{n}'"))?;
+            continue;
+        }
         match p.strip_prefix("file=") {
             Some(path) if !path.is_empty() => file = Some(PathBuf::from(path)),
             _ => return Err(format!("bad --nvdimm option '{p}' (expected file=PATH)")),
         }
     }
-    Ok(Nvdimm { size, file })
+    Ok(Nvdimm { size, file, node })
 }
 
 /// Parse the runner's options (everything after `--`).
 pub fn parse(args: &[String]) -> Result<RunOptions, String> {
     let mut o = RunOptions::default();
+    let mut mem_given = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
@@ -135,7 +152,7 @@ pub fn parse(args: &[String]) -> Result<RunOptions, String> {
                 .ok_or_else(|| format!("{name} needs a value"))
         };
         match arg.as_str() {
-            "--mem" => o.mem = parse_size(&value("--mem")?)?,
+            "--mem" => mem_given = Some(parse_size(&value("--mem")?)?),
             "--nvdimm" => o.nvdimms.push(parse_nvdimm(&value("--nvdimm")?)?),
             "--uefi" => o.uefi = true,
             "--cmdline" => o.cmdline = value("--cmdline")?,
@@ -156,8 +173,16 @@ pub fn parse(args: &[String]) -> Result<RunOptions, String> {
                 let v = value("--bench-boot")?;
                 o.bench_boot = Some(v.parse().map_err(|_| format!("bad --bench-boot '{v}'"))?);
             }
+            "--smp" | "--numa" | "--numa-dist" | "--dimm" => {
+                let v = value(arg)?;
+                o.topology.take(arg, &v).unwrap_or(Ok(()))?;
+            }
             other => return Err(format!("unknown option '{other}' (see --help)")),
         }
+    }
+    let nv_nodes: Vec<u32> = o.nvdimms.iter().map(|n| n.node).collect();
+    if let Some(mem) = o.topology.check(mem_given, &nv_nodes)? {
+        o.mem = mem;
     }
     if o.mem < (64 << 20) {
         return Err("--mem must be at least 64M".into());
@@ -217,5 +242,19 @@ mod tests {
         assert!(parse(&args("--nvdimm 3M")).is_err());
         assert!(parse(&args("--nvdimm 4M,size=2")).is_err());
         assert!(parse(&args("--mem 1M")).is_err());
+        assert!(parse(&args("--nvdimm 128M,node=x")).is_err());
+        assert!(parse(&args("--numa 1G --nvdimm 128M,node=1")).is_err());
+        assert!(parse(&args("--mem 1G --numa 512M")).is_err());
+    }
+
+    #[test]
+    fn numa_options() {
+        let o = parse(&args(
+            "--smp 2 --numa 512M,cpus=0 --numa 1G,cpus=1 --numa-dist 0,1,21 --nvdimm 128M,node=1",
+        ))
+        .unwrap();
+        assert_eq!(o.mem, 1536 << 20);
+        assert_eq!(o.nvdimms[0].node, 1);
+        assert_eq!(o.topology.nodes.len(), 2);
     }
 }
