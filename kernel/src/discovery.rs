@@ -9,6 +9,8 @@ use firmware::acpi::{self, PhysRead, Signature};
 use firmware::e820::{self, E820Table, RegionKind};
 use firmware::iomem::IomemTree;
 use firmware::nfit::{self, SpaRange};
+use firmware::numa::{NumaInput, NumaLayout, numa_init};
+use firmware::{slit, srat};
 use firmware::pmem::PmemRange;
 use firmware::range::PhysRange;
 
@@ -28,6 +30,15 @@ pub struct Discovery {
     pub pmem: Vec<PmemRange>,
     /// The /proc/iomem tree.
     pub iomem: IomemTree,
+    /// NUMA nodes from the SRAT and SLIT (or one faked node), as Linux's x86_numa_init.
+    pub numa: NumaLayout,
+}
+
+/// The ACPI tables discovery reads.
+struct AcpiTables {
+    spa: Vec<SpaRange>,
+    srat: Option<Result<srat::Srat, srat::SratError>>,
+    slit: Option<Result<slit::Slit, slit::SlitError>>,
 }
 
 /// Physical reads through the bootloader's mapping of all physical memory.
@@ -58,10 +69,15 @@ fn region_kind(kind: MemoryRegionKind) -> RegionKind {
     }
 }
 
-/// Find the NFIT and return its SPA ranges; every problem is one log line and the
-/// kernel boots on.
-fn read_nfit(rsdp: Option<u64>) -> Vec<SpaRange> {
+/// Find the NFIT, SRAT and SLIT: the NFIT's SPA ranges and the other two as parsed;
+/// every problem is one log line and the kernel boots on.
+fn read_acpi(rsdp: Option<u64>) -> AcpiTables {
     let mem = KernelPhys;
+    let none = || AcpiTables {
+        spa: Vec::new(),
+        srat: None,
+        slit: None,
+    };
     let root = match rsdp {
         Some(pa) => acpi::read_root(&mem, pa),
         None => acpi::find_rsdp(&mem).and_then(|r| acpi::root_from_rsdp(&mem, r)),
@@ -70,7 +86,7 @@ fn read_nfit(rsdp: Option<u64>) -> Vec<SpaRange> {
         Ok(r) => r,
         Err(e) => {
             log::warn!("{e}");
-            return Vec::new();
+            return none();
         }
     };
     for p in &root.problems {
@@ -82,23 +98,35 @@ fn read_nfit(rsdp: Option<u64>) -> Vec<SpaRange> {
             Err(e) => log::warn!("{e}"),
         }
     }
-    match root.find(&mem, Signature::NFIT) {
-        Ok(Some((_, bytes))) => match nfit::parse_nfit(&bytes) {
-            Ok(table) => {
-                for p in &table.problems {
-                    log::warn!("{p}");
-                }
-                for spa in &table.spa_ranges {
-                    log::info!("{spa}");
-                }
-                table.spa_ranges
+    let find = |sig: [u8; 4]| match root.find(&mem, Signature(sig)) {
+        Ok(found) => found.map(|(_, bytes)| bytes),
+        Err(e) => {
+            log::warn!("{e}");
+            None
+        }
+    };
+    let nfit = find(*b"NFIT");
+    let srat = find(*b"SRAT").map(|b| srat::parse_srat(&b));
+    let slit = find(*b"SLIT").map(|b| slit::parse_slit(&b));
+    AcpiTables {
+        spa: nfit.map_or_else(Vec::new, |b| spa_ranges(&b)),
+        srat,
+        slit,
+    }
+}
+
+/// The NFIT's SPA ranges, each logged.
+fn spa_ranges(bytes: &[u8]) -> Vec<SpaRange> {
+    match nfit::parse_nfit(bytes) {
+        Ok(table) => {
+            for p in &table.problems {
+                log::warn!("{p}");
             }
-            Err(e) => {
-                log::warn!("{e}");
-                Vec::new()
+            for spa in &table.spa_ranges {
+                log::info!("{spa}");
             }
-        },
-        Ok(None) => Vec::new(),
+            table.spa_ranges
+        }
         Err(e) => {
             log::warn!("{e}");
             Vec::new()
@@ -124,7 +152,8 @@ pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Di
     let mut user = boot.e820.clone();
     firmware::cmdline::apply_memmap(cmdline, &mut user).log(&user);
 
-    let spa = read_nfit(rsdp);
+    let tables = read_acpi(rsdp);
+    let spa = tables.spa;
     let setup = firmware::setup::memory_setup(boot.e820, cmdline, &spa);
     for r in &setup.rejected {
         log::warn!("{r}");
@@ -135,7 +164,21 @@ pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Di
     for c in &setup.conflicts {
         log::warn!("{c}");
     }
+    // NUMA after the persistent ranges, before the zones, as in Linux's boot log.
+    let memory: Vec<PhysRange> = setup.zone_map.usable_pages().collect();
+    let numa = numa_init(
+        NumaInput {
+            srat: tables.srat.as_ref(),
+            slit: tables.slit.as_ref(),
+            memory: &memory,
+            numa_off: false,
+            fake: None,
+        }
+        .with_cmdline(cmdline),
+    );
+    numa.log();
     Discovery {
+        numa,
         e820: setup.e820,
         zone_map: setup.zone_map,
         bootloader: boot.bootloader,
