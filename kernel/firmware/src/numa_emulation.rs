@@ -138,7 +138,14 @@ pub(crate) fn split_nodes_interleave(
             if nid < big {
                 end += FAKE_NODE_MIN_SIZE;
             }
-            while end - start - mem_hole_size(memory, start, end) < size {
+            // Linux's u64 arithmetic: a block that is not page-aligned can have a page-granular
+            // hole larger than its byte length, and the difference then wraps (and the test
+            // is false), as in Linux. Fuzzing found the unaligned case.
+            while end
+                .wrapping_sub(start)
+                .wrapping_sub(mem_hole_size(memory, start, end))
+                < size
+            {
                 end += FAKE_NODE_MIN_SIZE;
                 if end > limit {
                     end = limit;
@@ -146,11 +153,16 @@ pub(crate) fn split_nodes_interleave(
                 }
             }
             if end < DMA32_END
-                && DMA32_END - end - mem_hole_size(memory, end, DMA32_END) < FAKE_NODE_MIN_SIZE
+                && (DMA32_END - end).wrapping_sub(mem_hole_size(memory, end, DMA32_END))
+                    < FAKE_NODE_MIN_SIZE
             {
                 end = DMA32_END;
             }
-            if limit.saturating_sub(end) - mem_hole_size(memory, end, limit.max(end)) < size {
+            if limit
+                .wrapping_sub(end)
+                .wrapping_sub(mem_hole_size(memory, end, limit))
+                < size
+            {
                 end = limit;
             }
             // emu_setup_memblk.

@@ -724,3 +724,25 @@ fn srat_from_linux_dmesg_gives_the_same_layout_as_the_table() {
     assert_eq!(run(from_log), run(from_table));
     assert!(crate::srat::srat_from_dmesg("BIOS-e820: [mem 0x0-0x1] usable").is_none());
 }
+
+/// Found by the srat fuzz target (input kept as tests/data/fuzz_srat_numa_fake_unaligned.bin,
+/// mode byte then table): an SRAT with an unaligned memory block and `numa=fake=16` on 6 GiB
+/// with the PCI hole; a page-granular hole larger than the block's byte length made the
+/// emulation subtract past zero, where Linux's u64 arithmetic wraps.
+#[test]
+fn numa_fake_over_an_unaligned_srat_block() {
+    let input = include_bytes!("data/fuzz_srat_numa_fake_unaligned.bin");
+    let (mode, table) = (input[0], input[1..].to_vec());
+    let mut table = table;
+    let len = table.len() as u32;
+    table[4..8].copy_from_slice(&len.to_le_bytes());
+    super::fix_checksum(&mut table);
+    let memory = [
+        PhysRange::new(0x1000, 0x9f000),
+        PhysRange::new(0x10_0000, 0xbffd_f000),
+        PhysRange::new(0x1_0000_0000, 0x1_c000_0000),
+    ];
+    let fake = alloc::format!("numa=fake={}", (mode >> 4) + 1);
+    let l = layout_cmdline(Some(table), None, &memory, &fake);
+    assert!(!l.possible.is_empty());
+}
