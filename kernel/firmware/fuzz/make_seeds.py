@@ -190,6 +190,27 @@ write("nfit", "truncated_fixups", b"\3" + QEMU_NFIT[:100])
 write("nfit", "zero_length_subtable", b"\0" + nfit([spa(2, PM_GUID, 0x100000000, 1 << 27), struct.pack("<HH", 4, 0) + b"\0" * 12]))
 write("nfit", "above_2_52", b"\0" + nfit([spa(2, PM_GUID, 1 << 52, 1 << 27), spa(3, PM_GUID, 0xFFFFFFFFFFFFF000, 0x2000)]))
 write("nfit", "over_ram", b"\0" + nfit([spa(2, PM_GUID, 0x10000000, 64 << 20)]))
+# What fwts's nfit test flags (warnings only): reserved fields and bits, range index 0,
+# attributes outside EFI_MEMORY_*, wrong lengths, an interleave table with no lines and line
+# size 0, a flush hint array shorter than its count, an unknown type, table revision 2.
+FWTS_WARNINGS = bytearray(
+    sdt(
+        b"NFIT",
+        2,
+        b"\1\0\0\0"
+        + b"".join(
+            [
+                spa(0, PM_GUID, 0x100000000, 128 << 20, flags=0x8003)[:48]
+                + struct.pack("<Q", 0x8008 | (1 << 40)),
+                memdev(1, 2, 3, 128 << 20)[:44] + struct.pack("<HH", 0x80, 1),
+                struct.pack("<HHHHII", 2, 16, 1, 0, 0, 0),
+                struct.pack("<HHIH6s", 6, 16, 1, 3, b"\0" * 6),
+                struct.pack("<HH", 9, 8) + b"\0" * 4,
+            ]
+        ),
+    )
+)
+write("nfit", "fwts_warnings", b"\0" + bytes(FWTS_WARNINGS))
 
 
 # ---- acpi: chunks (addr u64, fix u8, len u16, bytes) ----

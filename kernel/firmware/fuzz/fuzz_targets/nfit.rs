@@ -6,8 +6,9 @@
 //!
 //! Checked: every SPA range returned is non-empty, does not overflow and ends at or below
 //! 2^52; the persistent ones carry the persistent-memory GUID; an `Err` rejects the whole
-//! table; every message is one line; the persistent ranges merged with a fixed E820 map by
-//! `pmem::collect_persistent` are sorted, disjoint and never overlap usable RAM.
+//! table; every message (problems, and fwts warnings with their `NFIT: ` prefix) is one line;
+//! the persistent ranges merged with a fixed E820 map by `pmem::collect_persistent` are
+//! sorted, disjoint and never overlap usable RAM.
 #![no_main]
 
 use firmware::acpi::checksum;
@@ -62,6 +63,11 @@ fuzz_target!(|data: &[u8]| {
             for p in &nfit.problems {
                 assert!(!p.rejects_table(), "{p:?}");
                 one_line(&p.to_string());
+            }
+            for w in &nfit.warnings {
+                let line = w.to_string();
+                one_line(&line);
+                assert!(line.starts_with("NFIT: "), "{line:?}");
             }
             for s in &nfit.spa_ranges {
                 assert!(s.length != 0, "{s:?}");

@@ -291,3 +291,625 @@ fn empty_subtable_list_is_fine() {
     let n = parse_nfit(&nfit(&[])).unwrap();
     assert!(n.spa_ranges.is_empty() && n.problems.is_empty() && n.skipped == 0);
 }
+
+// ---- fwts checks: warnings that reject nothing ----
+
+/// A subtable of type `typ` from its bytes after the 4-byte header.
+fn raw(typ: u16, body: &[u8]) -> Vec<u8> {
+    let mut s = Vec::new();
+    s.extend_from_slice(&typ.to_le_bytes());
+    s.extend_from_slice(&((body.len() + 4) as u16).to_le_bytes());
+    s.extend_from_slice(body);
+    s
+}
+
+/// An interleave structure: index, reserved, line count, line size, then `lines` offsets.
+fn interleave(index: u16, reserved: u16, line_count: u32, line_size: u32, lines: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&index.to_le_bytes());
+    b.extend_from_slice(&reserved.to_le_bytes());
+    b.extend_from_slice(&line_count.to_le_bytes());
+    b.extend_from_slice(&line_size.to_le_bytes());
+    for i in 0..lines {
+        b.extend_from_slice(&(i as u32).to_le_bytes());
+    }
+    raw(2, &b)
+}
+
+/// A flush hint structure: device handle 1, `count` hints, reserved, then `hints` addresses.
+fn flush(count: u16, reserved: [u8; 6], hints: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.extend_from_slice(&count.to_le_bytes());
+    b.extend_from_slice(&reserved);
+    for i in 0..hints {
+        b.extend_from_slice(&(0xfee0_0000u64 + 8 * i as u64).to_le_bytes());
+    }
+    raw(6, &b)
+}
+
+/// A platform capabilities structure.
+fn caps(highest: u8, reserved1: [u8; 3], cap: u32, reserved2: u32) -> Vec<u8> {
+    let mut b = vec![highest];
+    b.extend_from_slice(&reserved1);
+    b.extend_from_slice(&cap.to_le_bytes());
+    b.extend_from_slice(&reserved2.to_le_bytes());
+    raw(7, &b)
+}
+
+/// `t` with `f` applied to its bytes, length and checksum fixed.
+fn patched(mut t: Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    f(&mut t);
+    let len = t.len() as u32;
+    t[4..8].copy_from_slice(&len.to_le_bytes());
+    fix_checksum(&mut t);
+    t
+}
+
+fn warnings(t: &[u8]) -> Vec<NfitWarning> {
+    parse_nfit(t).unwrap().warnings
+}
+
+fn lines(t: &[u8]) -> Vec<alloc::string::String> {
+    warnings(t).iter().map(|w| w.to_string()).collect()
+}
+
+/// First SPA range at offset 40 in `nfit(&[spa(..), ..])`.
+const SPA0: usize = 40;
+
+#[test]
+fn clean_qemu_nfit_has_no_warnings() {
+    // The NFIT QEMU 7.2 built for `-machine nvdimm=on` with one NVDIMM (SPA range, region
+    // mapping, control region), as dumped from the guest.
+    let n = parse_nfit(include_bytes!("data/qemu_four_nodes_nvdimm_NFIT.bin")).unwrap();
+    assert_eq!(n.spa_ranges.len(), 1);
+    assert_eq!(n.skipped, 2);
+    assert!(n.problems.is_empty(), "{:?}", n.problems);
+    assert!(n.warnings.is_empty(), "{:?}", n.warnings);
+    // And the hand-built QEMU layout, plus the other well-formed types.
+    let t = nfit(&[
+        spa(2, PM, 0x1_0000_0000, 0x800_0000, None),
+        spa(3, PM, 0x2_0000_0000, 0x800_0000, Some(1)),
+        sub(1, 48),
+        sub(4, 80),
+        sub(4, 32),
+        interleave(1, 0, 2, 256, 2),
+        sub(3, 8),
+        flush(2, [0; 6], 2),
+        caps(2, [0; 3], 0x3, 0),
+        raw(5, &{
+            let mut b = vec![0u8; 36];
+            b[0] = 3; // control region index
+            b
+        }),
+    ]);
+    assert_eq!(warnings(&t), vec![]);
+}
+
+#[test]
+fn proximity_domain_is_exposed() {
+    let mut s = spa(1, PM, 0x1_0000_0000, 0x800_0000, None);
+    s[12..16].copy_from_slice(&7u32.to_le_bytes());
+    let n = parse_nfit(&nfit(&[s])).unwrap();
+    assert_eq!(n.spa_ranges[0].proximity_domain, 7);
+    assert!(n.warnings.is_empty());
+}
+
+#[test]
+fn table_revision_and_reserved() {
+    let t = patched(nfit(&[spa(1, PM, 0x1_0000_0000, 0x800_0000, None)]), |t| {
+        t[8] = 2;
+        t[36] = 0x5a;
+    });
+    let n = parse_nfit(&t).unwrap();
+    assert_eq!(n.spa_ranges.len(), 1, "warnings keep the ranges");
+    assert_eq!(
+        n.warnings,
+        vec![
+            NfitWarning::TableRevision { revision: 2 },
+            NfitWarning::Reserved {
+                offset: 36,
+                field: "table reserved field",
+                value: 0x5a
+            }
+        ]
+    );
+    assert_eq!(
+        n.warnings[0].to_string(),
+        "NFIT: table revision is 2, expected 1"
+    );
+    assert_eq!(
+        n.warnings[1].to_string(),
+        "NFIT: table reserved field at offset 36 is 0x5a, expected 0"
+    );
+}
+
+#[test]
+fn subtable_reserved_fields() {
+    let mut s = spa(1, PM, 0x1_0000_0000, 0x800_0000, None);
+    s[8] = 1;
+    let mut memdev = sub(1, 48);
+    memdev[46] = 2;
+    let mut dcr = sub(4, 80);
+    dcr[22] = 3;
+    dcr[79] = 4;
+    let mut smbios = sub(3, 8);
+    smbios[4] = 5;
+    let t = nfit(&[
+        s,
+        memdev,
+        interleave(1, 6, 1, 256, 1),
+        dcr,
+        smbios,
+        flush(0, [0, 0, 0, 0, 0, 7], 0),
+        caps(0, [0, 8, 0], 0, 9),
+    ]);
+    let n = parse_nfit(&t).unwrap();
+    assert_eq!(n.spa_ranges.len(), 1);
+    let got: Vec<_> = n
+        .warnings
+        .iter()
+        .map(|w| match *w {
+            NfitWarning::Reserved { field, value, .. } => (field, value),
+            _ => panic!("{w:?}"),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("SPA range reserved field", 1),
+            ("region mapping reserved field", 2),
+            ("interleave reserved field", 6),
+            ("control region reserved field", 3),
+            ("control region reserved field (block window part)", 4 << 40),
+            ("SMBIOS management information reserved field", 5),
+            ("flush hint address reserved field", 7 << 40),
+            ("platform capabilities reserved field", 8 << 8),
+            ("platform capabilities reserved field", 9),
+        ]
+    );
+    assert_eq!(
+        n.warnings[0].to_string(),
+        "NFIT: SPA range reserved field at offset 40 is 0x1, expected 0"
+    );
+}
+
+#[test]
+fn spa_range_index_zero() {
+    let t = nfit(&[
+        spa(0, PM, 0x1_0000_0000, 0x800_0000, None),
+        spa(1, PM, 0x2_0000_0000, 0x800_0000, None),
+    ]);
+    let n = parse_nfit(&t).unwrap();
+    assert_eq!(n.spa_ranges.len(), 2, "the range is kept");
+    assert_eq!(
+        n.warnings,
+        vec![NfitWarning::SpaRangeIndexZero { offset: SPA0 }]
+    );
+    assert_eq!(
+        n.warnings[0].to_string(),
+        "NFIT: SPA range structure at offset 40 has range index 0 (only virtual disk and CD \
+         regions may)"
+    );
+}
+
+#[test]
+fn virtual_regions_need_zero_index_flags_domain_attributes() {
+    // A clean virtual disk: index, flags, proximity domain and attributes all 0.
+    let mut clean = spa(
+        0,
+        Guid::PERSISTENT_VIRTUAL_DISK,
+        0x1_0000_0000,
+        0x10_0000,
+        None,
+    );
+    clean[6..8].copy_from_slice(&0u16.to_le_bytes());
+    clean[48..56].copy_from_slice(&0u64.to_le_bytes());
+    assert_eq!(warnings(&nfit(&[clean.clone()])), vec![]);
+    assert_eq!(
+        Guid::PERSISTENT_VIRTUAL_DISK.to_string(),
+        "5CEA02C9-4D07-69D3-269F-4496FBE096F9"
+    );
+    assert_eq!(
+        Guid::VOLATILE_VIRTUAL_DISK.to_string(),
+        "77AB535A-45FC-624B-5560-F7B281D1F96E"
+    );
+    assert_eq!(
+        Guid::VOLATILE_VIRTUAL_CD.to_string(),
+        "3D5ABD30-4175-87CE-6D64-D2ADE523C4BB"
+    );
+    assert_eq!(
+        Guid::PERSISTENT_VIRTUAL_CD.to_string(),
+        "08018188-42CD-BB48-100F-5387D53DED3D"
+    );
+
+    // The helper's defaults (index 5, flags 3, attributes 0x8008) plus domain 2.
+    let mut bad = spa(5, Guid::VOLATILE_VIRTUAL_CD, 0x1_0000_0000, 0x10_0000, None);
+    bad[12..16].copy_from_slice(&2u32.to_le_bytes());
+    let w = warnings(&nfit(&[bad]));
+    let fields: Vec<_> = w
+        .iter()
+        .map(|w| match *w {
+            NfitWarning::VirtualRegionNonZero { field, value, .. } => (field, value),
+            _ => panic!("{w:?}"),
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            ("range index", 5),
+            ("flags", 3),
+            ("proximity domain", 2),
+            ("memory mapping attributes", 0x8008)
+        ]
+    );
+    assert_eq!(
+        w[0].to_string(),
+        "NFIT: SPA range structure at offset 40 is a volatile virtual CD region but its range \
+         index is 0x5, expected 0"
+    );
+}
+
+#[test]
+fn spa_reserved_flag_bits() {
+    let mut s = spa(1, PM, 0x1_0000_0000, 0x800_0000, None);
+    s[6..8].copy_from_slice(&0x8007u16.to_le_bytes());
+    let n = parse_nfit(&nfit(&[s])).unwrap();
+    assert_eq!(n.spa_ranges.len(), 1);
+    assert_eq!(
+        n.warnings,
+        vec![NfitWarning::ReservedBits {
+            offset: SPA0,
+            field: "SPA range flags",
+            value: 0x8007,
+            reserved: 0x8000
+        }]
+    );
+    assert_eq!(
+        n.warnings[0].to_string(),
+        "NFIT: SPA range flags at offset 40 are 0x8007: reserved bits 0x8000 set"
+    );
+    // Bit 2 (location cookie valid, ACPI 6.4) is defined.
+    let mut s = spa(1, PM, 0x1_0000_0000, 0x800_0000, Some(9));
+    s[6..8].copy_from_slice(&0x7u16.to_le_bytes());
+    assert_eq!(warnings(&nfit(&[s])), vec![]);
+}
+
+#[test]
+fn spa_attributes_outside_efi_memory_set() {
+    let every = EFI_MEMORY_UC
+        | EFI_MEMORY_WC
+        | EFI_MEMORY_WT
+        | EFI_MEMORY_WB
+        | EFI_MEMORY_UCE
+        | EFI_MEMORY_WP
+        | EFI_MEMORY_RP
+        | EFI_MEMORY_XP
+        | EFI_MEMORY_NV
+        | EFI_MEMORY_MORE_RELIABLE
+        | EFI_MEMORY_RO
+        | EFI_MEMORY_SP;
+    assert_eq!(every, 0x7_f01f);
+    let mut ok = spa(1, PM, 0x1_0000_0000, 0x800_0000, None);
+    ok[48..56].copy_from_slice(&every.to_le_bytes());
+    assert_eq!(warnings(&nfit(&[ok])), vec![]);
+
+    let attrs = EFI_MEMORY_WB | EFI_MEMORY_NV | 0x20 | (1 << 63);
+    let mut s = spa(4, PM, 0x1_0000_0000, 0x800_0000, None);
+    s[48..56].copy_from_slice(&attrs.to_le_bytes());
+    let n = parse_nfit(&nfit(&[s])).unwrap();
+    assert_eq!(n.spa_ranges[0].attributes, attrs, "kept as read");
+    assert_eq!(
+        n.warnings,
+        vec![NfitWarning::SpaAttributes {
+            offset: SPA0,
+            range_index: 4,
+            attributes: attrs,
+            unknown: 0x20 | (1 << 63)
+        }]
+    );
+    assert_eq!(
+        n.warnings[0].to_string(),
+        "NFIT: SPA range 4 at offset 40 has memory mapping attributes 0x8000000000008028 with \
+         bits 0x8000000000000020 outside the EFI_MEMORY_* set"
+    );
+}
+
+#[test]
+fn fixed_lengths_per_type() {
+    // Each fixed-size type one byte-group off; the walk goes on past each.
+    let mut long_spa = spa(1, PM, 0x1_0000_0000, 0x800_0000, Some(5));
+    long_spa.extend_from_slice(&[0; 8]);
+    long_spa[2..4].copy_from_slice(&72u16.to_le_bytes());
+    let mut bdw = sub(5, 44);
+    bdw[4] = 1;
+    let t = nfit(&[
+        long_spa,
+        sub(1, 52),
+        sub(4, 40),
+        bdw,
+        sub(7, 20),
+        spa(2, PM, 0x2_0000_0000, 0x800_0000, None),
+    ]);
+    let n = parse_nfit(&t).unwrap();
+    assert_eq!(n.spa_ranges.len(), 2);
+    let got: Vec<_> = n
+        .warnings
+        .iter()
+        .map(|w| match *w {
+            NfitWarning::BadLength {
+                typ,
+                length,
+                expected,
+                ..
+            } => (typ, length, expected.to_string()),
+            _ => panic!("{w:?}"),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, 72, "56 or 64".into()),
+            (1, 52, "48".into()),
+            (4, 40, "32 or 80".into()),
+            (5, 44, "40".into()),
+            (7, 20, "16".into()),
+        ]
+    );
+    assert_eq!(
+        n.warnings[0].to_string(),
+        "NFIT: SPA range structure (type 0) at offset 40 has length 72, expected 56 or 64"
+    );
+    // Too short for the fixed part: flagged, its fields are not read (no reserved or index
+    // warnings from bytes it does not have), and an SPA range below 56 stays an error only.
+    let mut short = spa(9, PM, 0x1000_0000, 0x1000, None);
+    short.truncate(48);
+    short[2..4].copy_from_slice(&48u16.to_le_bytes());
+    let t = nfit(&[short, sub(1, 20), sub(5, 8), sub(3, 6)]);
+    let n = parse_nfit(&t).unwrap();
+    assert!(matches!(n.problems[..], [NfitError::SpaTooShort { .. }]));
+    let got: Vec<_> = n.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        got,
+        vec![
+            "NFIT: region mapping structure (type 1) at offset 88 has length 20, expected 48",
+            "NFIT: block data window structure (type 5) at offset 108 has length 8, expected 40",
+            "NFIT: SMBIOS management information structure (type 3) at offset 116 has length 6, \
+             expected at least 8",
+        ]
+    );
+}
+
+#[test]
+fn variable_lengths_interleave_and_flush_hint() {
+    // Interleave: 16 bytes plus 4 per line; flush hint: 16 plus 8 per hint. Longer is fine.
+    let t = nfit(&[
+        interleave(1, 0, 3, 256, 2),
+        interleave(2, 0, 1, 256, 3),
+        sub(2, 12),
+        flush(2, [0; 6], 1),
+        flush(1, [0; 6], 2),
+        sub(6, 8),
+    ]);
+    let got: Vec<_> = warnings(&t)
+        .iter()
+        .map(|w| match *w {
+            NfitWarning::BadLength {
+                typ,
+                length,
+                expected,
+                ..
+            } => (typ, length, expected),
+            _ => panic!("{w:?}"),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, 24, LengthRule::AtLeast(28)),
+            (2, 12, LengthRule::AtLeast(16)),
+            (6, 24, LengthRule::AtLeast(32)),
+            (6, 8, LengthRule::AtLeast(16)),
+        ]
+    );
+    assert_eq!(
+        lines(&t)[0],
+        "NFIT: interleave structure (type 2) at offset 40 has length 24, expected at least 28"
+    );
+    // A huge count does not overflow the minimum.
+    let t = nfit(&[
+        interleave(1, 0, u32::MAX, 256, 0),
+        flush(u16::MAX, [0; 6], 0),
+    ]);
+    let w = warnings(&t);
+    assert!(matches!(
+        w[..],
+        [
+            NfitWarning::BadLength {
+                expected: LengthRule::AtLeast(0x4_0000_000c),
+                ..
+            },
+            NfitWarning::BadLength {
+                expected: LengthRule::AtLeast(524_296),
+                ..
+            }
+        ]
+    ));
+}
+
+#[test]
+fn interleave_line_count_and_size() {
+    let t = nfit(&[
+        interleave(4, 0, 0, 256, 0),
+        interleave(5, 0, 2, 0, 2),
+        interleave(6, 0, 0, 0, 0),
+    ]);
+    let w = warnings(&t);
+    assert_eq!(
+        w,
+        vec![
+            NfitWarning::InterleaveNoLines {
+                offset: 40,
+                interleave_index: 4
+            },
+            NfitWarning::InterleaveLineSizeZero {
+                offset: 56,
+                interleave_index: 5,
+                line_count: 2
+            },
+            NfitWarning::InterleaveNoLines {
+                offset: 80,
+                interleave_index: 6
+            },
+            NfitWarning::InterleaveLineSizeZero {
+                offset: 80,
+                interleave_index: 6,
+                line_count: 0
+            },
+        ]
+    );
+    assert_eq!(
+        w[0].to_string(),
+        "NFIT: interleave structure 4 at offset 40 describes 0 lines"
+    );
+    assert_eq!(
+        w[1].to_string(),
+        "NFIT: interleave structure 5 at offset 56 has line size 0 (2 lines)"
+    );
+}
+
+#[test]
+fn other_reserved_flag_bits() {
+    let mut memdev = sub(1, 48);
+    memdev[44..46].copy_from_slice(&0x00c1u16.to_le_bytes());
+    let mut dcr = sub(4, 80);
+    dcr[18] = 0x03;
+    dcr[72..74].copy_from_slice(&0x0003u16.to_le_bytes());
+    let mut dcr32 = sub(4, 32);
+    dcr32[18] = 0x80;
+    let t = nfit(&[memdev, dcr, dcr32, caps(2, [0; 3], 0x13, 0)]);
+    let got: Vec<_> = warnings(&t)
+        .iter()
+        .map(|w| match *w {
+            NfitWarning::ReservedBits {
+                field,
+                value,
+                reserved,
+                ..
+            } => (field, value, reserved),
+            _ => panic!("{w:?}"),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("region mapping state flags", 0xc1, 0x80),
+            ("control region valid fields", 0x3, 0x2),
+            ("control region flags", 0x3, 0x2),
+            ("control region valid fields", 0x80, 0x80),
+            ("platform capabilities", 0x13, 0x10),
+        ]
+    );
+}
+
+#[test]
+fn block_data_window_region_index_zero() {
+    let t = nfit(&[sub(5, 40)]);
+    let w = warnings(&t);
+    assert_eq!(
+        w,
+        vec![NfitWarning::BlockDataWindowRegionZero { offset: 40 }]
+    );
+    assert_eq!(
+        w[0].to_string(),
+        "NFIT: block data window structure at offset 40 has control region index 0"
+    );
+}
+
+#[test]
+fn capabilities_cache_flush_needs_memory_flush() {
+    let t = nfit(&[caps(1, [0; 3], 0x1, 0), caps(1, [0; 3], 0x3, 0)]);
+    let w = warnings(&t);
+    assert_eq!(
+        w,
+        vec![NfitWarning::CapabilitiesCacheFlushWithoutMemoryFlush {
+            offset: 40,
+            capabilities: 1
+        }]
+    );
+    assert!(w[0].to_string().contains("without memory controller flush"));
+}
+
+#[test]
+fn unknown_subtable_type() {
+    let t = nfit(&[
+        sub(8, 12),
+        sub(0xffff, 4),
+        spa(1, PM, 0x1_0000_0000, 0x800_0000, None),
+    ]);
+    let n = parse_nfit(&t).unwrap();
+    assert_eq!((n.spa_ranges.len(), n.skipped), (1, 2));
+    assert_eq!(
+        n.warnings,
+        vec![
+            NfitWarning::UnknownType {
+                offset: 40,
+                typ: 8,
+                length: 12
+            },
+            NfitWarning::UnknownType {
+                offset: 52,
+                typ: 0xffff,
+                length: 4
+            }
+        ]
+    );
+    assert_eq!(
+        n.warnings[0].to_string(),
+        "NFIT: unknown subtable type 8 at offset 40 (length 12); skipped"
+    );
+}
+
+#[test]
+fn warnings_on_rejected_ranges_and_every_line_is_one_line() {
+    // A range rejected as an error still gets its fwts warnings; both lists are reported.
+    let mut s = spa(0, PM, 0x1_0000_0000, 0, None);
+    s[8] = 1;
+    let n = parse_nfit(&nfit(&[s])).unwrap();
+    assert!(n.spa_ranges.is_empty());
+    assert!(matches!(n.problems[..], [NfitError::SpaEmpty { .. }]));
+    assert_eq!(n.warnings.len(), 2);
+    for w in &n.warnings {
+        let l = w.to_string();
+        assert!(l.starts_with("NFIT: ") && !l.contains('\n'), "{l}");
+    }
+}
+
+#[test]
+fn fwts_warnings_fuzz_seed() {
+    // The seed make_seeds.py writes for these checks (mode byte 0, then the table).
+    let seed = include_bytes!("../../fuzz/corpus/nfit/fwts_warnings");
+    let n = parse_nfit(&seed[1..]).unwrap();
+    assert_eq!(n.spa_ranges.len(), 1, "warnings reject nothing");
+    assert!(n.problems.is_empty(), "{:?}", n.problems);
+    let got: Vec<_> = n.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        got,
+        vec![
+            "NFIT: table revision is 2, expected 1",
+            "NFIT: table reserved field at offset 36 is 0x1, expected 0",
+            "NFIT: SPA range flags at offset 40 are 0x8003: reserved bits 0x8000 set",
+            "NFIT: SPA range structure at offset 40 has range index 0 (only virtual disk and CD \
+             regions may)",
+            "NFIT: SPA range 0 at offset 40 has memory mapping attributes 0x10000008008 with \
+             bits 0x10000000000 outside the EFI_MEMORY_* set",
+            "NFIT: region mapping reserved field at offset 96 is 0x1, expected 0",
+            "NFIT: region mapping state flags at offset 96 are 0x80: reserved bits 0x80 set",
+            "NFIT: interleave structure 1 at offset 144 describes 0 lines",
+            "NFIT: interleave structure 1 at offset 144 has line size 0 (0 lines)",
+            "NFIT: flush hint address structure (type 6) at offset 160 has length 16, expected \
+             at least 40",
+            "NFIT: unknown subtable type 9 at offset 176 (length 8); skipped",
+        ]
+    );
+}
