@@ -78,6 +78,9 @@ pub fn main(args: &[String]) -> Result<String, String> {
                     for p in &n.problems {
                         let _ = writeln!(out, "{p}");
                     }
+                    for w in &n.warnings {
+                        let _ = writeln!(out, "{w}");
+                    }
                     for s in &n.spa_ranges {
                         let _ = writeln!(out, "{s}");
                     }
@@ -395,6 +398,40 @@ BIOS-e820: [mem 0x0000000100000000-0x000000043fffffff] usable
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn nfit_warnings_are_printed_and_the_range_kept() {
+        let data = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/kernel/firmware/src/tests/data"
+        );
+        let mut t = std::fs::read(format!("{data}/qemu_four_nodes_nvdimm_NFIT.bin")).unwrap();
+        // The first SPA range's memory attributes (table offset 40 + 48): a bit outside
+        // EFI_MEMORY_*, then the checksum made good again.
+        t[40 + 48 + 6] |= 0x80;
+        t[9] = 0;
+        t[9] = 0u8.wrapping_sub(t.iter().fold(0u8, |a, &b| a.wrapping_add(b)));
+        let path = std::env::temp_dir().join(format!("plan-nfit-{}.bin", std::process::id()));
+        std::fs::write(&path, &t).unwrap();
+        let dmesg = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/linux-6.1-qemu-four.dmesg"
+        );
+        let out = main(&[
+            "--e820".into(),
+            dmesg.into(),
+            "--nfit".into(),
+            path.to_string_lossy().into_owned(),
+        ])
+        .unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("NFIT: ") && l.contains("attribute")),
+            "{out}"
+        );
+        assert!(out.contains("Persistent Memory (NFIT), node 2"), "{out}");
     }
 
     #[test]

@@ -122,6 +122,9 @@ fn spa_ranges(bytes: &[u8]) -> Vec<SpaRange> {
             for p in &table.problems {
                 log::warn!("{p}");
             }
+            for w in &table.warnings {
+                log::warn!("{w}");
+            }
             for spa in &table.spa_ranges {
                 log::info!("{spa}");
             }
