@@ -555,3 +555,21 @@ fn piped_lines_after_two_reboots_are_all_answered() {
     assert!(section(&out, "iomem").contains("System RAM"), "{out}");
     assert!(out.contains("reboot: Power down"), "{out}");
 }
+
+/// A table that fwts would warn about (SPA range index 0, a memory attribute outside
+/// EFI_MEMORY_*) is reported line by line and its range is still used.
+#[test]
+fn nfit_warnings_are_logged_and_the_range_kept() {
+    let mut s = spa(0, 0x1_0000_0000, 0x800_0000, 56);
+    s[48 + 6] |= 0x80;
+    let file = temp_file("fwts-warnings.nfit", &nfit(&[s]));
+    let res = boot(&format!("--acpitable {file}"), "poweroff\n");
+    let out = &res.output;
+    assert!(out.contains("has range index 0"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("NFIT: ") && l.contains("attribute")),
+        "{out}"
+    );
+    assert!(out.contains("memremap:"), "the range was not used:\n{out}");
+}
