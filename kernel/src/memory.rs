@@ -6,6 +6,24 @@
 //! Page-table frames needed while the node is busy (memremap, hotplug) come from a
 //! pool filled from the buddy allocator just before the call, so mapping never has
 //! to re-enter the locked allocator.
+//!
+//! # Lock order
+//!
+//! The kernel runs on one CPU, so a lock taken twice, or two locks taken in
+//! opposite orders by code and by what it calls, is a hang. Locks are taken in
+//! this order and never the other way round:
+//!
+//! 1. [`boot::DISCOVERY`] (firmware's view: e820, pmem, iomem) before
+//! 2. [`MM`] (the memory manager) before
+//! 3. the record of handed-out memmap storage (taken inside `memmap_storage`),
+//! 4. the heap's locks (`HEAP`, then its frame sources), which only *try* [`MM`]
+//!    for frames and never wait for it,
+//! 5. `paging`'s page-table lock (nothing allocates under it),
+//! 6. the log ring, and the console (COM1), innermost: anything may log.
+//!
+//! `hotplug_scan` holds DISCOVERY while it asks MM about known ranges: code that
+//! holds MM must therefore never take DISCOVERY. Interrupt handlers that return
+//! (COM1, breakpoint) take no lock at all or only try one (see `interrupts`).
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -36,6 +54,54 @@ pub struct KernelPlatform {
     pt_pool: Vec<u64>,
 }
 
+/// Physical ranges `[start, end)` handed out as struct-page storage, sorted and
+/// disjoint, adjacent ranges merged. Global (not per `KernelPlatform`): the
+/// slices are `'static`, so no storage may ever be handed out twice, whoever asks.
+static MEMMAP_HANDED_OUT: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+
+/// Why storage was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageError {
+    /// `[pa, pa + bytes)` wraps or is empty.
+    BadRange,
+    /// It overlaps storage handed out before.
+    Overlap,
+    /// No memory to record it.
+    NoMemory,
+}
+
+/// Record `[pa, pa + bytes)` as handed out, unless it overlaps what was.
+fn claim_storage(ranges: &mut Vec<(u64, u64)>, pa: u64, bytes: u64) -> Result<(), StorageError> {
+    let end = pa
+        .checked_add(bytes)
+        .filter(|_| bytes > 0)
+        .ok_or(StorageError::BadRange)?;
+    // The first recorded range that ends after pa: the only one that can overlap
+    // [pa, end) (the ranges are sorted and disjoint), and the only one that can
+    // touch it from the right; the one before it may touch it from the left.
+    let i = ranges.partition_point(|&(_, e)| e <= pa);
+    if let Some(&(s, _)) = ranges.get(i)
+        && s < end
+    {
+        return Err(StorageError::Overlap);
+    }
+    if ranges.try_reserve(1).is_err() {
+        return Err(StorageError::NoMemory);
+    }
+    let joins_left = i > 0 && ranges[i - 1].1 == pa;
+    let joins_right = ranges.get(i).is_some_and(|&(s, _)| s == end);
+    match (joins_left, joins_right) {
+        (true, true) => {
+            ranges[i - 1].1 = ranges[i].1;
+            ranges.remove(i);
+        }
+        (true, false) => ranges[i - 1].1 = end,
+        (false, true) => ranges[i].0 = pa,
+        (false, false) => ranges.insert(i, (pa, end)),
+    }
+    Ok(())
+}
+
 fn map_err(e: paging::MapError) -> mm::MapError {
     match e {
         paging::MapError::OutOfFrames => mm::MapError::OutOfMemory,
@@ -60,16 +126,26 @@ impl Platform for KernelPlatform {
         pa: u64,
         count: usize,
     ) -> Result<&'static mut [Page], mm::MapError> {
-        let bytes = (count * size_of::<Page>()) as u64;
+        let bytes = count
+            .checked_mul(size_of::<Page>())
+            .ok_or(mm::MapError::BadAddress)? as u64;
         let virt = paging::phys_to_virt(pa, bytes).ok_or(mm::MapError::BadAddress)?;
         if virt % align_of::<Page>() as u64 != 0 {
             return Err(mm::MapError::BadAddress);
         }
+        // Platform's contract says mm never asks twice for the same storage; this
+        // safe method does not rely on it: overlapping requests are refused.
+        claim_storage(&mut MEMMAP_HANDED_OUT.lock(), pa, bytes).map_err(|e| match e {
+            StorageError::NoMemory => mm::MapError::OutOfMemory,
+            StorageError::BadRange => mm::MapError::BadAddress,
+            StorageError::Overlap => mm::MapError::Other("memmap storage handed out twice"),
+        })?;
         // SAFETY: [virt, virt + bytes) maps physical memory the memory manager owns
         // exclusively from now on (memblock or buddy RAM, or the first pages of a
-        // range it just mapped), never handed out twice (Platform's contract). It
-        // is zeroed before the slice is formed, and an all-zero Page is a valid
-        // value (mm's Page is plain integers). The mapping lives for ever.
+        // range it just mapped), and claim_storage just checked that no byte of it
+        // was handed out before (so no other slice aliases it). It is zeroed before
+        // the slice is formed, and an all-zero Page is a valid value (mm's Page is
+        // plain integers). The mapping lives for ever.
         unsafe {
             core::ptr::write_bytes(virt as *mut u8, 0, bytes as usize);
             Ok(core::slice::from_raw_parts_mut(virt as *mut Page, count))
@@ -412,5 +488,77 @@ pub fn hotplug_list(out: &mut String) {
                 ""
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test_case]
+    fn storage_ranges_never_overlap() {
+        let mut r = Vec::new();
+        assert_eq!(claim_storage(&mut r, 0x1000, 0x1000), Ok(()));
+        assert_eq!(claim_storage(&mut r, 0x4000, 0x1000), Ok(()));
+        assert_eq!(r, [(0x1000, 0x2000), (0x4000, 0x5000)]);
+        // The same range, a part of it, one straddling either end, one covering.
+        for (pa, len) in [
+            (0x1000, 0x1000),
+            (0x1800, 0x10),
+            (0x800, 0x1000),
+            (0x1fff, 2),
+            (0x3fff, 2),
+            (0, 0x10000),
+        ] {
+            assert_eq!(
+                claim_storage(&mut r, pa, len),
+                Err(StorageError::Overlap),
+                "{pa:#x}+{len:#x}"
+            );
+        }
+        assert_eq!(
+            claim_storage(&mut r, 0x1000, 0),
+            Err(StorageError::BadRange)
+        );
+        assert_eq!(
+            claim_storage(&mut r, u64::MAX, 2),
+            Err(StorageError::BadRange)
+        );
+        // Touching ranges are fine and merge.
+        assert_eq!(claim_storage(&mut r, 0x2000, 0x2000), Ok(()));
+        assert_eq!(r, [(0x1000, 0x5000)]);
+        assert_eq!(claim_storage(&mut r, 0x0, 0x1000), Ok(()));
+        assert_eq!(claim_storage(&mut r, 0x6000, 0x1000), Ok(()));
+        assert_eq!(r, [(0, 0x5000), (0x6000, 0x7000)]);
+        assert_eq!(
+            claim_storage(&mut r, 0x5000, 0x1001),
+            Err(StorageError::Overlap)
+        );
+    }
+
+    /// Platform::memmap_storage is safe: asking twice for the same storage must be
+    /// an error, not a second `&'static mut` to the same struct pages.
+    #[test_case]
+    fn memmap_storage_refuses_storage_handed_out_before() {
+        let pfn = with(|n| n.alloc_pages(Gfp::KERNEL | Gfp::NOWARN, 1))
+            .flatten()
+            .expect("two frames");
+        // The frames stay the storage's for ever: never freed.
+        let pa = pfn << 12;
+        let per_frame = 4096 / size_of::<Page>();
+        let mut platform = KernelPlatform {
+            pt_pool: Vec::new(),
+        };
+        let first = platform
+            .memmap_storage(pa, per_frame)
+            .expect("fresh storage");
+        assert_eq!(first.len(), per_frame);
+        assert!(platform.memmap_storage(pa, per_frame).is_err());
+        assert!(platform.memmap_storage(pa + 2048, 1).is_err());
+        // The kernel's own platform shares the record.
+        let again = with(|n| n.platform_mut().memmap_storage(pa, 1).is_err());
+        assert_eq!(again, Some(true));
+        // The frame next to it is still free to hand out.
+        assert!(platform.memmap_storage(pa + 4096, per_frame).is_ok());
     }
 }
