@@ -1,6 +1,7 @@
 //! The GDT and TSS: kernel code/data segments, and a separate interrupt stack
 //! (IST 0) for double faults, so a kernel stack overflow (a page fault on the
 //! guard page that cannot push its frame) is reported instead of triple-faulting.
+use core::cell::UnsafeCell;
 use spin::LazyLock as Lazy;
 use x86_64::VirtAddr;
 use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
@@ -12,15 +13,21 @@ use x86_64::structures::tss::TaskStateSegment;
 pub const DOUBLE_FAULT_IST_INDEX: u16 = 0;
 const IST_STACK_SIZE: usize = 5 * 4096;
 
-/// The double-fault stack, 16-byte aligned.
+/// The double-fault stack, 16-byte aligned. Only its address is used (the CPU
+/// writes to it); the `UnsafeCell` puts it in writable memory without a
+/// `static mut`.
 #[repr(align(16))]
-#[allow(dead_code)] // only its address is used
-struct IstStack([u8; IST_STACK_SIZE]);
-static mut DOUBLE_FAULT_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
+struct IstStack(UnsafeCell<[u8; IST_STACK_SIZE]>);
+
+// SAFETY: no Rust code reads or writes the stack through this static; only its
+// address goes to the TSS, and the CPU uses it for double faults alone.
+unsafe impl Sync for IstStack {}
+
+static DOUBLE_FAULT_STACK: IstStack = IstStack(UnsafeCell::new([0; IST_STACK_SIZE]));
 
 static TSS: Lazy<TaskStateSegment> = Lazy::new(|| {
     let mut tss = TaskStateSegment::new();
-    let start = VirtAddr::from_ptr(&raw const DOUBLE_FAULT_STACK);
+    let start = VirtAddr::from_ptr(DOUBLE_FAULT_STACK.0.get());
     // Stacks grow down: the IST entry is the end of the array.
     tss.interrupt_stack_table[DOUBLE_FAULT_IST_INDEX as usize] = start + IST_STACK_SIZE as u64;
     tss

@@ -10,6 +10,7 @@
 //! lock), so the page source only *tries* the lock, and a small reserve of frames
 //! covers growth that happens while the lock is held.
 use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 use linked_list_allocator::Heap;
 use spin::Mutex;
@@ -35,11 +36,17 @@ struct HeapState {
 const EARLY_POOL: usize = 2 << 20;
 
 #[repr(C, align(4096))]
-struct EarlyPool([u8; EARLY_POOL]);
+struct EarlyPool(UnsafeCell<[u8; EARLY_POOL]>);
+
+// SAFETY: no Rust code reads or writes the pool through this static: only its
+// address is used, to find its frames, which are then used only through the heap
+// window (under the heap's lock).
+unsafe impl Sync for EarlyPool {}
 
 /// The early pool. Never touched through this name: its frames are mapped into the
-/// heap window (found with a page-table walk) and used only there.
-static mut EARLY_POOL_MEM: EarlyPool = EarlyPool([0; EARLY_POOL]);
+/// heap window (found with a page-table walk) and used only there. The
+/// `UnsafeCell` keeps it in writable .bss without a `static mut`.
+static EARLY_POOL_MEM: EarlyPool = EarlyPool(UnsafeCell::new([0; EARLY_POOL]));
 
 const EARLY_FRAMES: usize = EARLY_POOL / 4096;
 
@@ -115,7 +122,7 @@ pub static HEAP: KernelHeap = KernelHeap(Mutex::new(HeapState {
 pub fn init() -> Result<(), paging::MapError> {
     {
         let mut f = FRAMES.lock();
-        let base = (&raw const EARLY_POOL_MEM) as u64;
+        let base = EARLY_POOL_MEM.0.get() as u64;
         for i in 0..EARLY_FRAMES {
             if let Some(pa) = paging::translate(base + (i * 4096) as u64) {
                 let n = f.early_end;
@@ -157,7 +164,13 @@ pub fn stats() -> (usize, usize) {
 
 fn map_more(st: &mut HeapState, bytes: usize) -> Result<(), paging::MapError> {
     let pages = bytes.div_ceil(4096);
-    if st.mapped_end + (pages as u64) * 4096 > st.window_end {
+    // Checked: a huge request must fail here, not overflow (a panic inside the
+    // allocator, with its lock held).
+    let fits = (pages as u64)
+        .checked_mul(4096)
+        .and_then(|len| st.mapped_end.checked_add(len))
+        .is_some_and(|end| end <= st.window_end);
+    if !fits {
         return Err(paging::MapError::NoVirtualSpace);
     }
     let mut frames = FRAMES.lock();
@@ -172,7 +185,13 @@ fn map_more(st: &mut HeapState, bytes: usize) -> Result<(), paging::MapError> {
 }
 
 fn grow(st: &mut HeapState, layout: Layout) -> bool {
-    let want = (layout.size() + layout.align() + 64)
+    // Room for the block, its alignment and the allocator's bookkeeping; a size
+    // that does not even fit a usize cannot be mapped.
+    let Some(need) = layout.size().checked_add(layout.align()) else {
+        return false;
+    };
+    let want = need
+        .saturating_add(64)
         .max(GROW_MIN)
         .max(st.heap.size() / 4);
     let before = st.mapped_end;
@@ -183,7 +202,7 @@ fn grow(st: &mut HeapState, layout: Layout) -> bool {
         // mapped to frames owned by the heap.
         unsafe { st.heap.extend(added) };
     }
-    res.is_ok() || added >= layout.size() + layout.align()
+    res.is_ok() || added >= need
 }
 
 // SAFETY: allocation and deallocation go through linked_list_allocator under one
@@ -210,5 +229,28 @@ unsafe impl GlobalAlloc for KernelHeap {
             // SAFETY: GlobalAlloc's contract: `p` came from `alloc` with `layout`.
             unsafe { self.0.lock().heap.deallocate(p, layout) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::alloc::{GlobalAlloc, Layout};
+
+    use super::HEAP;
+
+    /// A request larger than the heap window returns null (it used to overflow
+    /// `mapped_end + pages * 4096` and panic with the heap's lock held).
+    #[test_case]
+    fn huge_request_returns_null() {
+        for size in [isize::MAX as usize - 4096, 1 << 62, 1 << 47] {
+            let layout = Layout::from_size_align(size, 4096).unwrap();
+            // SAFETY: the layout has a non-zero size; a non-null result is freed
+            // with the same layout.
+            let p = unsafe { HEAP.alloc(layout) };
+            assert!(p.is_null(), "{size:#x} bytes allocated");
+        }
+        // The heap still works.
+        let v = alloc::vec![7u8; 100_000];
+        assert_eq!(v.iter().map(|&b| u64::from(b)).sum::<u64>(), 700_000);
     }
 }
