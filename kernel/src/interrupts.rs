@@ -6,6 +6,11 @@
 //! vectors 32-47 with every line masked except COM1's (IRQ 4). The kernel runs
 //! with interrupts disabled and enables them only to `hlt` while the shell waits
 //! for input; the COM1 handler just acknowledges the interrupt, waking the CPU.
+//!
+//! Handlers that return to the interrupted code (COM1, breakpoint) never wait for a
+//! lock: the code they interrupted may hold it, and on one CPU it would never be
+//! released. The COM1 handler writes its EOI straight to the PIC's command port,
+//! and the breakpoint handler only tries the log and console locks.
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::LazyLock as Lazy;
 use x86_64::registers::control::Cr2;
@@ -21,6 +26,11 @@ pub static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
 pub const PIC_OFFSET: u8 = 32;
 /// COM1's IRQ line.
 const IRQ_COM1: u8 = 4;
+/// The primary 8259's command port and its non-specific end-of-interrupt command.
+const PIC1_COMMAND: u16 = 0x20;
+const PIC_EOI: u8 = 0x20;
+/// How many COM1 interrupts were acknowledged (tests check that none is skipped).
+pub static COM1_EOIS: AtomicU64 = AtomicU64::new(0);
 
 static PICS: spin::Mutex<pic8259::ChainedPics> =
     // SAFETY: 32-47 are free vectors (the CPU's exceptions use 0-31).
@@ -70,11 +80,20 @@ pub fn wait_for_interrupt() {
 }
 
 extern "x86-interrupt" fn com1_handler(_frame: InterruptStackFrame) {
-    // The data stays in the UART for the shell to read; only acknowledge.
-    if let Some(mut pics) = PICS.try_lock() {
-        // SAFETY: this is the COM1 vector of the remapped primary PIC.
-        unsafe { pics.notify_end_of_interrupt(PIC_OFFSET + IRQ_COM1) };
-    }
+    // The data stays in the UART for the shell to read; only acknowledge, always:
+    // without the EOI the PIC never raises IRQ 4 again. Not through PICS, whose
+    // lock this handler may have interrupted.
+    send_com1_eoi();
+}
+
+/// End of interrupt for COM1 (IRQ 4, on the primary PIC: no EOI to the secondary).
+fn send_com1_eoi() {
+    COM1_EOIS.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: a non-specific EOI to the primary 8259's command port only ends the
+    // interrupt in service. The one multi-byte command sequence to that port
+    // (initialisation, in `init_pics`) runs with interrupts disabled, so this
+    // write never lands in the middle of it.
+    unsafe { x86_64::instructions::port::Port::<u8>::new(PIC1_COMMAND).write(PIC_EOI) };
 }
 
 extern "x86-interrupt" fn spurious_handler(_frame: InterruptStackFrame) {}
@@ -86,7 +105,12 @@ fn report(args: core::fmt::Arguments) {
 
 extern "x86-interrupt" fn breakpoint_handler(frame: InterruptStackFrame) {
     BREAKPOINTS.fetch_add(1, Ordering::SeqCst);
-    log::info!("breakpoint at {:#x}", frame.instruction_pointer.as_u64());
+    // Execution resumes, so the log and console locks of the interrupted code
+    // must not be waited for: try them (the line is dropped where one is held).
+    crate::logger::try_log(format_args!(
+        "breakpoint at {:#x}",
+        frame.instruction_pointer.as_u64()
+    ));
 }
 
 extern "x86-interrupt" fn page_fault_handler(frame: InterruptStackFrame, code: PageFaultErrorCode) {
@@ -128,5 +152,32 @@ mod tests {
         let before = BREAKPOINTS.load(Ordering::SeqCst);
         x86_64::instructions::interrupts::int3();
         assert_eq!(BREAKPOINTS.load(Ordering::SeqCst), before + 1);
+    }
+
+    /// A breakpoint taken while the interrupted code holds the console and the log
+    /// locks resumes (it used to spin for ever on the log's lock).
+    #[test_case]
+    fn breakpoint_under_the_console_and_log_locks_resumes() {
+        let before = BREAKPOINTS.load(Ordering::SeqCst);
+        crate::serial::with_console_locked(|| {
+            crate::logger::with_log_locked(x86_64::instructions::interrupts::int3)
+        });
+        assert_eq!(BREAKPOINTS.load(Ordering::SeqCst), before + 1);
+        crate::serial::with_console_locked(x86_64::instructions::interrupts::int3);
+        assert_eq!(BREAKPOINTS.load(Ordering::SeqCst), before + 2);
+    }
+
+    /// COM1's handler acknowledges the interrupt even while the PICS lock is held
+    /// (it used to skip the EOI, and COM1 never interrupted again).
+    #[test_case]
+    fn com1_interrupt_is_acknowledged_under_the_pics_lock() {
+        let before = COM1_EOIS.load(Ordering::SeqCst);
+        {
+            let _pics = PICS.lock();
+            // SAFETY: the COM1 vector's handler takes no arguments beyond the
+            // frame the CPU pushes for `int`, and only writes the EOI.
+            unsafe { core::arch::asm!("int {v}", v = const PIC_OFFSET + IRQ_COM1) };
+        }
+        assert_eq!(COM1_EOIS.load(Ordering::SeqCst), before + 1);
     }
 }

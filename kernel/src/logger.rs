@@ -72,6 +72,25 @@ impl log::Log for KernelLogger {
     fn flush(&self) {}
 }
 
+/// Log `args` at info level from a handler that may have interrupted the logger
+/// or the console (the breakpoint handler): each lock is only tried, and the ring
+/// or the console whose lock is held misses the line instead of deadlocking.
+pub fn try_log(args: fmt::Arguments) {
+    let ns = crate::tsc::uptime_ns();
+    let (secs, usecs) = (ns / 1_000_000_000, (ns / 1000) % 1_000_000);
+    if let Some(mut ring) = RING.try_lock() {
+        let _ = writeln!(ring, "[{secs:5}.{usecs:06}] {args}");
+    }
+    crate::serial::try_write_fmt(format_args!("[{secs:5}.{usecs:06}] {args}\n"));
+}
+
+/// Run `f` with the log lock held (tests of handlers that must not take it).
+#[cfg(test)]
+pub(crate) fn with_log_locked<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = RING.lock();
+    f()
+}
+
 /// Install the logger. Info and above by default, as a quiet Linux console.
 pub fn init() {
     if log::set_logger(&LOGGER).is_ok() {

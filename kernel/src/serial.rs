@@ -29,10 +29,12 @@ pub fn init() {
         // below does not drop one that was on its way.
         let mut quiet_since = crate::tsc::rdtsc();
         while early.2 < EARLY_MAX && crate::tsc::rdtsc() - quiet_since < 3_000_000 {
-            // SAFETY: reading COM1's line status and receive registers before it is
-            // configured only takes bytes that are already waiting.
+            // SAFETY: reading COM1's line status register has no side effect; the
+            // port belongs to this driver.
             if unsafe { lsr.read() } & 1 == 1 {
                 let n = early.2;
+                // SAFETY: the line status said a byte is waiting; reading the
+                // receive register only takes it (before the UART is configured).
                 early.0[n] = unsafe { data.read() };
                 early.2 += 1;
                 quiet_since = crate::tsc::rdtsc();
@@ -73,6 +75,24 @@ pub fn write_fmt(args: fmt::Arguments) {
     if let Some(uart) = COM1.lock().as_mut() {
         let _ = Writer(uart).write_fmt(args);
     }
+}
+
+/// Write formatted text to the console unless its lock is held, in which case the
+/// text is dropped: for handlers that may have interrupted a console write (the
+/// breakpoint handler), which must not wait for a lock the interrupted code holds.
+pub fn try_write_fmt(args: fmt::Arguments) {
+    if let Some(mut guard) = COM1.try_lock()
+        && let Some(uart) = guard.as_mut()
+    {
+        let _ = Writer(uart).write_fmt(args);
+    }
+}
+
+/// Run `f` with the console lock held (tests of handlers that must not take it).
+#[cfg(test)]
+pub(crate) fn with_console_locked<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = COM1.lock();
+    f()
 }
 
 /// Write raw bytes (the shell's echo and control sequences) without conversion.
