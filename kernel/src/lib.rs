@@ -13,6 +13,8 @@
 //! feeds firmware data through the hardware-free crates. Every `unsafe` block of
 //! the project is in this crate, each with a `// SAFETY:` comment.
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(test, no_main)]
 #![feature(custom_test_frameworks, abi_x86_interrupt)]
 #![test_runner(crate::testing::test_runner)]

@@ -1,5 +1,7 @@
 //! The kernel binary: boot, then the serial shell.
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![no_main]
 
 use bootloader_api::{BootInfo, entry_point};

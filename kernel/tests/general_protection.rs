@@ -1,6 +1,8 @@
 //! A general protection fault must be reported with its error code, then stop
 //! the machine (here the test declares it expects it).
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![no_main]
 
 use bootloader_api::{BootInfo, entry_point};

@@ -1,6 +1,8 @@
 //! The heap: boxes, vectors, reuse of freed memory, and growth well past the
 //! initial mapping (a large Vec needs no static array).
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![no_main]
 #![feature(custom_test_frameworks)]
 #![test_runner(kernel::testing::test_runner)]

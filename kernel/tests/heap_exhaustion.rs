@@ -1,6 +1,8 @@
 //! A heap allocation that cannot be satisfied must end in the alloc error path
 //! with a clear message (a panic naming the size), not a hang.
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![no_main]
 
 extern crate alloc;

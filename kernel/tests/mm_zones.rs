@@ -7,6 +7,8 @@
 //! runner: --qemu -object --qemu memory-backend-ram,id=hp,size=256M
 //! runner: --qemu -device --qemu pc-dimm,id=hpd,memdev=hp
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![no_main]
 #![feature(custom_test_frameworks)]
 #![test_runner(kernel::testing::test_runner)]

@@ -1,6 +1,8 @@
 //! A kernel stack overflow must be reported by the double-fault handler running on
 //! its own IST stack, not end in a triple fault.
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![no_main]
 
 use bootloader_api::{BootInfo, entry_point};
