@@ -10,9 +10,9 @@ use firmware::e820::{self, E820Table, RegionKind};
 use firmware::iomem::IomemTree;
 use firmware::nfit::{self, SpaRange};
 use firmware::numa::{NumaInput, NumaLayout, numa_init};
-use firmware::{slit, srat};
 use firmware::pmem::PmemRange;
 use firmware::range::PhysRange;
+use firmware::{slit, srat};
 
 use crate::paging;
 
