@@ -3,6 +3,8 @@
 //! runs test kernels, and offers the dry-run planner. `cargo run` at the
 //! repository root is `src/main.rs` of this package; the boot scenarios in tests/
 //! use this library.
+#![forbid(unsafe_code)]
+
 pub mod image;
 pub mod kbuild;
 pub mod ktest;

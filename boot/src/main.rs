@@ -1,6 +1,8 @@
 //! `cargo run` at the repository root: build the kernel, make its disk image and
 //! boot it in QEMU with the serial console on stdio (see `--help`). Also the
 //! cargo runner for kernel ELFs (`--kernel`), and `plan`, the dry-run planner.
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::ExitCode;
 
