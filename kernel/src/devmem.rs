@@ -41,7 +41,10 @@ pub fn command(out: &mut String, addr: u64, width: u64, value: Option<u64>) {
             let _ = writeln!(out, "Value at address {addr:#x}: {v:#0w$x}", w = digits + 2);
         }
         Some(v) => {
-            // SAFETY: as above; the user asked for this write to an allowed range.
+            // SAFETY: the policy allowed [addr, addr+width) (firmware-reserved, ACPI
+            // or low-memory bytes, never RAM the kernel uses or persistent memory),
+            // inside the kernel's physical mapping and naturally aligned; the user
+            // asked for this write.
             unsafe {
                 match width {
                     1 => core::ptr::write_volatile(virt as *mut u8, v as u8),

@@ -234,7 +234,8 @@ fn map_range(
         } else {
             let page = Page::<Size4KiB>::containing_address(VirtAddr::new(v));
             let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(ph));
-            // SAFETY: as above.
+            // SAFETY: the 4 KiB page lies in a window no one else maps, and the frame
+            // is device memory or RAM handed to us for exactly this use.
             let res = unsafe { p.mapper.map_to(page, frame, flags, &mut alloc) };
             res.map(|f| f.flush()).map_err(map_err)?;
             off += 4096;

@@ -101,18 +101,22 @@ pub fn read(dev: u8, offset: u64, buf: &mut [u8]) -> Result<(), PmemError> {
 pub fn write(dev: u8, offset: u64, data: &[u8]) -> Result<(), PmemError> {
     let d = device(dev, offset, data.len() as u64)?;
     let dst = (d.virt + offset) as *mut u8;
-    // SAFETY: as in read; the data area belongs to this driver alone.
+    // SAFETY: [virt+offset, +len) lies inside the device's mapping (checked by
+    // `device`), which maps device memory for ever; the data area belongs to this
+    // driver alone, and `data` is a separate (RAM) buffer, so they cannot overlap.
     unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
     let first = (d.virt + offset) & !63;
     let last = d.virt + offset + data.len() as u64;
     let mut line = first;
     while line < last {
-        // SAFETY: clflush of a mapped address has no other effect than writing the
-        // line back; sfence only orders stores.
+        // SAFETY: `line` is inside the device's mapping (the written bytes rounded
+        // down to a cache line); clflush of a mapped address only writes the line
+        // back.
         unsafe { core::arch::x86_64::_mm_clflush(line as *const u8) };
         line += 64;
     }
-    // SAFETY: see above.
+    // SAFETY: sfence only orders the earlier stores and flushes; every x86_64 CPU
+    // has the instruction.
     unsafe { core::arch::x86_64::_mm_sfence() };
     Ok(())
 }
