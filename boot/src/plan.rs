@@ -121,16 +121,12 @@ fn report(
     let spa = &tables.spa;
     let setup = memory_setup(table, cmdline, spa);
     let memory: Vec<_> = setup.zone_map.usable_pages().collect();
-    let numa = numa_init(
-        NumaInput {
-            srat: tables.srat.as_ref(),
-            slit: tables.slit.as_ref(),
-            memory: &memory,
-            numa_off: false,
-            fake: None,
-        }
-        .with_cmdline(cmdline),
-    );
+    let numa = numa_init(NumaInput::new(
+        tables.srat.as_ref(),
+        tables.slit.as_ref(),
+        &memory,
+        cmdline,
+    ));
     for (_, line) in &numa.messages {
         let _ = writeln!(out, "{line}");
     }

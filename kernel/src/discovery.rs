@@ -169,16 +169,12 @@ pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Di
     }
     // NUMA after the persistent ranges, before the zones, as in Linux's boot log.
     let memory: Vec<PhysRange> = setup.zone_map.usable_pages().collect();
-    let numa = numa_init(
-        NumaInput {
-            srat: tables.srat.as_ref(),
-            slit: tables.slit.as_ref(),
-            memory: &memory,
-            numa_off: false,
-            fake: None,
-        }
-        .with_cmdline(cmdline),
-    );
+    let numa = numa_init(NumaInput::new(
+        tables.srat.as_ref(),
+        tables.slit.as_ref(),
+        &memory,
+        cmdline,
+    ));
     numa.log();
     Discovery {
         numa,

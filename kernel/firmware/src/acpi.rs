@@ -108,6 +108,10 @@ impl Signature {
     pub const XSDT: Signature = Signature(*b"XSDT");
     /// `NFIT`.
     pub const NFIT: Signature = Signature(*b"NFIT");
+    /// `SRAT`.
+    pub const SRAT: Signature = Signature(*b"SRAT");
+    /// `SLIT`.
+    pub const SLIT: Signature = Signature(*b"SLIT");
 }
 
 impl fmt::Display for Signature {
@@ -491,6 +495,63 @@ impl SdtHeader {
             addr,
             header: *self,
         }
+    }
+}
+
+/// Why a table's header rejects the whole table (see [`checked_table`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableCheck {
+    /// The signature is another table's.
+    WrongSignature {
+        /// Signature found.
+        found: Signature,
+    },
+    /// Shorter than the table's fixed header (the buffer, or the header's length field).
+    TooShort {
+        /// The length.
+        length: usize,
+    },
+    /// The header's length exceeds the bytes available.
+    Truncated {
+        /// Header length field.
+        header_length: u32,
+        /// Bytes available.
+        available: usize,
+    },
+    /// The bytes do not sum to 0.
+    BadChecksum {
+        /// The byte sum found.
+        sum: u8,
+    },
+}
+
+/// The checks every table parser starts with: a 36-byte header with signature `sig`, a
+/// length of at least `min_len` that the buffer holds, and a zero byte sum. Returns the
+/// header and the table's bytes (the buffer cut to the header's length).
+pub fn checked_table(
+    bytes: &[u8],
+    sig: Signature,
+    min_len: usize,
+) -> Result<(SdtHeader, &[u8]), TableCheck> {
+    let header = SdtHeader::parse(bytes).ok_or(TableCheck::TooShort {
+        length: bytes.len(),
+    })?;
+    if header.signature != sig {
+        return Err(TableCheck::WrongSignature {
+            found: header.signature,
+        });
+    }
+    let length = header.length as usize;
+    if length < min_len {
+        return Err(TableCheck::TooShort { length });
+    }
+    let table = bytes.get(..length).ok_or(TableCheck::Truncated {
+        header_length: header.length,
+        available: bytes.len(),
+    })?;
+    match checksum(table) {
+        0 => Ok((header, table)),
+        sum => Err(TableCheck::BadChecksum { sum }),
     }
 }
 

@@ -19,7 +19,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::acpi::{SDT_HEADER_LEN, SdtHeader, Signature, checksum};
+use crate::acpi::{SDT_HEADER_LEN, SdtHeader, Signature, TableCheck, checked_table};
 use crate::range::PhysRange;
 
 /// Offset of the first subtable (header plus 4 reserved bytes).
@@ -678,6 +678,23 @@ impl fmt::Display for NfitWarning {
     }
 }
 
+impl From<TableCheck> for NfitError {
+    fn from(c: TableCheck) -> Self {
+        match c {
+            TableCheck::WrongSignature { found } => Self::NotNfit { found },
+            TableCheck::TooShort { length } => Self::TooShort { length },
+            TableCheck::Truncated {
+                header_length,
+                available,
+            } => Self::Truncated {
+                header_length,
+                available,
+            },
+            TableCheck::BadChecksum { sum } => Self::BadChecksum { sum },
+        }
+    }
+}
+
 /// A parsed NFIT.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Nfit {
@@ -727,26 +744,7 @@ fn le64(b: &[u8], off: usize) -> u64 {
 /// Parses an NFIT (the whole table, header included). Bytes past the header's length are
 /// ignored. See the module doc for what rejects the table, its rest, or one range.
 pub fn parse_nfit(bytes: &[u8]) -> Result<Nfit, NfitError> {
-    let header = SdtHeader::parse(bytes).ok_or(NfitError::TooShort {
-        length: bytes.len(),
-    })?;
-    if header.signature != Signature::NFIT {
-        return Err(NfitError::NotNfit {
-            found: header.signature,
-        });
-    }
-    let length = header.length as usize;
-    if length < NFIT_HEADER_LEN {
-        return Err(NfitError::TooShort { length });
-    }
-    let table = bytes.get(..length).ok_or(NfitError::Truncated {
-        header_length: header.length,
-        available: bytes.len(),
-    })?;
-    let sum = checksum(table);
-    if sum != 0 {
-        return Err(NfitError::BadChecksum { sum });
-    }
+    let (header, table) = checked_table(bytes, Signature::NFIT, NFIT_HEADER_LEN)?;
 
     let mut nfit = Nfit {
         header,

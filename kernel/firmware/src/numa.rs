@@ -97,6 +97,24 @@ pub struct NumaInput<'a> {
 }
 
 impl<'a> NumaInput<'a> {
+    /// The tables as parsed (`None` where the firmware has none) over `memory`, with the
+    /// `numa=` options of `cmdline`.
+    pub fn new(
+        srat: Option<&'a Result<Srat, SratError>>,
+        slit: Option<&'a Result<Slit, SlitError>>,
+        memory: &'a [PhysRange],
+        cmdline: &str,
+    ) -> Self {
+        NumaInput {
+            srat,
+            slit,
+            memory,
+            numa_off: false,
+            fake: None,
+        }
+        .with_cmdline(cmdline)
+    }
+
     /// Input with the `numa=` options of `cmdline` (the last `numa=` of each kind counts, as
     /// each `numa=` is an early parameter handled in order).
     pub fn with_cmdline(mut self, cmdline: &str) -> Self {

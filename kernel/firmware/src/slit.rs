@@ -12,7 +12,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::acpi::{SDT_HEADER_LEN, SdtHeader, Signature, checksum};
+use crate::acpi::{SDT_HEADER_LEN, Signature, TableCheck, checked_table};
 
 /// Distance of a node to itself (Linux's `LOCAL_DISTANCE`).
 pub const LOCAL_DISTANCE: u8 = 10;
@@ -107,6 +107,23 @@ impl fmt::Display for SlitError {
     }
 }
 
+impl From<TableCheck> for SlitError {
+    fn from(c: TableCheck) -> Self {
+        match c {
+            TableCheck::WrongSignature { found } => Self::NotSlit { found },
+            TableCheck::TooShort { length } => Self::TooShort { length },
+            TableCheck::Truncated {
+                header_length,
+                available,
+            } => Self::Truncated {
+                header_length,
+                available,
+            },
+            TableCheck::BadChecksum { sum } => Self::BadChecksum { sum },
+        }
+    }
+}
+
 /// A valid SLIT.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Slit {
@@ -128,29 +145,8 @@ impl Slit {
 
 /// Decodes and validates a SLIT as Linux's `slit_valid`, plus the checks above.
 pub fn parse_slit(bytes: &[u8]) -> Result<Slit, SlitError> {
-    let header = SdtHeader::parse(bytes).ok_or(SlitError::TooShort {
-        length: bytes.len(),
-    })?;
-    if header.signature != Signature(*b"SLIT") {
-        return Err(SlitError::NotSlit {
-            found: header.signature,
-        });
-    }
-    let length = header.length as usize;
-    if length > bytes.len() {
-        return Err(SlitError::Truncated {
-            header_length: header.length,
-            available: bytes.len(),
-        });
-    }
-    if length < SLIT_HEADER_LEN {
-        return Err(SlitError::TooShort { length });
-    }
-    let table = &bytes[..length];
-    let sum = checksum(table);
-    if sum != 0 {
-        return Err(SlitError::BadChecksum { sum });
-    }
+    let (_, table) = checked_table(bytes, Signature::SLIT, SLIT_HEADER_LEN)?;
+    let length = table.len();
     let mut raw = [0u8; 8];
     raw.copy_from_slice(&table[SDT_HEADER_LEN..SLIT_HEADER_LEN]);
     let count = u64::from_le_bytes(raw);

@@ -25,7 +25,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::acpi::{SDT_HEADER_LEN, SdtHeader, Signature, checksum};
+use crate::acpi::{SDT_HEADER_LEN, SdtHeader, Signature, TableCheck, checked_table};
 use crate::range::PhysRange;
 
 /// Offset of the first subtable: header, table revision (4 bytes), 8 reserved bytes.
@@ -248,6 +248,23 @@ impl fmt::Display for SratError {
     }
 }
 
+impl From<TableCheck> for SratError {
+    fn from(c: TableCheck) -> Self {
+        match c {
+            TableCheck::WrongSignature { found } => Self::NotSrat { found },
+            TableCheck::TooShort { length } => Self::TooShort { length },
+            TableCheck::Truncated {
+                header_length,
+                available,
+            } => Self::Truncated {
+                header_length,
+                available,
+            },
+            TableCheck::BadChecksum { sum } => Self::BadChecksum { sum },
+        }
+    }
+}
+
 /// A decoded SRAT.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Srat {
@@ -277,29 +294,8 @@ fn le(b: &[u8], off: usize, n: usize) -> u64 {
 
 /// Decodes an SRAT. `Err` only for a table that cannot be used at all.
 pub fn parse_srat(bytes: &[u8]) -> Result<Srat, SratError> {
-    let header = SdtHeader::parse(bytes).ok_or(SratError::TooShort {
-        length: bytes.len(),
-    })?;
-    if header.signature != Signature(*b"SRAT") {
-        return Err(SratError::NotSrat {
-            found: header.signature,
-        });
-    }
-    let length = header.length as usize;
-    if length > bytes.len() {
-        return Err(SratError::Truncated {
-            header_length: header.length,
-            available: bytes.len(),
-        });
-    }
-    if length < SRAT_HEADER_LEN {
-        return Err(SratError::TooShort { length });
-    }
-    let table = &bytes[..length];
-    let sum = checksum(table);
-    if sum != 0 {
-        return Err(SratError::BadChecksum { sum });
-    }
+    let (header, table) = checked_table(bytes, Signature::SRAT, SRAT_HEADER_LEN)?;
+    let length = table.len();
     let mut entries = Vec::new();
     let mut problem = None;
     let mut offset = SRAT_HEADER_LEN;

@@ -11,7 +11,8 @@
 //! sorted, disjoint and never overlap usable RAM.
 #![no_main]
 
-use firmware::acpi::checksum;
+mod table_mode;
+
 use firmware::e820::{E820Table, E820Type, RegionKind, e820_from_regions};
 use firmware::nfit::{Guid, MAX_PHYS_ADDR, parse_nfit};
 use firmware::pmem::collect_persistent;
@@ -37,22 +38,9 @@ fn one_line(s: &str) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, table)) = data.split_first() else {
+    let Some((_, table)) = table_mode::table(data) else {
         return;
     };
-    let mut table = table.to_vec();
-    if mode & 1 != 0 && table.len() >= 8 {
-        let len = u32::try_from(table.len()).unwrap_or(u32::MAX);
-        table[4..8].copy_from_slice(&len.to_le_bytes());
-    }
-    if mode & 2 != 0 && table.len() >= 10 {
-        let len = u32::from_le_bytes([table[4], table[5], table[6], table[7]]) as usize;
-        let end = len.min(table.len());
-        if end >= 10 {
-            table[9] = 0;
-            table[9] = 0u8.wrapping_sub(checksum(&table[..end]));
-        }
-    }
     match parse_nfit(&table) {
         Err(e) => {
             assert!(e.rejects_table(), "{e:?}");

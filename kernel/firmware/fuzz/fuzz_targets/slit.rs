@@ -9,6 +9,8 @@
 //! the layout's distances are the table's for mapped PXMs when valid, and 10/20 otherwise.
 #![no_main]
 
+mod table_mode;
+
 use firmware::acpi::checksum;
 use firmware::numa::{NumaInput, numa_init};
 use firmware::range::PhysRange;
@@ -49,22 +51,9 @@ fn srat() -> Result<Srat, SratError> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, table)) = data.split_first() else {
+    let Some((_, table)) = table_mode::table(data) else {
         return;
     };
-    let mut table = table.to_vec();
-    if mode & 1 != 0 && table.len() >= 8 {
-        let len = u32::try_from(table.len()).unwrap_or(u32::MAX);
-        table[4..8].copy_from_slice(&len.to_le_bytes());
-    }
-    if mode & 2 != 0 && table.len() >= 10 {
-        let len = u32::from_le_bytes([table[4], table[5], table[6], table[7]]) as usize;
-        let end = len.min(table.len());
-        if end >= 10 {
-            table[9] = 0;
-            table[9] = 0u8.wrapping_sub(checksum(&table[..end]));
-        }
-    }
     let slit = parse_slit(&table);
     match &slit {
         Ok(s) => {

@@ -10,7 +10,8 @@
 //! distance 10 from itself.
 #![no_main]
 
-use firmware::acpi::checksum;
+mod table_mode;
+
 use firmware::numa::{MAX_NUMNODES, NumaInput, numa_init};
 use firmware::numa_emulation::FakeSpec;
 use firmware::range::PhysRange;
@@ -25,22 +26,9 @@ const MEMORY: [PhysRange; 3] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, table)) = data.split_first() else {
+    let Some((mode, table)) = table_mode::table(data) else {
         return;
     };
-    let mut table = table.to_vec();
-    if mode & 1 != 0 && table.len() >= 8 {
-        let len = u32::try_from(table.len()).unwrap_or(u32::MAX);
-        table[4..8].copy_from_slice(&len.to_le_bytes());
-    }
-    if mode & 2 != 0 && table.len() >= 10 {
-        let len = u32::from_le_bytes([table[4], table[5], table[6], table[7]]) as usize;
-        let end = len.min(table.len());
-        if end >= 10 {
-            table[9] = 0;
-            table[9] = 0u8.wrapping_sub(checksum(&table[..end]));
-        }
-    }
     let srat = parse_srat(&table);
     if let Err(e) = &srat {
         assert!(e.rejects_table(), "{e:?}");
