@@ -1,5 +1,5 @@
-//! The memory manager inside the kernel: the hardware-free `mm::Node` behind one
-//! lock, and `KernelPlatform`, the glue it reaches the machine through (struct
+//! The memory manager inside the kernel: the hardware-free `mm::Machine` (with
+//! one `PgData` per NUMA node) behind one lock, and `KernelPlatform`, the glue it reaches the machine through (struct
 //! page storage through the bootloader's physical mapping, device and hot-added
 //! ranges mapped by our page tables, zeroing frames).
 //!
@@ -30,7 +30,7 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 use firmware::iomem::{Resource, ResourceKind};
 use firmware::range::PhysRange;
-use mm::{Gfp, Memblock, MemremapOptions, Node, Page, Platform};
+use mm::{Gfp, Machine, Memblock, MemremapOptions, Page, Platform, Topology};
 use spin::Mutex;
 
 use crate::discovery::Discovery;
@@ -170,11 +170,11 @@ impl Platform for KernelPlatform {
     }
 }
 
-/// The node (all of physical memory; one NUMA node).
-pub static MM: Mutex<Option<Node<KernelPlatform>>> = Mutex::new(None);
+/// The memory manager: the machine and its NUMA nodes.
+pub static MM: Mutex<Option<Machine<KernelPlatform>>> = Mutex::new(None);
 
 /// Run `f` on the memory manager, if it is up.
-pub fn with<R>(f: impl FnOnce(&mut Node<KernelPlatform>) -> R) -> Option<R> {
+pub fn with<R>(f: impl FnOnce(&mut Machine<KernelPlatform>) -> R) -> Option<R> {
     MM.lock().as_mut().map(f)
 }
 
@@ -185,7 +185,7 @@ pub fn pt_frames_for(len: u64) -> usize {
 }
 
 /// Fill the page-table pool with `n` frames from the buddy allocator.
-pub fn fill_pt_pool(node: &mut Node<KernelPlatform>, n: usize) -> bool {
+pub fn fill_pt_pool(node: &mut Machine<KernelPlatform>, n: usize) -> bool {
     while node.platform().pt_pool.len() < n {
         match node.alloc_pages(Gfp::KERNEL | Gfp::ZERO | Gfp::NOWARN, 0) {
             Some(pfn) => node.platform_mut().pt_pool.push(pfn << 12),
@@ -196,7 +196,7 @@ pub fn fill_pt_pool(node: &mut Node<KernelPlatform>, n: usize) -> bool {
 }
 
 /// Give unused pool frames back.
-pub fn drain_pt_pool(node: &mut Node<KernelPlatform>) {
+pub fn drain_pt_pool(node: &mut Machine<KernelPlatform>) {
     while let Some(pa) = node.platform_mut().pt_pool.pop() {
         let _ = node.free_pages(pa >> 12, 0);
     }
@@ -219,7 +219,7 @@ fn log_lines(text: &str) {
 
 /// Register one persistent range as ZONE_DEVICE (memremap_pages), logging the result.
 pub fn memremap(
-    node: &mut Node<KernelPlatform>,
+    node: &mut Machine<KernelPlatform>,
     start: u64,
     size: u64,
     opts: MemremapOptions,
@@ -260,7 +260,7 @@ pub fn memremap(
 }
 
 /// Register a pmem device for the pagemap just made for `[start, start+size)`.
-fn register_pmem(node: &Node<KernelPlatform>, start: u64, size: u64, legacy: bool) {
+fn register_pmem(node: &Machine<KernelPlatform>, start: u64, size: u64, legacy: bool) {
     let Some(map) = node
         .pagemaps()
         .iter()
@@ -280,6 +280,51 @@ fn register_pmem(node: &Node<KernelPlatform>, start: u64, size: u64, legacy: boo
             start + size - 1
         ),
     }
+}
+
+/// The memory manager's view of the NUMA layout: nodes `0..=highest possible`,
+/// the SLIT distances, and each node's CPUs, numbered as Linux numbers them (in
+/// APIC-id order, the boot CPU first when it has the lowest id, as QEMU's MADT does).
+fn topology(numa: &firmware::numa::NumaLayout) -> Topology {
+    let nr = numa.possible.last().map_or(1, |&n| n + 1);
+    let mut distance = Vec::with_capacity(nr * nr);
+    for a in 0..nr {
+        for b in 0..nr {
+            distance.push(numa.distance(a, b));
+        }
+    }
+    let mut cpus: Vec<Vec<u32>> = alloc::vec![Vec::new(); nr];
+    for (cpu, (_, &nid)) in numa.apic_to_node.iter().enumerate() {
+        if let Some(c) = cpus.get_mut(nid) {
+            c.push(cpu as u32);
+        }
+    }
+    if numa.apic_to_node.is_empty() {
+        cpus[0].push(0);
+    }
+    Topology::new(nr, distance, cpus).unwrap_or_else(|e| {
+        log::warn!("{e}: one node");
+        Topology::single()
+    })
+}
+
+/// The boot CPU's node: its initial APIC id (CPUID leaf 1) through the SRAT.
+fn bsp_node(numa: &firmware::numa::NumaLayout) -> usize {
+    let apic = core::arch::x86_64::__cpuid(1).ebx >> 24;
+    numa.apic_to_node.get(&apic).copied().unwrap_or(0)
+}
+
+/// The node whose ZONE_DEVICE gets a persistent range (Linux's `target_node`): the
+/// NFIT SPA range's proximity domain when its flags say it is valid, else the
+/// SRAT block that covers the range (reserved blocks included), else node 0.
+fn pmem_target_node(numa: &firmware::numa::NumaLayout, p: &firmware::pmem::PmemRange) -> usize {
+    const ACPI_NFIT_PROXIMITY_VALID: u16 = 1 << 1;
+    p.nfit
+        .as_ref()
+        .filter(|n| n.flags & ACPI_NFIT_PROXIMITY_VALID != 0)
+        .and_then(|n| numa.pxm_to_node(n.proximity_domain))
+        .or_else(|| numa.phys_to_target_node(p.range.start))
+        .unwrap_or(0)
 }
 
 /// Build the memory manager from what discovery found: memblock over usable RAM
@@ -312,18 +357,27 @@ pub fn init(d: &mut Discovery) {
             log::warn!("memblock: cannot reserve {r}: {e}");
         }
     }
-    let mut node = match Node::init(
+    for b in &d.numa.memblks {
+        if let Err(e) = mb.set_node(b.range.start, b.range.size(), b.nid as u16) {
+            log::warn!("memblock: cannot set node {} on {}: {e}", b.nid, b.range);
+        }
+    }
+    let topology = topology(&d.numa);
+    let mut node = match Machine::init_numa(
         KernelPlatform {
             pt_pool: Vec::new(),
         },
         mb,
+        topology,
     ) {
         Ok(n) => n,
         Err(e) => panic!("memory manager set-up failed: {e}"),
     };
+    node.set_local_node(bsp_node(&d.numa));
     let t1 = crate::tsc::rdtsc();
     let mut text = String::new();
-    let _ = mm::views::write_boot_ranges(&mut text, &node.zone_ranges(), node.memblock());
+    let _ = node.write_zone_ranges(&mut text);
+    let _ = node.write_zonelist_summary(&mut text);
     log_lines(&text);
     BOOT_MEMMAP_CYCLES.store(t1 - t0, Ordering::Relaxed);
     BOOT_MEMMAP_PAGES.store(
@@ -332,7 +386,10 @@ pub fn init(d: &mut Discovery) {
     );
     for p in &d.pmem {
         let (start, size) = (p.range.start, p.range.size());
-        let opts = MemremapOptions::new(size).page_free(pmem::page_free);
+        let nid = pmem_target_node(&d.numa, p);
+        let opts = MemremapOptions::new(size)
+            .page_free(pmem::page_free)
+            .node(nid);
         if memremap(&mut node, start, size, opts) {
             register_pmem(&node, start, size, p.is_legacy());
         }
@@ -380,8 +437,9 @@ pub fn hotplug_scan(out: &mut String) {
     }
     for slot in slots {
         let range = PhysRange::from_size(slot.base, slot.size);
-        let (pmem_overlap, known) = {
+        let (pmem_overlap, known, nid) = {
             let disc = boot::DISCOVERY.lock();
+            let nid = disc.as_ref().map_or(0, |d| dimm_node(&d.numa, &slot, out));
             let pm = disc.as_ref().and_then(|d| {
                 d.pmem
                     .iter()
@@ -397,7 +455,7 @@ pub fn hotplug_scan(out: &mut String) {
                         .any(|p| p.start_pfn() == slot.base >> 12)
             })
             .unwrap_or(false);
-            (pm, known)
+            (pm, known, nid)
         };
         if let Some(p) = pmem_overlap {
             let _ = writeln!(
@@ -420,19 +478,18 @@ pub fn hotplug_scan(out: &mut String) {
             if !fill_pt_pool(n, pt_frames_for(slot.size)) {
                 return Err(String::from("no memory for page tables"));
             }
-            let managed_before: u64 = n.zones().iter().map(|z| z.managed()).sum();
+            let managed_before = n.totalram_pages();
             let r = n
-                .add_and_online_memory(slot.base, slot.size)
+                .add_and_online_memory(nid, slot.base, slot.size)
                 .map_err(|e| alloc::format!("{e}"));
             drain_pt_pool(n);
-            let managed_after: u64 = n.zones().iter().map(|z| z.managed()).sum();
-            r.map(|_| managed_after - managed_before)
+            r.map(|_| n.totalram_pages() - managed_before)
         });
         match res {
             Some(Ok(pages)) => {
                 let _ = writeln!(
                     out,
-                    "hotplug: slot {} {range} onlined: {pages} pages ({} MiB) managed, max_pfn {:#x}",
+                    "hotplug: slot {} {range} onlined on node {nid}: {pages} pages ({} MiB) managed, max_pfn {:#x}",
                     slot.index,
                     pages >> 8,
                     with(|n| n.max_pfn()).unwrap_or(0)
@@ -450,6 +507,27 @@ pub fn hotplug_scan(out: &mut String) {
                 let _ = writeln!(out, "hotplug: slot {} {range} refused: {e}", slot.index);
             }
             None => {}
+        }
+    }
+}
+
+/// The node of a DIMM: its proximity register through the SRAT (Linux's
+/// `acpi_get_node` of the DIMM's `_PXM`), else `memory_add_physaddr_to_nid`. With
+/// an SRAT, a proximity domain it did not name is reported in `out`.
+fn dimm_node(numa: &firmware::numa::NumaLayout, slot: &memhp::Slot, out: &mut String) -> usize {
+    match numa.pxm_to_node(slot.node) {
+        Some(nid) => nid,
+        None if numa.source != firmware::numa::NumaSource::Srat => {
+            numa.memory_add_physaddr_to_nid(slot.base)
+        }
+        None => {
+            let nid = numa.memory_add_physaddr_to_nid(slot.base);
+            let _ = writeln!(
+                out,
+                "hotplug: slot {}: proximity domain {} is not in the SRAT; using node {nid}",
+                slot.index, slot.node
+            );
+            nid
         }
     }
 }

@@ -6,7 +6,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
-use shell::command::{self, Command, Zone};
+use shell::command::{self, Command, NodePolicy, Zone};
 use shell::line::{Editor, Event, TOO_LONG};
 
 use crate::memory::{self, MM};
@@ -119,35 +119,71 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
         Command::Meminfo => view(out, |n, o| n.write_meminfo(o)),
         Command::Memmap => crate::memview::write(out),
         Command::Page { pfn } => view(out, |n, o| n.write_page(o, pfn)),
-        Command::Alloc { order, zone } => {
-            let gfp = match zone {
+        Command::Alloc {
+            order,
+            zone,
+            policy,
+        } => {
+            let mut gfp = match zone {
                 Some(Zone::Dma) => mm::Gfp::DMA,
                 Some(Zone::Dma32) => mm::Gfp::DMA32,
                 Some(Zone::Normal) | None => mm::Gfp::KERNEL,
-            };
+            } | mm::Gfp::NOWARN;
             let order = u32::from(order);
-            match memory::with(|n| n.alloc_pages(gfp | mm::Gfp::NOWARN, order)).flatten() {
-                Some(pfn) => {
+            let res = memory::with(|n| match policy {
+                NodePolicy::Interleave => Ok(n.alloc_pages_interleave(gfp, order)),
+                NodePolicy::Node { node, thisnode } => {
+                    let nid = node.map_or(n.local_node(), usize::from);
+                    if n.node(nid).is_none() {
+                        return Err(nid);
+                    }
+                    if thisnode {
+                        gfp = gfp | mm::Gfp::THISNODE;
+                    }
+                    Ok(n.alloc_pages_node(nid, gfp, order))
+                }
+            });
+            match res {
+                Some(Err(nid)) => {
+                    let _ = writeln!(out, "alloc: node {nid} does not exist");
+                }
+                Some(Ok(Some(pfn))) => {
                     blocks.push(pfn, order);
-                    let zone = memory::with(|n| n.page(pfn).map(|p| p.zone().name()))
-                        .flatten()
-                        .unwrap_or("?");
+                    let (zone, nid) =
+                        memory::with(|n| n.page(pfn).map(|p| (p.zone().name(), p.nid())))
+                            .flatten()
+                            .unwrap_or(("?", 0));
                     let _ = writeln!(
                         out,
-                        "pfn {pfn:#x} order {order} ({} pages, zone {zone}, [mem {:#018x}-{:#018x}])",
+                        "pfn {pfn:#x} order {order} ({} pages, node {nid}, zone {zone}, [mem {:#018x}-{:#018x}])",
                         1u64 << order,
                         pfn << 12,
                         ((pfn + (1 << order)) << 12) - 1
                     );
                 }
-                None => {
+                Some(Ok(None)) => {
                     let _ = writeln!(
                         out,
-                        "alloc: no free block of order {order} in the allowed zones"
+                        "alloc: no free block of order {order} in the allowed zones and nodes"
                     );
                 }
+                None => {}
             }
         }
+        Command::Numa => view(out, |n, o| n.write_numa_hardware(o)),
+        Command::Numastat { node } => view(out, |n, o| match node {
+            Some(nid) if n.node(usize::from(nid)).is_none() => {
+                writeln!(o, "numastat: node {nid} does not exist")
+            }
+            Some(nid) => n.write_numastat(o, usize::from(nid)),
+            None => {
+                for nid in (0..n.nodes().len()).filter(|&i| n.node_online(i)) {
+                    writeln!(o, "node{nid}:")?;
+                    n.write_numastat(o, nid)?;
+                }
+                Ok(())
+            }
+        }),
         Command::Free { pfn, order } => {
             let order = u32::from(order);
             if blocks.take(pfn, order) {
@@ -264,7 +300,7 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
 
 fn view(
     out: &mut String,
-    f: impl FnOnce(&mm::Node<memory::KernelPlatform>, &mut String) -> core::fmt::Result,
+    f: impl FnOnce(&mm::Machine<memory::KernelPlatform>, &mut String) -> core::fmt::Result,
 ) {
     let guard = MM.lock();
     match guard.as_ref() {

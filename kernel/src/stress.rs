@@ -126,14 +126,15 @@ pub fn run(n: u64, seed: u64, hot_add: Option<(u64, u64)>) -> Result<StressRepor
         }
         rep.ops += 1;
         if let (Some((base, size)), true) = (hot_add, i == n / 2) {
-            let managed_before: u64 = node.zones().iter().map(|z| z.managed()).sum();
+            let managed_before = node.totalram_pages();
             if !memory::fill_pt_pool(node, memory::pt_frames_for(size)) {
                 return Err(format!("op {i}: no memory for page tables to hot-add"));
             }
-            let res = node.add_and_online_memory(base, size);
+            let nid = node.local_node();
+            let res = node.add_and_online_memory(nid, base, size);
             memory::drain_pt_pool(node);
             res.map_err(|e| format!("op {i}: hot-add of {base:#x}+{size:#x}: {e}"))?;
-            rep.hot_added = node.zones().iter().map(|z| z.managed()).sum::<u64>() - managed_before;
+            rep.hot_added = node.totalram_pages() - managed_before;
             node.check()
                 .map_err(|e| format!("op {i}: after hot-add: {e}"))?;
         }

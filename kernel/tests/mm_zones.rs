@@ -29,7 +29,7 @@ const DMA32_END: u64 = 0x10_0000; // pfn of 4 GiB
 fn normal_zone_exists_and_is_used_first() {
     let mut g = MM.lock();
     let n = g.as_mut().expect("mm up");
-    assert!(n.zone(ZoneId::Normal).present() > 0);
+    assert!(n.nodes()[0].zone(ZoneId::Normal).present() > 0);
     let pfn = n.alloc_pages(Gfp::KERNEL, 0).expect("a page");
     assert!(pfn >= DMA32_END, "GFP_KERNEL took pfn {pfn:#x} below 4 GiB");
     n.free_pages(pfn, 0).expect("free");
@@ -78,7 +78,7 @@ fn exhaust(zone: ZoneId, gfp: Gfp) {
     let mut g = MM.lock();
     let n = g.as_mut().expect("mm up");
     n.drain_pages();
-    let free_before = n.zone(zone).free_pages();
+    let free_before = n.nodes()[0].zone(zone).free_pages();
     let total_before = n.nr_free_pages();
     // Big blocks first, then smaller ones, until the watermarks refuse.
     for order in (0..=10).rev() {
@@ -89,8 +89,8 @@ fn exhaust(zone: ZoneId, gfp: Gfp) {
             }
         }
     }
-    let wm = n.zone(zone).watermarks();
-    let left = n.zone(zone).free_pages();
+    let wm = n.nodes()[0].zone(zone).watermarks();
+    let left = n.nodes()[0].zone(zone).free_pages();
     assert!(
         left <= wm.min + 1024,
         "{zone:?} refused with {left} free, min {}",
@@ -114,7 +114,7 @@ fn exhaust(zone: ZoneId, gfp: Gfp) {
     }
     n.drain_pages();
     assert_eq!(
-        n.zone(zone).free_pages(),
+        n.nodes()[0].zone(zone).free_pages(),
         free_before,
         "{zone:?} free pages not restored"
     );
@@ -148,7 +148,7 @@ fn device_pages_never_reach_the_buddy_allocator() {
     );
     assert!(n.put_page(pfn).is_err(), "put_page on an idle device page");
     assert_eq!(n.device_pfns_in_free_lists(), 0);
-    assert_eq!(n.zone(ZoneId::Device).free_pages(), 0);
+    assert_eq!(n.nodes()[0].zone(ZoneId::Device).free_pages(), 0);
     n.check().expect("consistent");
 }
 

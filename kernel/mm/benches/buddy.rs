@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use buddy_system_allocator::FrameAllocator;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mm::testing::{FakePlatform, node};
-use mm::{Gfp, Node};
+use mm::{Gfp, Machine};
 
 const GIB: u64 = 1 << 30;
 const FRAMES_1G: usize = 262_144;
@@ -44,7 +44,7 @@ impl Rng {
 }
 
 /// A node with 1 GiB of usable frames at 4 GiB (and 16 MiB more for its memmap).
-fn mm_node() -> Node<FakePlatform> {
+fn mm_node() -> Machine<FakePlatform> {
     node(&[(4 * GIB, 5 * GIB + (16 << 20))], &[])
 }
 
@@ -116,7 +116,7 @@ fn fill_1g_random_free(c: &mut Criterion) {
     Rng(42).shuffle(&mut order);
     let mut n = mm_node();
     let mut frames = vec![0u64; FRAMES_1G];
-    let mut run_mm = |n: &mut Node<FakePlatform>| {
+    let mut run_mm = |n: &mut Machine<FakePlatform>| {
         for f in frames.iter_mut() {
             *f = n.alloc_pages(Gfp::MEMALLOC, 0).unwrap();
         }
@@ -160,7 +160,7 @@ fn mixed_orders(c: &mut Criterion) {
     g.sample_size(20);
     let ops = mixed_ops(7, 20_000);
     let mut n = mm_node();
-    let run_mm = |n: &mut Node<FakePlatform>| {
+    let run_mm = |n: &mut Machine<FakePlatform>| {
         let mut live: Vec<(u64, u32)> = Vec::with_capacity(ops.len());
         for &(alloc, order, idx) in &ops {
             if alloc || live.is_empty() {

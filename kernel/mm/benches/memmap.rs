@@ -1,5 +1,5 @@
 //! Memmap initialisation benchmarks: the struct pages of 1 GiB of RAM (as at boot) and of
-//! 1 GiB of device memory (as memremap_pages does them), plus whole `Node::init` and
+//! 1 GiB of device memory (as memremap_pages does them), plus whole `Machine::init` and
 //! `memremap_pages` calls timed a few times (their host allocations included). buddy_system_allocator
 //! has no struct pages; its closest equivalent, `add_frame` of the same 1 GiB, is shown beside.
 
@@ -9,7 +9,7 @@ use std::time::Instant;
 use buddy_system_allocator::FrameAllocator;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mm::memremap::memmap_init_device_pages;
-use mm::node::memmap_init_pages;
+use mm::mm_init::memmap_init_pages;
 use mm::testing::{memblock, pc_node};
 use mm::{MemremapOptions, Page};
 
@@ -18,14 +18,14 @@ const PAGES_1G: usize = 262_144;
 
 fn memmap_init(c: &mut Criterion) {
     let mut g = c.benchmark_group("memmap_init_1GiB");
-    // 1 GiB of RAM at 4 GiB with a reservation, as Node::init sees it.
+    // 1 GiB of RAM at 4 GiB with a reservation, as Machine::init sees it.
     let mb = memblock(&[(4 * GIB, 5 * GIB)], &[(4 * GIB, 4 * GIB + (2 << 20))]);
     let mut pages = vec![Page::default(); PAGES_1G];
     g.bench_function("ram", |b| {
         b.iter(|| memmap_init_pages(black_box(&mb), (4 * GIB) >> 12, &mut pages))
     });
     g.bench_function("device", |b| {
-        b.iter(|| memmap_init_device_pages((8 * GIB) >> 12, &mut pages, 0, black_box(2048)))
+        b.iter(|| memmap_init_device_pages((8 * GIB) >> 12, &mut pages, 0, black_box(2048), 0))
     });
     g.bench_function("buddy_system_allocator_add_frame", |b| {
         b.iter(|| {
@@ -54,7 +54,7 @@ fn memmap_init(c: &mut Criterion) {
         remap += t.elapsed();
     }
     println!(
-        "Node::init with 1 GiB RAM: {:?}; memremap_pages of 1 GiB (altmap): {:?} \
+        "Machine::init with 1 GiB RAM: {:?}; memremap_pages of 1 GiB (altmap): {:?} \
          (host allocation of the memmap included)",
         init / runs,
         remap / runs

@@ -2,7 +2,7 @@
 //!
 //! `buddy_pfn = pfn ^ (1 << order)`. A block merges with its buddy only if the buddy has a
 //! struct page, is the head of a free block ([`PageFlags::BUDDY`]) of the same order, and is in
-//! the same zone (Linux's `page_is_buddy`). Device pages, holes and reserved pages never carry
+//! the same zone of the same node (Linux's `page_is_buddy`: the same `struct zone`). Device pages, holes and reserved pages never carry
 //! `BUDDY`, so merging never crosses into them; blocks are naturally aligned and at most
 //! 1024 pages, so they never cross a 128 MiB section either.
 
@@ -86,14 +86,25 @@ impl FreeAreas {
         a.nr_free -= 1;
     }
 
-    /// `__free_one_page`: insert a free block, merging with free buddies of the same zone.
-    pub(crate) fn free_one(&mut self, sparse: &mut Sparse, mut pfn: u64, mut order: u32, zone: u8) {
+    /// `__free_one_page`: insert a free block, merging with free buddies of the same zone
+    /// (`zone` index on node `node`).
+    pub(crate) fn free_one(
+        &mut self,
+        sparse: &mut Sparse,
+        mut pfn: u64,
+        mut order: u32,
+        zone: u8,
+        node: u8,
+    ) {
         while order < MAX_ORDER {
             let buddy = pfn ^ (1 << order);
             // page_is_buddy, and the buddy taken off its list with one struct page lookup.
             let (next, prev) = match sparse.page_mut(buddy) {
                 Some(b)
-                    if b.has(PageFlags::BUDDY) && u32::from(b.order) == order && b.zone == zone =>
+                    if b.has(PageFlags::BUDDY)
+                        && u32::from(b.order) == order
+                        && b.zone == zone
+                        && b.node == node =>
                 {
                     b.clear(PageFlags::BUDDY);
                     b.order = 0;
@@ -160,7 +171,7 @@ mod tests {
     fn split_then_merge_back() {
         let mut s = sparse();
         let mut fa = FreeAreas::new();
-        fa.free_one(&mut s, 1024, 10, 0);
+        fa.free_one(&mut s, 1024, 10, 0, 0);
         assert_eq!(fa.area[10].nr_free, 1);
         let p = fa.rmqueue_smallest(&mut s, 0).unwrap();
         assert_eq!(p, 1024);
@@ -168,7 +179,7 @@ mod tests {
             assert_eq!(a.nr_free, 1, "order {o}");
         }
         assert_eq!(fa.area[10].nr_free, 0);
-        fa.free_one(&mut s, p, 0, 0);
+        fa.free_one(&mut s, p, 0, 0, 0);
         assert_eq!(fa.area[10].nr_free, 1);
         for a in &fa.area[..10] {
             assert_eq!(a.nr_free, 0);
@@ -180,12 +191,17 @@ mod tests {
     fn no_merge_across_zones_or_with_reserved() {
         let mut s = sparse();
         let mut fa = FreeAreas::new();
-        fa.free_one(&mut s, 0, 0, 0);
-        fa.free_one(&mut s, 1, 0, 1); // other zone: no merge
+        fa.free_one(&mut s, 0, 0, 0, 0);
+        fa.free_one(&mut s, 1, 0, 1, 0); // other zone: no merge
         assert_eq!(fa.area[0].nr_free, 2);
         s.page_mut(3).unwrap().set(PageFlags::RESERVED);
-        fa.free_one(&mut s, 2, 0, 0); // buddy 3 reserved: no merge
+        fa.free_one(&mut s, 2, 0, 0, 0); // buddy 3 reserved: no merge
         assert_eq!(fa.area[0].nr_free, 3);
+        assert_eq!(fa.area[1].nr_free, 0);
+        s.page_mut(5).unwrap().node = 1;
+        fa.free_one(&mut s, 5, 0, 0, 1);
+        fa.free_one(&mut s, 4, 0, 0, 0); // buddy 5 on another node: no merge
+        assert_eq!(fa.area[0].nr_free, 5);
         assert_eq!(fa.area[1].nr_free, 0);
     }
 

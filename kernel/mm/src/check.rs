@@ -5,28 +5,32 @@
 //! * every struct page is in exactly one state: reserved (hole, firmware, memmap, offline,
 //!   device), the head or a tail of one free block, the head or a tail of one allocated block,
 //!   or a cached order-0 free page; a tail carries no state flag (so free blocks never overlap);
-//! * a RAM page's zone is the zone of its address; a device page is reserved, in ZONE_DEVICE,
+//! * a RAM page's zone is the zone of its address, its node one the machine has, and its
+//!   node's zone spans it; a device page is reserved, in ZONE_DEVICE of its pagemap's node,
 //!   with a pagemap and a count ≥ 1, and never free;
+//! * the pages of a block share its head's zone and node;
 //! * free blocks are naturally aligned, of order ≤ 10, in their zone's span;
-//! * every free-list entry is a valid free head of that list's order and zone (never a device
-//!   page), the lists are well linked and their lengths match `nr_free`;
+//! * every free-list entry is a valid free head of that list's order, zone and node (never a
+//!   device page, never memmap storage), the lists are well linked and their lengths match
+//!   `nr_free`;
 //! * every page-cache entry is a cached page of that zone;
-//! * per zone: present, managed (= present − reserved) and free agree with the memmap.
+//! * per zone of every node: present, managed (= present − reserved) and free agree with the
+//!   memmap; ZONE_DEVICE is never present.
 //!
-//! [`Node::check`] checks all of it in one pass over the memmap; [`Node::check_free_areas`]
+//! [`Machine::check`] checks all of it in one pass over the memmap; [`Machine::check_free_areas`]
 //! checks what the free lists and page caches alone can show, at a cost in free blocks rather
 //! than in memory size, for callers that check after every operation.
 
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::node::Node;
+use crate::machine::Machine;
 use crate::page::{NIL, PageFlags};
 use crate::platform::Platform;
 use crate::zone::{MAX_NR_ZONES, ZoneId};
 use crate::{MAX_ORDER, NR_ORDERS};
 
-/// The first inconsistency found by [`Node::check`].
+/// The first inconsistency found by [`Machine::check`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckError {
     /// A page whose state contradicts the rules (`what` says which).
@@ -85,6 +89,8 @@ pub enum CheckError {
     },
     /// A counter disagrees with what the walk (of the memmap or the free lists) found.
     Counter {
+        /// The node.
+        nid: usize,
         /// The zone.
         zone: ZoneId,
         /// Which counter.
@@ -135,13 +141,14 @@ impl fmt::Display for CheckError {
                 write!(f, "zone {} page cache: pfn {pfn:#x}: {what}", zone.name())
             }
             Self::Counter {
+                nid,
                 zone,
                 counter,
                 recorded,
                 counted,
             } => write!(
                 f,
-                "zone {}: {counter} is {recorded} but the walk counted {counted}",
+                "node {nid} zone {}: {counter} is {recorded} but the walk counted {counted}",
                 zone.name()
             ),
         }
@@ -157,23 +164,24 @@ struct Tally {
     blocks: [u64; NR_ORDERS],
 }
 
-impl<P: Platform> Node<P> {
+impl<P: Platform> Machine<P> {
     /// Check every invariant (see the module documentation); the first inconsistency is
-    /// returned. Cost: one pass over the memmap, plus [`Node::check_free_areas`].
+    /// returned. Cost: one pass over the memmap, plus [`Machine::check_free_areas`].
     pub fn check(&self) -> Result<(), CheckError> {
-        let mut tally = [Tally::default(); MAX_NR_ZONES];
+        let mut tally = alloc::vec![[Tally::default(); MAX_NR_ZONES]; self.nodes.len()];
         for chunk in &self.sparse.chunks {
             self.check_chunk(chunk.start_pfn, chunk.pages, &mut tally)?;
         }
         self.check_free_areas()?;
-        for zone in &self.zones {
-            let zid = zone.id;
-            let t = &tally[zid.index()];
+        for zone in self.zones() {
+            let (zid, nid) = (zone.id, zone.nid());
+            let t = &tally[nid][zid.index()];
             let counter = |counter, recorded, counted| {
                 if recorded == counted {
                     Ok(())
                 } else {
                     Err(CheckError::Counter {
+                        nid,
                         zone: zid,
                         counter,
                         recorded,
@@ -192,20 +200,20 @@ impl<P: Platform> Node<P> {
         Ok(())
     }
 
-    /// The part of [`Node::check`] that does not walk the memmap: every free-list entry is a
+    /// The part of [`Machine::check`] that does not walk the memmap: every free-list entry is a
     /// free head of that list's order and zone, naturally aligned, inside its zone's span and
     /// outside every device pagemap; the lists are well linked and as long as `nr_free`; every
     /// page-cache entry is a cached page of its zone; no two free blocks overlap; and each
     /// zone's free count is what its lists and cache hold. Cost: O(B log B) for B free blocks,
     /// independent of memory size, so it can run after every operation where the full walk
-    /// cannot (the buddy fuzz target does). What it cannot see, [`Node::check`] adds: pages
+    /// cannot (the buddy fuzz target does). What it cannot see, [`Machine::check`] adds: pages
     /// flagged free that no list holds, tails with a state, and the present/managed counts.
     pub fn check_free_areas(&self) -> Result<(), CheckError> {
         // Every free block and cached page as (start, end), to find overlaps.
         let mut blocks: Vec<(u64, u64)> = Vec::new();
-        for zone in &self.zones {
-            let zid = zone.id;
-            let listed = self.check_free_lists(zid, &mut blocks)?;
+        for zone in self.zones() {
+            let (zid, nid) = (zone.id, zone.nid());
+            let listed = self.check_free_lists(nid, zid, &mut blocks)?;
             for &pfn in zone.pcp.pfns() {
                 let what = match self.page(pfn) {
                     None => "no struct page",
@@ -213,7 +221,9 @@ impl<P: Platform> Node<P> {
                         return Err(CheckError::DeviceInFreeList { zone: zid, pfn });
                     }
                     Some(p) if !p.has(PageFlags::PCP) => "not flagged as cached",
+                    Some(p) if p.has(PageFlags::MEMMAP) => "memmap storage in the page cache",
                     Some(p) if p.zone() != zid => "page of another zone",
+                    Some(p) if p.nid() != nid => "page of another node",
                     Some(_) if !zone.spans(pfn) => "outside its zone's span",
                     Some(_) => {
                         blocks.push((pfn, pfn + 1));
@@ -229,6 +239,7 @@ impl<P: Platform> Node<P> {
             let counted = listed + zone.pcp.count as u64;
             if zone.free != counted || zone.pcp.count != zone.pcp.pfns().len() {
                 return Err(CheckError::Counter {
+                    nid,
                     zone: zid,
                     counter: "free (lists and page cache)",
                     recorded: zone.free,
@@ -259,7 +270,7 @@ impl<P: Platform> Node<P> {
         &self,
         start: u64,
         pages: &[crate::Page],
-        tally: &mut [Tally; MAX_NR_ZONES],
+        tally: &mut [[Tally; MAX_NR_ZONES]],
     ) -> Result<(), CheckError> {
         let mut i = 0usize;
         while i < pages.len() {
@@ -280,13 +291,20 @@ impl<P: Platform> Node<P> {
                 if p.zone() != ZoneId::Device || p.pagemap().is_none() || p.refcount == 0 {
                     return bad("device page without Device zone, pagemap or reference");
                 }
-                if p.pagemap().is_none_or(|m| m >= self.pagemaps.len()) {
+                let Some(map) = p.pagemap().and_then(|m| self.pagemaps.get(m)) else {
                     return bad("device page with an unknown pagemap");
+                };
+                if map.nid != p.nid() {
+                    return bad("device page on another node than its pagemap");
                 }
-                tally[ZoneId::Device.index()].present += 1;
-                tally[ZoneId::Device.index()].reserved += 1;
+                if !self.nodes[map.nid].zone(ZoneId::Device).spans(pfn) {
+                    return bad("device page outside its node's Device zone span");
+                }
                 i += 1;
                 continue;
+            }
+            if p.nid() >= self.nodes.len() {
+                return bad("page of a node the machine does not have");
             }
             let expected = ZoneId::for_pfn(pfn);
             if p.zone() != expected {
@@ -296,8 +314,8 @@ impl<P: Platform> Node<P> {
                     expected,
                 });
             }
-            let t = &mut tally[expected.index()];
-            let zone = &self.zones[expected.index()];
+            let t = &mut tally[p.nid()][expected.index()];
+            let zone = self.nodes[p.nid()].zone(expected);
             let state = flags.0 & PageFlags::STATE.0;
             if state == PageFlags::RESERVED.0 {
                 if !flags.intersects(PageFlags::HOLE.union(PageFlags::OFFLINE)) {
@@ -315,6 +333,9 @@ impl<P: Platform> Node<P> {
             }
             if !zone.spans(pfn) {
                 return bad("page outside its zone's span");
+            }
+            if flags.contains(PageFlags::MEMMAP) && state != PageFlags::HEAD.0 {
+                return bad("memmap storage that is free");
             }
             if state == PageFlags::PCP.0 {
                 t.present += 1;
@@ -352,7 +373,9 @@ impl<P: Platform> Node<P> {
                 0
             };
             let tails = &pages[i + 1..i + n];
-            let stray = |t: &crate::Page| (t.flags & !allowed != 0) | (t.zone != p.zone);
+            let stray = |t: &crate::Page| {
+                (t.flags & !allowed != 0) | (t.zone != p.zone) | (t.node != p.node)
+            };
             // Tails are most of the memmap: OR them without a branch per page (the loop
             // unrolls and vectorises), and look for the culprit only when there is one.
             if tails.iter().fold(false, |any, t| any | stray(t))
@@ -378,10 +401,11 @@ impl<P: Platform> Node<P> {
     /// they hold.
     fn check_free_lists(
         &self,
+        nid: usize,
         zid: ZoneId,
         blocks: &mut Vec<(u64, u64)>,
     ) -> Result<u64, CheckError> {
-        let zone = &self.zones[zid.index()];
+        let zone = self.nodes[nid].zone(zid);
         let mut pages = 0u64;
         for (o, area) in zone.areas.area.iter().enumerate() {
             let order = o as u32;
@@ -414,6 +438,12 @@ impl<P: Platform> Node<P> {
                 if p.zone() != zid {
                     return err(pfn, "free head of another zone");
                 }
+                if p.nid() != nid {
+                    return err(pfn, "free head of another node");
+                }
+                if p.has(PageFlags::MEMMAP) {
+                    return err(pfn, "memmap storage in a free list");
+                }
                 if !pfn.is_multiple_of(1 << order) {
                     return err(pfn, "block not naturally aligned");
                 }
@@ -431,6 +461,7 @@ impl<P: Platform> Node<P> {
             }
             if n != area.nr_free {
                 return Err(CheckError::Counter {
+                    nid,
                     zone: zid,
                     counter: "free list length",
                     recorded: area.nr_free,
@@ -449,7 +480,7 @@ impl<P: Platform> Node<P> {
             self.in_pagemap(pfn, end) || self.page(pfn).is_some_and(|p| p.is_device())
         };
         let mut found = 0;
-        for zone in &self.zones {
+        for zone in self.zones() {
             for area in &zone.areas.area {
                 let (mut pfn, mut n) = (area.head, 0);
                 while pfn != NIL && n <= area.nr_free {
@@ -478,17 +509,22 @@ mod tests {
     use crate::gfp::Gfp;
     use crate::memremap::MemremapOptions;
     use crate::testing::{FakePlatform, pc_node};
+    use crate::zone::Zone;
     use alloc::string::ToString;
 
-    fn node() -> Node<FakePlatform> {
+    fn node() -> Machine<FakePlatform> {
         let n = pc_node(64);
         n.check().unwrap();
         n
     }
 
+    fn dma32(n: &mut Machine<FakePlatform>) -> &mut Zone {
+        n.zone_mut(0, ZoneId::Dma32)
+    }
+
     /// A free buddy head of order ≥ 1 in DMA32.
-    fn free_head(n: &Node<FakePlatform>) -> (u64, u32) {
-        let z = &n.zones[ZoneId::Dma32.index()];
+    fn free_head(n: &Machine<FakePlatform>) -> (u64, u32) {
+        let z = n.nodes[0].zone(ZoneId::Dma32);
         let o = (1..=MAX_ORDER)
             .find(|&o| z.areas.area[o as usize].nr_free > 0)
             .unwrap();
@@ -510,7 +546,7 @@ mod tests {
         // The second half of a free block also listed one order down: blocks overlap.
         let (head, o) = free_head(&n);
         let half = head + (1 << (o - 1));
-        let z = &mut n.zones[ZoneId::Dma32.index()];
+        let z = &mut n.nodes[0].zones[ZoneId::Dma32.index()];
         z.areas.add(&mut n.sparse, half, o - 1);
         z.free += 1 << (o - 1);
         assert!(matches!(
@@ -519,7 +555,7 @@ mod tests {
         ));
         // The free count drifting from the lists.
         let mut n = node();
-        n.zones[ZoneId::Dma32.index()].free -= 1;
+        dma32(&mut n).free -= 1;
         assert!(matches!(
             n.check_free_areas(),
             Err(CheckError::Counter {
@@ -530,7 +566,7 @@ mod tests {
         // A misaligned head.
         let mut n = node();
         let (head, o) = free_head(&n);
-        let z = &mut n.zones[ZoneId::Dma32.index()];
+        let z = &mut n.nodes[0].zones[ZoneId::Dma32.index()];
         z.areas.del(&mut n.sparse, head, o);
         z.areas.add(&mut n.sparse, head + 1, o);
         let e = n.check_free_areas().unwrap_err();
@@ -547,7 +583,7 @@ mod tests {
         assert!(matches!(n.check(), Err(CheckError::BadPageState { .. })));
         // ... and the free-list walk sees a head of the wrong order.
         assert!(matches!(
-            n.check_free_lists(ZoneId::Dma32, &mut Vec::new()),
+            n.check_free_lists(0, ZoneId::Dma32, &mut Vec::new()),
             Err(CheckError::BadFreeListEntry {
                 what: "free head of another order",
                 ..
@@ -570,7 +606,7 @@ mod tests {
         n.memremap_pages(4 << 30, 128 << 20, MemremapOptions::new(0))
             .unwrap();
         let dev = (4u64 << 30) >> 12;
-        let z = &mut n.zones[ZoneId::Dma32.index()];
+        let z = &mut n.nodes[0].zones[ZoneId::Dma32.index()];
         z.areas.add(&mut n.sparse, dev, 0);
         assert_eq!(n.device_pfns_in_free_lists(), 1);
         let e = n.check().unwrap_err();
@@ -588,17 +624,18 @@ mod tests {
     #[cfg_attr(miri, ignore = "slow under Miri: see README")]
     fn detects_counter_drift_and_pcp_damage() {
         let mut n = node();
-        n.zones[ZoneId::Dma32.index()].free += 1;
+        dma32(&mut n).free += 1;
         let e = n.check().unwrap_err();
+        let free = dma32(&mut n).free;
         assert_eq!(
             e.to_string(),
             alloc::format!(
-                "zone DMA32: free (lists and page cache) is {} but the walk counted {}",
-                n.zones[1].free,
-                n.zones[1].free - 1
+                "node 0 zone DMA32: free (lists and page cache) is {} but the walk counted {}",
+                free,
+                free - 1
             )
         );
-        n.zones[ZoneId::Dma32.index()].free -= 1;
+        dma32(&mut n).free -= 1;
         let p = n.alloc_page(Gfp::KERNEL).unwrap();
         n.free_page(p).unwrap();
         n.check().unwrap();
@@ -624,5 +661,31 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn free_area_check_catches_a_freed_device_memmap_block() {
+        let mut n = node();
+        n.memremap_pages(4 << 30, 128 << 20, MemremapOptions::new(0).altmap(false))
+            .unwrap();
+        let head = crate::testing::memmap_block_head(&n).expect("a memmap block from the buddy");
+        let order = n.page(head).unwrap().order();
+        // The public free path refuses it and changes nothing ...
+        let e = n.free_pages(head, order).unwrap_err();
+        assert_eq!(e.reason, crate::BadPageReason::Memmap);
+        n.check().unwrap();
+        // ... and a block that got into a free list anyway (the old bug, done by hand) is
+        // caught by the free-area check alone.
+        let zid = n.page(head).unwrap().zone();
+        n.sparse.page_mut(head).unwrap().clear(PageFlags::HEAD);
+        let z = &mut n.nodes[0].zones[zid.index()];
+        z.free_one(&mut n.sparse, head, order);
+        z.free += 1 << order;
+        let e = n.check_free_areas().unwrap_err();
+        assert!(
+            e.to_string().contains("memmap storage in a free list"),
+            "{e}"
+        );
+        assert!(n.check().is_err());
     }
 }

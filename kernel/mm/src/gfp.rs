@@ -26,6 +26,8 @@ impl Gfp {
     pub const MEMALLOC: Self = Self(1 << 4);
     /// `__GFP_NOWARN`: do not log an allocation failure.
     pub const NOWARN: Self = Self(1 << 5);
+    /// `__GFP_THISNODE`: only the zones of the node asked for, never another node's.
+    pub const THISNODE: Self = Self(1 << 6);
 
     /// Whether all bits of `other` are set.
     #[inline]

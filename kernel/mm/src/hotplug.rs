@@ -1,37 +1,38 @@
 //! Memory hotplug: `add_memory`, `online_pages` and the online-page callback.
 //!
-//! [`Node::add_memory`] registers hot-added RAM: it refuses a range that overlaps RAM or a
+//! [`Machine::add_memory`] registers hot-added RAM: it refuses a range that overlaps RAM or a
 //! device pagemap, maps it ([`Platform::map_ram`]), gives its absent sections struct pages, and
 //! raises `max_pfn` when the range ends higher. The memmap is placed **at the start of the
 //! hot-added range itself** (Linux's `memmap_on_memory`), so hot-adding needs no free RAM; a
 //! range too small to hold its own memmap takes it from the buddy allocator instead. Those
 //! memmap pages are present but reserved, never managed. The pages stay offline (reserved)
-//! until [`Node::online_pages`], which grows the zone span and present count and hands the
+//! until [`Machine::online_pages`], which grows the zone span and present count and hands the
 //! rest of the range in max-order chunks to the current online-page callback. The default
-//! ([`Node::generic_online_page`]) frees each chunk into the buddy allocator of its zone; a
+//! ([`Machine::generic_online_page`]) frees each chunk into the buddy allocator of its zone; a
 //! driver may install its own to keep hot-added pages reserved (Linux semantics: installing
 //! only replaces the generic callback, restoring only succeeds with the callback currently set,
 //! named by the token its installation returned).
-//! The zone of hot-added RAM follows its address, like boot RAM.
+//! Hot-added RAM belongs to the node the caller names (Linux's `add_memory(nid, ...)`: the
+//! DIMM's proximity domain); its zone follows its address, like boot RAM, in that node.
 
 use alloc::vec::Vec;
 use core::fmt;
 
 use crate::buddy::max_block_order;
+use crate::machine::Machine;
 use crate::memblock::MemblockError;
 use crate::memremap::{
     MemmapSource, MemremapError, add_sections, check_new_range, fill_range, only_holes,
 };
-use crate::node::Node;
 use crate::page::{Page, PageFlags};
 use crate::platform::{MapError, Platform};
 use crate::sparse::SparseError;
 use crate::zone::ZoneId;
-use crate::{MAX_ORDER, PAGE_SIZE, pfn_down, watermark};
+use crate::{MAX_ORDER, MAX_PFN_LIMIT, PAGE_SIZE, pfn_down};
 
 /// An online-page callback (`online_page_callback_t`): receives each max-order chunk of a
 /// range being onlined.
-pub type OnlinePageCallback<P> = fn(&mut Node<P>, u64, u32);
+pub type OnlinePageCallback<P> = fn(&mut Machine<P>, u64, u32);
 
 /// Errors of hotplug operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +71,18 @@ pub enum HotplugError {
     CallbackMismatch,
     /// generic_online_page on pages that are not being onlined.
     NotOnlining,
+    /// The node does not exist.
+    BadNode {
+        /// The node id given.
+        nid: usize,
+    },
+    /// A pfn range that wraps around or ends beyond the 52-bit physical address space.
+    InvalidPfn {
+        /// The first pfn given.
+        pfn: u64,
+        /// The number of pages given.
+        nr_pages: u64,
+    },
 }
 
 impl fmt::Display for HotplugError {
@@ -95,6 +108,11 @@ impl fmt::Display for HotplugError {
             Self::CallbackBusy => f.write_str("an online page callback is already set"),
             Self::CallbackMismatch => f.write_str("not the online page callback currently set"),
             Self::NotOnlining => f.write_str("pages are not part of an onlined hot-added range"),
+            Self::BadNode { nid } => write!(f, "node {nid} does not exist"),
+            Self::InvalidPfn { pfn, nr_pages } => write!(
+                f,
+                "pfn range {pfn:#x} + {nr_pages:#x} pages is beyond the physical address space"
+            ),
         }
     }
 }
@@ -110,6 +128,8 @@ impl From<MemremapError> for HotplugError {
             MemremapError::Map(m) => Self::Map(m),
             MemremapError::NoMemmap => Self::NoMemmap,
             MemremapError::Sparse(s) => Self::Sparse(s),
+            MemremapError::BadNode { nid } => Self::BadNode { nid },
+            MemremapError::TooManyPagemaps => Self::Sparse(SparseError::TooManyChunks),
         }
     }
 }
@@ -125,9 +145,11 @@ pub struct HotRange {
     pub memmap_pages: u64,
     /// Whether online_pages ran.
     pub online: bool,
+    /// The node the range belongs to.
+    pub nid: usize,
 }
 
-/// Names the online-page callback installed by [`Node::set_online_page_callback`]; restoring
+/// Names the online-page callback installed by [`Machine::set_online_page_callback`]; restoring
 /// needs the token of the callback currently set. (Function pointers themselves cannot be
 /// compared reliably in Rust: the same `fn` may have several addresses.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,24 +173,24 @@ impl<P: Platform> HotplugState<P> {
     }
 }
 
-impl<P: Platform> Node<P> {
-    /// `add_memory`: register hot-added RAM `[start, start + size)`, offline. See the module
-    /// documentation for where its memmap goes.
-    pub fn add_memory(&mut self, start: u64, size: u64) -> Result<(), HotplugError> {
-        let end = check_new_range(self, start, size)?;
+impl<P: Platform> Machine<P> {
+    /// `add_memory`: register hot-added RAM `[start, start + size)` on node `nid`, offline.
+    /// See the module documentation for where its memmap goes.
+    pub fn add_memory(&mut self, nid: usize, start: u64, size: u64) -> Result<(), HotplugError> {
+        let end = check_new_range(self, start, size, nid)?;
         let (spfn, epfn) = (pfn_down(start), pfn_down(end));
         if !only_holes(self, spfn, epfn) {
             return Err(HotplugError::OverlapsRam { start, end });
         }
         // System RAM from now on (memblock is the RAM list memremap_pages checks).
         self.memblock
-            .add(start, size)
+            .add_node(start, size, nid as u16)
             .map_err(HotplugError::Memblock)?;
         let added = match self
             .platform
             .map_ram(start, size)
             .map_err(HotplugError::Map)
-            .and_then(|()| Ok(add_sections(self, spfn, epfn, MemmapSource::InRange)?))
+            .and_then(|()| Ok(add_sections(self, spfn, epfn, MemmapSource::InRange, nid)?))
         {
             Ok(a) => a,
             Err(e) => {
@@ -182,6 +204,7 @@ impl<P: Platform> Node<P> {
             let t = Page::new(
                 PageFlags::RESERVED.union(PageFlags::OFFLINE),
                 ZoneId::for_pfn(pfn),
+                nid as u8,
                 0,
             );
             fill_range(self, pfn, next, t);
@@ -197,6 +220,7 @@ impl<P: Platform> Node<P> {
             end_pfn: epfn,
             memmap_pages: memmap_end - spfn,
             online: false,
+            nid,
         });
         self.debug_check();
         Ok(())
@@ -207,13 +231,18 @@ impl<P: Platform> Node<P> {
     /// memmap goes in max-order chunks to the online-page callback, watermarks are recomputed.
     /// Returns the number of pages handed to the callback.
     pub fn online_pages(&mut self, start_pfn: u64, nr_pages: u64) -> Result<u64, HotplugError> {
+        let end_pfn = start_pfn
+            .checked_add(nr_pages)
+            .filter(|&e| e <= MAX_PFN_LIMIT)
+            .ok_or(HotplugError::InvalidPfn {
+                pfn: start_pfn,
+                nr_pages,
+            })?;
         let idx = self
             .hotplug
             .ranges
             .iter()
-            .position(|r| {
-                r.start_pfn == start_pfn && r.end_pfn == start_pfn + nr_pages && !r.online
-            })
+            .position(|r| r.start_pfn == start_pfn && r.end_pfn == end_pfn && !r.online)
             .ok_or(HotplugError::NotAdded)?;
         let r = self.hotplug.ranges[idx];
         for pfn in r.start_pfn..r.end_pfn {
@@ -224,7 +253,7 @@ impl<P: Platform> Node<P> {
         let mut pfn = r.start_pfn;
         while pfn < r.end_pfn {
             let next = ZoneId::next_boundary(pfn, r.end_pfn);
-            let zone = &mut self.zones[ZoneId::for_pfn(pfn).index()];
+            let zone = self.zone_mut(r.nid, ZoneId::for_pfn(pfn));
             zone.extend_span(pfn, next);
             zone.present += next - pfn;
             pfn = next;
@@ -245,14 +274,20 @@ impl<P: Platform> Node<P> {
                 pfn += 1 << order;
             }
         }
-        watermark::setup_per_zone_wmarks(&mut self.zones);
+        self.build_all_zonelists();
+        self.setup_per_zone_wmarks();
         self.debug_check();
         Ok(handed)
     }
 
     /// `add_memory` then `online_pages` for the whole range.
-    pub fn add_and_online_memory(&mut self, start: u64, size: u64) -> Result<u64, HotplugError> {
-        self.add_memory(start, size)?;
+    pub fn add_and_online_memory(
+        &mut self,
+        nid: usize,
+        start: u64,
+        size: u64,
+    ) -> Result<u64, HotplugError> {
+        self.add_memory(nid, start, size)?;
         self.online_pages(pfn_down(start), size / PAGE_SIZE)
     }
 
@@ -265,17 +300,23 @@ impl<P: Platform> Node<P> {
     /// allocator of its zone (clearing `PG_reserved`, counting the pages as managed). Drivers
     /// that kept pages reserved call it to release them later.
     pub fn generic_online_page(&mut self, pfn: u64, order: u32) -> Result<(), HotplugError> {
-        let n = 1u64 << order.min(MAX_ORDER);
-        let inside = self
+        if order > MAX_ORDER {
+            return Err(HotplugError::NotOnlining);
+        }
+        let n = 1u64 << order;
+        let end = pfn
+            .checked_add(n)
+            .ok_or(HotplugError::InvalidPfn { pfn, nr_pages: n })?;
+        let range = self
             .hotplug
             .ranges
             .iter()
-            .any(|r| r.online && pfn >= r.start_pfn + r.memmap_pages && pfn + n <= r.end_pfn);
-        if order > MAX_ORDER || !pfn.is_multiple_of(n) || !inside {
+            .find(|r| r.online && pfn >= r.start_pfn + r.memmap_pages && end <= r.end_pfn);
+        let Some(&HotRange { nid, .. }) = range else {
             return Err(HotplugError::NotOnlining);
-        }
+        };
         let zid = ZoneId::for_pfn(pfn);
-        if ZoneId::for_pfn(pfn + n - 1) != zid {
+        if !pfn.is_multiple_of(n) || ZoneId::for_pfn(end - 1) != zid {
             return Err(HotplugError::NotOnlining);
         }
         let Some(pages) = self.sparse.pages_mut(pfn, n) else {
@@ -285,6 +326,7 @@ impl<P: Platform> Node<P> {
             p.flags & !PageFlags::RESERVED.0 == 0
                 && p.has(PageFlags::RESERVED)
                 && p.zone == zid as u8
+                && usize::from(p.node) == nid
         });
         if !ok {
             return Err(HotplugError::NotOnlining);
@@ -292,8 +334,8 @@ impl<P: Platform> Node<P> {
         for p in pages.iter_mut() {
             p.clear(PageFlags::RESERVED);
         }
-        let zone = &mut self.zones[zid.index()];
-        zone.areas.free_one(&mut self.sparse, pfn, order, zid as u8);
+        let zone = &mut self.nodes[nid].zones[zid.index()];
+        zone.free_one(&mut self.sparse, pfn, order);
         zone.managed += n;
         zone.free += n;
         Ok(())
@@ -335,7 +377,7 @@ impl<P: Platform> Node<P> {
     }
 }
 
-fn generic_online_page_cb<P: Platform>(node: &mut Node<P>, pfn: u64, order: u32) {
+fn generic_online_page_cb<P: Platform>(node: &mut Machine<P>, pfn: u64, order: u32) {
     if let Err(e) = node.generic_online_page(pfn, order) {
         log::error!("online_pages: pfn {pfn:#x} order {order}: {e}");
     }

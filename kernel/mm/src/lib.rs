@@ -1,11 +1,13 @@
 //! Hardware-free memory manager in the spirit of Linux's `mm/`.
 //!
 //! The crate owns the whole physical-page bookkeeping of the kernel and nothing that touches
-//! hardware: an early boot allocator ([`memblock`]), a sparse memmap of [`Page`] descriptors
-//! ([`sparse`]), zones DMA / DMA32 / Normal / Device ([`zone`]), a buddy allocator per zone with a
-//! small order-0 page cache in front of it ([`buddy`], [`pcp`]), device pagemaps
-//! ([`memremap`]), memory hotplug ([`hotplug`]), an invariant checker ([`check`]) and the
-//! Linux-format views ([`views`]).
+//! hardware. One [`Machine`] ([`machine`]) holds the machine-wide part: an early boot allocator
+//! with node ids ([`memblock`]), a sparse memmap of [`Page`] descriptors ([`sparse`]), device
+//! pagemaps ([`memremap`]), memory hotplug ([`hotplug`]) and the NUMA topology ([`numa`]). Each
+//! NUMA node is a [`PgData`] ([`node`]) with zones DMA / DMA32 / Normal / Device ([`zone`]),
+//! each zone a buddy allocator with a small order-0 page cache in front of it ([`buddy`],
+//! [`pcp`]). Boot is [`mm_init`], allocation [`page_alloc`]; an invariant checker ([`check`])
+//! and the Linux-format views ([`views`]) complete it.
 //!
 //! Everything the crate needs from the machine goes through the small [`Platform`] trait, which
 //! the kernel implements and host tests fake (module `testing`, behind the `testing` feature).
@@ -17,14 +19,17 @@
 //! for each usable RAM range:  mb.add(start, size)?;     // page 0 and 0xa0000-0xfffff removed
 //! for each range in use:      mb.reserve(start, size)?; // kernel image, bootloader, page tables
 //! mb.set_current_limit(end_of_the_physical_mapping);    // the memmap must be reachable
-//! let mut node = Node::init(platform, mb)?;             // memmap + zones + buddy, RAM freed
-//! node.write_zone_ranges(&mut out)?;                    // "Zone ranges:" ... "Initmem setup ..."
-//! node.write_boot_summary(&mut out, &kernel_sizes)?;    // "Memory: ...K/...K available (...)"
+//! for each NUMA memory block:  mb.set_node(start, size, nid)?;
+//! let topo = Topology::new(nr_nodes, distances, cpus_per_node)?; // or Topology::single()
+//! let mut m = Machine::init_numa(platform, mb, topo)?;  // memmap + nodes + zones + buddy
+//! m.write_zone_ranges(&mut out)?;                       // "Zone ranges:" ... "Initmem setup ..."
+//! m.write_boot_summary(&mut out, &kernel_sizes)?;       // "Memory: ...K/...K available (...)"
 //! for each persistent range:
-//!     node.memremap_pages(start, size, MemremapOptions::new(size))?;
-//! node.alloc_pages(Gfp::KERNEL, order) -> Option<pfn>; node.free_pages(pfn, order)?;
-//! node.add_memory(start, size)?; node.online_pages(pfn, nr_pages)?;  // hotplug
-//! node.check()?;                                        // invariant checker
+//!     m.memremap_pages(start, size, MemremapOptions::new(size).node(nid))?;
+//! m.alloc_pages(Gfp::KERNEL, order) -> Option<pfn>;     // the local node first
+//! m.alloc_pages_node(nid, Gfp::KERNEL | Gfp::THISNODE, order); m.free_pages(pfn, order)?;
+//! m.add_memory(nid, start, size)?; m.online_pages(pfn, nr_pages)?;  // hotplug
+//! m.check()?;                                           // invariant checker
 //! ```
 //!
 //! `alloc` is used only at setup time (section tables, the pagemap and hotplug lists), never on
@@ -41,10 +46,14 @@ pub mod buddy;
 pub mod check;
 pub mod gfp;
 pub mod hotplug;
+pub mod machine;
 pub mod memblock;
 pub mod memremap;
+pub mod mm_init;
 pub mod node;
+pub mod numa;
 pub mod page;
+pub mod page_alloc;
 pub mod page_ref;
 pub mod pcp;
 pub mod platform;
@@ -58,13 +67,15 @@ pub mod zone;
 pub use check::CheckError;
 pub use gfp::Gfp;
 pub use hotplug::{HotRange, HotplugError, OnlineCallbackToken, OnlinePageCallback};
+pub use machine::{BadPage, BadPageReason, InitError, Machine, PageRefError};
 pub use memblock::{Memblock, MemblockError};
 pub use memremap::{MemremapError, MemremapOptions, PageFreeFn, Pagemap};
-pub use node::{BadPage, BadPageReason, InitError, Node, PageRefError};
+pub use node::{PgData, ZoneRef};
+pub use numa::{Topology, TopologyError};
 pub use page::{Page, PageFlags};
 pub use platform::{MapError, Platform};
 pub use views::{KernelSizes, ZoneRanges};
-pub use zone::{Zone, ZoneId};
+pub use zone::{NumaStat, Zone, ZoneId};
 
 /// log2 of the page size.
 pub const PAGE_SHIFT: u32 = 12;

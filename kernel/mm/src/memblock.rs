@@ -28,13 +28,16 @@ impl fmt::Display for MemblockError {
     }
 }
 
-/// A physical range `[base, base + size)`.
+/// A physical range `[base, base + size)` and the NUMA node it belongs to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Region {
     /// First byte.
     pub base: u64,
     /// Length in bytes.
     pub size: u64,
+    /// NUMA node id (`memblock_region.nid`); 0 until [`Memblock::set_node`] says otherwise.
+    /// Reserved regions always carry 0.
+    pub nid: u16,
 }
 
 impl Region {
@@ -54,7 +57,11 @@ pub struct MemblockType {
 impl MemblockType {
     const fn new() -> Self {
         Self {
-            regions: [Region { base: 0, size: 0 }; INIT_MEMBLOCK_REGIONS],
+            regions: [Region {
+                base: 0,
+                size: 0,
+                nid: 0,
+            }; INIT_MEMBLOCK_REGIONS],
             cnt: 0,
         }
     }
@@ -90,8 +97,39 @@ impl MemblockType {
         (false, u64::MAX)
     }
 
-    /// Add `[base, base + size)`, merging with overlapping or adjacent regions.
-    fn add(&mut self, base: u64, size: u64) -> Result<(), MemblockError> {
+    /// The node of the region holding `addr`, if any.
+    pub fn nid_of(&self, addr: u64) -> Option<u16> {
+        self.regions()
+            .iter()
+            .find(|r| r.base <= addr && addr < r.end())
+            .map(|r| r.nid)
+    }
+
+    /// Append `r` (which must not start before the last region), merging it into the last
+    /// region when they overlap or touch and belong to the same node.
+    fn push_merge(&mut self, r: Region) -> Result<(), MemblockError> {
+        if r.size == 0 {
+            return Ok(());
+        }
+        if let Some(last) = self.cnt.checked_sub(1).map(|i| &mut self.regions[i])
+            && last.nid == r.nid
+            && last.end() >= r.base
+        {
+            last.size = last.end().max(r.end()) - last.base;
+            return Ok(());
+        }
+        if self.cnt == INIT_MEMBLOCK_REGIONS {
+            return Err(MemblockError::Full);
+        }
+        self.regions[self.cnt] = r;
+        self.cnt += 1;
+        Ok(())
+    }
+
+    /// Add `[base, base + size)` on node `nid`, merging with overlapping or adjacent regions
+    /// of the same node (Linux's `memblock_add_range`: parts already covered keep their node).
+    /// On error nothing changes.
+    fn add(&mut self, base: u64, size: u64, nid: u16) -> Result<(), MemblockError> {
         if size == 0 {
             return Ok(());
         }
@@ -99,26 +137,68 @@ impl MemblockType {
             .checked_add(size)
             .filter(|&e| e <= 1 << crate::MAX_PHYSMEM_BITS)
             .ok_or(MemblockError::OutOfRange)?;
-        // Regions [i, j) touch the new one.
-        let i = self.regions().partition_point(|r| r.end() < base);
-        let j = self.regions().partition_point(|r| r.base <= end);
-        if i == j {
-            if self.cnt == INIT_MEMBLOCK_REGIONS {
-                return Err(MemblockError::Full);
+        let mut out = Self::new();
+        let (mut pos, mut placed) = (base, false);
+        for &r in self.regions() {
+            if !placed && r.base >= end {
+                out.push_merge(Region {
+                    base: pos,
+                    size: end.saturating_sub(pos),
+                    nid,
+                })?;
+                placed = true;
             }
-            self.regions.copy_within(i..self.cnt, i + 1);
-            self.regions[i] = Region { base, size };
-            self.cnt += 1;
-            return Ok(());
+            if !placed && r.end() > pos {
+                if r.base > pos {
+                    out.push_merge(Region {
+                        base: pos,
+                        size: r.base - pos,
+                        nid,
+                    })?;
+                }
+                pos = pos.max(r.end()).min(end);
+            }
+            out.push_merge(r)?;
         }
-        let nb = base.min(self.regions[i].base);
-        let ne = end.max(self.regions[j - 1].end());
-        self.regions[i] = Region {
-            base: nb,
-            size: ne - nb,
-        };
-        self.regions.copy_within(j..self.cnt, i + 1);
-        self.cnt -= j - i - 1;
+        if !placed {
+            out.push_merge(Region {
+                base: pos,
+                size: end.saturating_sub(pos),
+                nid,
+            })?;
+        }
+        *self = out;
+        Ok(())
+    }
+
+    /// `memblock_set_node`: the parts of the regions inside `[base, end)` belong to `nid`
+    /// (regions are split at the boundaries; neighbours of one node merge). On error nothing
+    /// changes.
+    fn set_node(&mut self, base: u64, end: u64, nid: u16) -> Result<(), MemblockError> {
+        let mut out = Self::new();
+        for &r in self.regions() {
+            let (a, b) = (r.base.max(base).min(r.end()), r.end().min(end).max(r.base));
+            if a >= b {
+                out.push_merge(r)?;
+                continue;
+            }
+            out.push_merge(Region {
+                base: r.base,
+                size: a - r.base,
+                nid: r.nid,
+            })?;
+            out.push_merge(Region {
+                base: a,
+                size: b - a,
+                nid,
+            })?;
+            out.push_merge(Region {
+                base: b,
+                size: r.end() - b,
+                nid: r.nid,
+            })?;
+        }
+        *self = out;
         Ok(())
     }
 
@@ -134,10 +214,12 @@ impl MemblockType {
             let left = (r.base < base).then(|| Region {
                 base: r.base,
                 size: base - r.base,
+                nid: r.nid,
             });
             let right = (r.end() > end).then(|| Region {
                 base: end,
                 size: r.end() - end,
+                nid: r.nid,
             });
             match (left, right) {
                 (Some(l), Some(rr)) => {
@@ -192,14 +274,24 @@ impl Memblock {
         }
     }
 
-    /// `memblock_add`: register RAM `[base, base + size)`.
+    /// `memblock_add`: register RAM `[base, base + size)` on node 0.
     pub fn add(&mut self, base: u64, size: u64) -> Result<(), MemblockError> {
-        self.memory.add(base, size)
+        self.memory.add(base, size, 0)
+    }
+
+    /// `memblock_add_node`: register RAM `[base, base + size)` on node `nid`.
+    pub fn add_node(&mut self, base: u64, size: u64, nid: u16) -> Result<(), MemblockError> {
+        self.memory.add(base, size, nid)
+    }
+
+    /// `memblock_set_node`: the RAM inside `[base, base + size)` belongs to node `nid`.
+    pub fn set_node(&mut self, base: u64, size: u64, nid: u16) -> Result<(), MemblockError> {
+        self.memory.set_node(base, base.saturating_add(size), nid)
     }
 
     /// `memblock_reserve`: mark `[base, base + size)` as in use.
     pub fn reserve(&mut self, base: u64, size: u64) -> Result<(), MemblockError> {
-        self.reserved.add(base, size)
+        self.reserved.add(base, size, 0)
     }
 
     /// `memblock_remove`: forget RAM `[base, base + size)` (for example 0xa0000-0xfffff).
@@ -235,11 +327,33 @@ impl Memblock {
 
     /// `memblock_phys_alloc_range`: like [`alloc`](Self::alloc) inside `[start, end)`.
     pub fn alloc_range(&mut self, size: u64, align: u64, start: u64, end: u64) -> Option<u64> {
+        self.alloc_range_nid(size, align, start, end, None)
+    }
+
+    /// `memblock_alloc_try_nid`: like [`alloc`](Self::alloc), from the RAM of node `nid` if it
+    /// has room there, from any node otherwise.
+    pub fn alloc_try_nid(&mut self, size: u64, align: u64, nid: u16) -> Option<u64> {
+        let limit = self.current_limit;
+        self.alloc_range_nid(size, align, 0, limit, Some(nid))
+            .or_else(|| self.alloc_range_nid(size, align, 0, limit, None))
+    }
+
+    fn alloc_range_nid(
+        &mut self,
+        size: u64,
+        align: u64,
+        start: u64,
+        end: u64,
+        nid: Option<u16>,
+    ) -> Option<u64> {
         if size == 0 || !align.is_power_of_two() {
             return None;
         }
         let mut found = None;
-        for (fs, fe) in self.free_ranges() {
+        for (fs, fe, n) in self.free_ranges_nid() {
+            if nid.is_some_and(|want| want != n) {
+                continue;
+            }
             let fe = fe.min(end);
             let fs = fs.max(start);
             if fe <= fs || fe - fs < size {
@@ -255,8 +369,14 @@ impl Memblock {
         Some(base)
     }
 
-    /// `for_each_free_mem_range`: RAM minus reserved, in address order.
-    pub fn free_ranges(&self) -> FreeRanges<'_> {
+    /// `for_each_free_mem_range`: RAM minus reserved, in address order, as `(start, end)`;
+    /// a range never spans two memory regions, so it lies on one node.
+    pub fn free_ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.free_ranges_nid().map(|(s, e, _)| (s, e))
+    }
+
+    /// [`free_ranges`](Self::free_ranges) with each range's node: `(start, end, nid)`.
+    pub fn free_ranges_nid(&self) -> FreeRanges<'_> {
         FreeRanges {
             mb: self,
             mi: 0,
@@ -282,7 +402,7 @@ impl Memblock {
     }
 }
 
-/// Iterator over free ranges `(start, end)` in bytes; see [`Memblock::free_ranges`].
+/// Iterator over free ranges `(start, end, nid)` in bytes; see [`Memblock::free_ranges_nid`].
 pub struct FreeRanges<'a> {
     mb: &'a Memblock,
     mi: usize,
@@ -291,9 +411,9 @@ pub struct FreeRanges<'a> {
 }
 
 impl Iterator for FreeRanges<'_> {
-    type Item = (u64, u64);
+    type Item = (u64, u64, u16);
 
-    fn next(&mut self) -> Option<(u64, u64)> {
+    fn next(&mut self) -> Option<(u64, u64, u16)> {
         let mem = self.mb.memory.regions();
         let res = self.mb.reserved.regions();
         loop {
@@ -315,12 +435,12 @@ impl Iterator for FreeRanges<'_> {
                 Some(r) if r.base < m.end() => {
                     let s = self.pos;
                     self.pos = r.end();
-                    return Some((s, r.base));
+                    return Some((s, r.base, m.nid));
                 }
                 _ => {
                     let s = self.pos;
                     self.pos = m.end();
-                    return Some((s, m.end()));
+                    return Some((s, m.end(), m.nid));
                 }
             }
         }
@@ -348,7 +468,8 @@ mod tests {
             mb.memory().regions(),
             &[Region {
                 base: 0x1000,
-                size: 0x5000
+                size: 0x5000,
+                nid: 0
             }]
         );
         assert_eq!(mb.add(u64::MAX - 5, 10), Err(MemblockError::OutOfRange));
@@ -415,7 +536,8 @@ mod tests {
             mb.memory().regions(),
             &[Region {
                 base: 0x6000,
-                size: 0x2000
+                size: 0x2000,
+                nid: 0
             }]
         );
         mb.reserve(0x6000, 0x1000).unwrap();
@@ -432,5 +554,58 @@ mod tests {
         assert_eq!(mb.add(0x10_0000_0000, 0x1000), Err(MemblockError::Full));
         // Merging into an existing region still works.
         mb.add(0x1000, 0x1000).unwrap();
+    }
+
+    #[test]
+    fn nodes_split_and_merge_regions() {
+        let mut mb = Memblock::new();
+        mb.add(0, 0x40_0000).unwrap();
+        mb.set_node(0x10_0000, 0x10_0000, 1).unwrap();
+        let r: Vec<(u64, u64, u16)> = mb
+            .memory()
+            .regions()
+            .iter()
+            .map(|r| (r.base, r.end(), r.nid))
+            .collect();
+        assert_eq!(
+            r,
+            [
+                (0, 0x10_0000, 0),
+                (0x10_0000, 0x20_0000, 1),
+                (0x20_0000, 0x40_0000, 0)
+            ]
+        );
+        assert_eq!(mb.memory().nid_of(0x18_0000), Some(1));
+        // Adjacent RAM of another node stays a region of its own; of the same node it merges.
+        mb.add_node(0x40_0000, 0x1000, 2).unwrap();
+        mb.add_node(0x40_1000, 0x1000, 2).unwrap();
+        assert_eq!(mb.memory().regions().len(), 4);
+        assert_eq!(mb.memory().regions()[3].size, 0x2000);
+        // Overlapping adds keep the node of what was there.
+        mb.add_node(0x3f_0000, 0x2_0000, 3).unwrap();
+        assert_eq!(mb.memory().nid_of(0x3f_8000), Some(0));
+        assert_eq!(mb.memory().nid_of(0x40_1000), Some(2));
+        assert_eq!(mb.memory().nid_of(0x40_8000), Some(3));
+        mb.set_node(0, 0x10_0000, 1).unwrap();
+        assert_eq!(mb.memory().regions()[0].end(), 0x20_0000, "node 1 merged");
+        // Free ranges never cross a node boundary; allocation prefers the node asked for.
+        let f: Vec<(u64, u64, u16)> = mb.free_ranges_nid().collect();
+        assert_eq!(f[0], (0, 0x20_0000, 1));
+        assert_eq!(f[1], (0x20_0000, 0x40_0000, 0));
+        let a = mb.alloc_try_nid(0x1000, 0x1000, 1).unwrap();
+        assert_eq!(a, 0x1f_f000);
+        let b = mb.alloc_try_nid(0x1000, 0x1000, 9).unwrap();
+        assert_eq!(b, 0x40_f000, "no node 9: anywhere, top-down");
+    }
+
+    #[test]
+    fn failed_set_node_changes_nothing() {
+        let mut mb = Memblock::new();
+        for i in 0..INIT_MEMBLOCK_REGIONS as u64 {
+            mb.add(i * 0x2000, 0x1000).unwrap();
+        }
+        let before = mb.memory().regions().to_vec();
+        assert_eq!(mb.set_node(0x800, 0x100, 1), Err(MemblockError::Full));
+        assert_eq!(mb.memory().regions(), &before[..]);
     }
 }

@@ -1,16 +1,18 @@
 //! ZONE_DEVICE: device pagemaps (`memremap_pages`), with the memmap optionally stored on the
 //! device itself (`vmem_altmap`).
 //!
-//! A device range gets struct pages but is never onlined: every page is put in the Device zone,
-//! reserved, with refcount 1 and its pagemap index, and never enters a free list. Registering
-//! device memory moves neither `max_pfn` nor any RAM zone's span. Device page lifetime
+//! A device range gets struct pages but is never onlined: every page is put in the Device zone
+//! of the range's node (Linux's `target_node`), reserved, with refcount 1 and its pagemap
+//! index, and never enters a free list. As in Linux, only the Device zone's span grows: its
+//! present and managed counts stay 0, so the zone is never "populated" (no buddyinfo row).
+//! Registering device memory moves neither `max_pfn` nor any RAM zone's span. Device page lifetime
 //! (`get_page` / `put_page`, the `page_free` callback) is in [`page_ref`](crate::page_ref).
 
 use alloc::vec::Vec;
 use core::fmt;
 
 use crate::gfp::Gfp;
-use crate::node::Node;
+use crate::machine::Machine;
 use crate::page::{Page, PageFlags};
 use crate::platform::{MapError, Platform};
 use crate::sparse::{
@@ -30,22 +32,33 @@ pub const ALTMAP_DEFAULT_THRESHOLD: u64 = 1 << 30;
 pub(crate) const SECTION_MEMMAP_ORDER: u32 =
     (MEMMAP_BYTES_PER_SECTION / PAGE_SIZE).trailing_zeros();
 
-/// Options of [`Node::memremap_pages`].
+/// Options of [`Machine::memremap_pages`].
 #[derive(Clone, Copy, Debug)]
 pub struct MemremapOptions {
     /// Store the struct pages at the start of the range itself (`vmem_altmap`).
     pub altmap: bool,
     /// Callback run when a device page becomes idle again.
     pub page_free: Option<PageFreeFn>,
+    /// The node whose ZONE_DEVICE gets the pages (Linux's `pgmap` nid / `target_node`); the
+    /// memmap, when it is not on the device, is allocated near it.
+    pub nid: usize,
 }
 
 impl MemremapOptions {
-    /// Defaults for a range of `size` bytes: altmap on for ranges over 1 GiB, no callback.
+    /// Defaults for a range of `size` bytes: altmap on for ranges over 1 GiB, no callback,
+    /// node 0.
     pub fn new(size: u64) -> Self {
         Self {
             altmap: size > ALTMAP_DEFAULT_THRESHOLD,
             page_free: None,
+            nid: 0,
         }
+    }
+
+    /// The node of the range.
+    pub fn node(mut self, nid: usize) -> Self {
+        self.nid = nid;
+        self
     }
 
     /// Force altmap on or off.
@@ -70,9 +83,14 @@ pub struct Pagemap {
     pub(crate) memmap_ram_bytes: u64,
     pub(crate) page_free: Option<PageFreeFn>,
     pub(crate) page_free_calls: u64,
+    pub(crate) nid: usize,
 }
 
 impl Pagemap {
+    /// The node whose ZONE_DEVICE holds the range.
+    pub fn nid(&self) -> usize {
+        self.nid
+    }
     /// Physical range `[start, end)`.
     pub fn range(&self) -> (u64, u64) {
         (self.start, self.end)
@@ -129,6 +147,13 @@ pub enum MemremapError {
     NoMemmap,
     /// The section table refused.
     Sparse(SparseError),
+    /// The node does not exist.
+    BadNode {
+        /// The node id given.
+        nid: usize,
+    },
+    /// Every pagemap index is in use.
+    TooManyPagemaps,
 }
 
 impl fmt::Display for MemremapError {
@@ -149,6 +174,8 @@ impl fmt::Display for MemremapError {
             Self::Map(e) => write!(f, "mapping failed: {e}"),
             Self::NoMemmap => f.write_str("no memory for the memmap"),
             Self::Sparse(e) => write!(f, "{e}"),
+            Self::BadNode { nid } => write!(f, "node {nid} does not exist"),
+            Self::TooManyPagemaps => f.write_str("too many device pagemaps"),
         }
     }
 }
@@ -156,10 +183,14 @@ impl fmt::Display for MemremapError {
 /// Validate `[start, start + size)`: page-aligned, non-empty, below 2^52, not RAM, not another
 /// pagemap. Returns the end.
 pub(crate) fn check_new_range<P: Platform>(
-    node: &Node<P>,
+    node: &Machine<P>,
     start: u64,
     size: u64,
+    nid: usize,
 ) -> Result<u64, MemremapError> {
+    if nid >= node.nodes.len() {
+        return Err(MemremapError::BadNode { nid });
+    }
     if size == 0 {
         return Err(MemremapError::Empty);
     }
@@ -206,13 +237,15 @@ pub(crate) struct AddedSections {
 }
 
 /// `sparse_add_section` for every absent section touched by `[spfn, epfn)`: memmap storage
-/// from `source` (falling back to the buddy allocator when the range is too small), the new
-/// sections' pages initialised as holes. The range itself is initialised by the caller.
+/// from `source` (falling back to the buddy allocator, near node `nid`, when the range is too
+/// small), the new sections' pages initialised as holes of node `nid`. The range itself is
+/// initialised by the caller.
 pub(crate) fn add_sections<P: Platform>(
-    node: &mut Node<P>,
+    node: &mut Machine<P>,
     spfn: u64,
     epfn: u64,
     source: MemmapSource,
+    nid: usize,
 ) -> Result<AddedSections, MemremapError> {
     let mut runs: Vec<(u64, u64)> = Vec::new();
     for nr in pfn_to_section_nr(spfn)..=pfn_to_section_nr(epfn - 1) {
@@ -241,7 +274,7 @@ pub(crate) fn add_sections<P: Platform>(
                 .platform
                 .memmap_storage(pa, count)
                 .map_err(MemremapError::Map)?;
-            add_chunk(node, first, pages)?;
+            add_chunk(node, first, pages, nid)?;
             pa += (end - first) * MEMMAP_BYTES_PER_SECTION;
         }
         out.in_range_pages = need_pages;
@@ -258,7 +291,7 @@ pub(crate) fn add_sections<P: Platform>(
     let mut blocks: Vec<(u64, u64)> = Vec::with_capacity(missing as usize);
     for &(first, end) in &runs {
         for nr in first..end {
-            match node.alloc_pages(Gfp::KERNEL | Gfp::NOWARN, SECTION_MEMMAP_ORDER) {
+            match node.alloc_pages_node(nid, Gfp::KERNEL | Gfp::NOWARN, SECTION_MEMMAP_ORDER) {
                 Some(pfn) => blocks.push((nr, pfn)),
                 None => {
                     for (_, pfn) in blocks {
@@ -274,7 +307,7 @@ pub(crate) fn add_sections<P: Platform>(
             .platform
             .memmap_storage(pfn_phys(pfn), PAGES_PER_SECTION as usize)
             .map_err(MemremapError::Map)?;
-        add_chunk(node, nr, pages)?;
+        add_chunk(node, nr, pages, nid)?;
         node.mark_memmap(pfn, 1 << SECTION_MEMMAP_ORDER);
         out.buddy_bytes += MEMMAP_BYTES_PER_SECTION;
     }
@@ -282,11 +315,12 @@ pub(crate) fn add_sections<P: Platform>(
     Ok(out)
 }
 
-/// Add one chunk of sections and initialise its pages as holes.
+/// Add one chunk of sections and initialise its pages as holes of node `nid`.
 fn add_chunk<P: Platform>(
-    node: &mut Node<P>,
+    node: &mut Machine<P>,
     first: u64,
     pages: &'static mut [Page],
+    nid: usize,
 ) -> Result<(), MemremapError> {
     let n = pages.len() as u64;
     let start = section_nr_to_pfn(first);
@@ -300,6 +334,7 @@ fn add_chunk<P: Platform>(
         let t = Page::new(
             PageFlags::RESERVED.union(PageFlags::HOLE),
             ZoneId::for_pfn(pfn),
+            nid as u8,
             pfn_to_section_nr(pfn) as u32,
         );
         if let Some(p) = node.sparse.pages_mut(pfn, next - pfn) {
@@ -312,7 +347,7 @@ fn add_chunk<P: Platform>(
 
 /// Whether every page of `[spfn, epfn)` that already has a struct page is a hole
 /// (absent sections are skipped whole).
-pub(crate) fn only_holes<P: Platform>(node: &Node<P>, spfn: u64, epfn: u64) -> bool {
+pub(crate) fn only_holes<P: Platform>(node: &Machine<P>, spfn: u64, epfn: u64) -> bool {
     let mut pfn = spfn;
     while pfn < epfn {
         let next = epfn.min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
@@ -327,7 +362,7 @@ pub(crate) fn only_holes<P: Platform>(node: &Node<P>, spfn: u64, epfn: u64) -> b
 }
 
 /// Write `template` (with the right section number) to every struct page of `[spfn, epfn)`.
-pub(crate) fn fill_range<P: Platform>(node: &mut Node<P>, spfn: u64, epfn: u64, template: Page) {
+pub(crate) fn fill_range<P: Platform>(node: &mut Machine<P>, spfn: u64, epfn: u64, template: Page) {
     let mut pfn = spfn;
     while pfn < epfn {
         let next = epfn.min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
@@ -354,50 +389,61 @@ fn fill_pages(start_pfn: u64, pages: &mut [Page], template: Page) {
     }
 }
 
-/// The struct page of an idle ZONE_DEVICE page of pagemap `index`: reserved, Device zone,
-/// refcount 1 (`MEMMAP` too for the pages holding the altmap).
-pub(crate) fn device_page(index: usize, memmap: bool) -> Page {
+/// The struct page of an idle ZONE_DEVICE page of pagemap `index` on node `nid`: reserved,
+/// Device zone, refcount 1 (`MEMMAP` too for the pages holding the altmap).
+pub(crate) fn device_page(index: usize, memmap: bool, nid: usize) -> Page {
     let mut flags = PageFlags::RESERVED.union(PageFlags::DEVICE);
     if memmap {
         flags = flags.union(PageFlags::MEMMAP);
     }
-    let mut t = Page::new(flags, ZoneId::Device, 0);
+    let mut t = Page::new(flags, ZoneId::Device, nid as u8, 0);
     t.refcount = 1;
-    t.pgmap = index as u32 + 1;
+    t.pgmap = u16::try_from(index + 1).unwrap_or(u16::MAX);
     t
 }
 
 /// Initialise `pages`, the struct pages of device pfns from `start_pfn` on, as idle device pages
-/// of pagemap `index`, the first `altmap_pages` of them holding memmap. This is the whole
-/// per-page cost of `memremap_pages`.
+/// of pagemap `index` on node `nid`, the first `altmap_pages` of them holding memmap. This is
+/// the whole per-page cost of `memremap_pages`.
 pub fn memmap_init_device_pages(
     start_pfn: u64,
     pages: &mut [Page],
     index: usize,
     altmap_pages: u64,
+    nid: usize,
 ) {
     let split = (altmap_pages as usize).min(pages.len());
     let (alt, rest) = pages.split_at_mut(split);
-    fill_pages(start_pfn, alt, device_page(index, true));
-    fill_pages(start_pfn + split as u64, rest, device_page(index, false));
+    fill_pages(start_pfn, alt, device_page(index, true, nid));
+    fill_pages(
+        start_pfn + split as u64,
+        rest,
+        device_page(index, false, nid),
+    );
 }
 
-impl<P: Platform> Node<P> {
+impl<P: Platform> Machine<P> {
     /// `memremap_pages`: register the device range `[start, start + size)` and give it struct
-    /// pages in ZONE_DEVICE. Refused if it intersects System RAM or another pagemap. The range
-    /// is mapped with [`Platform::map_device`]; with `opts.altmap` its memmap is stored in its
-    /// first pages (accounted as memmap, still device pages), otherwise 1 MiB per section is
-    /// taken from the buddy allocator. Returns the pagemap index.
+    /// pages in the ZONE_DEVICE of node `opts.nid`. Refused if it intersects System RAM or
+    /// another pagemap, or names no node. The range is mapped with [`Platform::map_device`];
+    /// with `opts.altmap` its memmap is stored in its first pages (accounted as memmap, still
+    /// device pages), otherwise 1 MiB per section is taken from the buddy allocator, near the
+    /// node. Returns the pagemap index.
     pub fn memremap_pages(
         &mut self,
         start: u64,
         size: u64,
         opts: MemremapOptions,
     ) -> Result<usize, MemremapError> {
-        let end = check_new_range(self, start, size)?;
+        let nid = opts.nid;
+        let end = check_new_range(self, start, size, nid)?;
         let (spfn, epfn) = (pfn_down(start), pfn_down(end));
         if !only_holes(self, spfn, epfn) {
             return Err(MemremapError::IntersectsRam { start, end });
+        }
+        let index = self.pagemaps.len();
+        if u16::try_from(index + 1).is_err() {
+            return Err(MemremapError::TooManyPagemaps);
         }
         self.platform
             .map_device(start, size)
@@ -407,14 +453,12 @@ impl<P: Platform> Node<P> {
         } else {
             MemmapSource::Buddy
         };
-        let added = add_sections(self, spfn, epfn, source)?;
-        let index = self.pagemaps.len();
+        let added = add_sections(self, spfn, epfn, source, nid)?;
         let alt_end = spfn + added.in_range_pages;
-        fill_range(self, spfn, alt_end, device_page(index, true));
-        fill_range(self, alt_end, epfn, device_page(index, false));
-        let dev = &mut self.zones[ZoneId::Device.index()];
-        dev.extend_span(spfn, epfn);
-        dev.present += epfn - spfn;
+        fill_range(self, spfn, alt_end, device_page(index, true, nid));
+        fill_range(self, alt_end, epfn, device_page(index, false, nid));
+        // memmap_init_zone_device: only the span grows (present and managed stay 0).
+        self.zone_mut(nid, ZoneId::Device).extend_span(spfn, epfn);
         self.memmap_device_bytes += added.in_range_pages * PAGE_SIZE;
         self.pagemaps.push(Pagemap {
             start,
@@ -423,6 +467,7 @@ impl<P: Platform> Node<P> {
             memmap_ram_bytes: added.buddy_bytes,
             page_free: opts.page_free,
             page_free_calls: 0,
+            nid,
         });
         self.debug_check();
         Ok(index)

@@ -1,7 +1,7 @@
 //! `struct page`: one 32-byte descriptor per 4 KiB frame.
 //!
 //! A [`Page`] is made of plain integers only, and **the all-zero bit pattern is a valid value**
-//! (no flags, zone DMA, order 0, refcount 0, no pagemap, no links): the memmap storage the
+//! (no flags, zone DMA, node 0, order 0, refcount 0, no pagemap, no links): the memmap storage the
 //! [`Platform`](crate::Platform) hands out is already zeroed, and the kernel turns that zeroed
 //! memory into `&'static mut [Page]` in its one `unsafe` block. Keep it that way: no enums,
 //! references, `NonZero` or `bool` fields here.
@@ -113,7 +113,11 @@ pub struct Page {
     pub(crate) order: u8,
     pub(crate) refcount: u32,
     /// Device pagemap index + 1 (0: none).
-    pub(crate) pgmap: u32,
+    pub(crate) pgmap: u16,
+    /// NUMA node (`page_to_nid`), an index into the machine's nodes.
+    pub(crate) node: u8,
+    /// Unused; keeps the layout explicit.
+    pub(crate) _spare: u8,
     /// Section number of this page (for `page_to_pfn`).
     pub(crate) section: u32,
     pub(crate) next: u64,
@@ -123,15 +127,17 @@ pub struct Page {
 const _: () = assert!(core::mem::size_of::<Page>() <= 32);
 
 impl Page {
-    /// A page initialised with the given flags and zone (everything else zero).
+    /// A page initialised with the given flags, zone and node (everything else zero).
     #[inline]
-    pub(crate) const fn new(flags: PageFlags, zone: ZoneId, section: u32) -> Self {
+    pub(crate) const fn new(flags: PageFlags, zone: ZoneId, node: u8, section: u32) -> Self {
         Self {
             flags: flags.0,
             zone: zone as u8,
             order: 0,
             refcount: 0,
             pgmap: 0,
+            node,
+            _spare: 0,
             section,
             next: 0,
             prev: 0,
@@ -166,6 +172,12 @@ impl Page {
         ZoneId::from_index(self.zone)
     }
 
+    /// The NUMA node this page belongs to (`page_to_nid`).
+    #[inline]
+    pub fn nid(&self) -> usize {
+        usize::from(self.node)
+    }
+
     /// Buddy order: of the free block for a [`PageFlags::BUDDY`] head, of the allocation for a
     /// [`PageFlags::HEAD`] page; 0 otherwise.
     #[inline]
@@ -183,7 +195,7 @@ impl Page {
     /// Index of the device pagemap owning this page, for ZONE_DEVICE pages.
     #[inline]
     pub fn pagemap(&self) -> Option<usize> {
-        (self.pgmap != 0).then(|| self.pgmap as usize - 1)
+        (self.pgmap != 0).then(|| usize::from(self.pgmap) - 1)
     }
 
     /// Whether the page is a ZONE_DEVICE page (`is_zone_device_page`).
@@ -215,6 +227,7 @@ mod tests {
         assert_eq!(p.flags(), PageFlags(0));
         assert_eq!(p.zone(), ZoneId::Dma);
         assert_eq!(p.pagemap(), None);
+        assert_eq!(p.nid(), 0);
         assert_eq!(core::mem::size_of::<Page>(), 32);
     }
 

@@ -5,11 +5,11 @@
 //! falls back to 1 the pagemap's `page_free` callback runs instead of any buddy free path, and
 //! a put on an idle device page is refused: a device page can never reach the free lists.
 
-use crate::node::{Node, PageRefError};
+use crate::machine::{Machine, PageRefError};
 use crate::page::PageFlags;
 use crate::platform::Platform;
 
-impl<P: Platform> Node<P> {
+impl<P: Platform> Machine<P> {
     /// `get_page`: take a reference on an allocated block head or a device page. Returns the
     /// new count.
     pub fn get_page(&mut self, pfn: u64) -> Result<u32, PageRefError> {
@@ -64,6 +64,6 @@ impl<P: Platform> Node<P> {
     }
 }
 
-fn page_pgmap_index(stored: u32) -> usize {
-    stored as usize - 1
+fn page_pgmap_index(stored: u16) -> usize {
+    usize::from(stored) - 1
 }

@@ -1,5 +1,5 @@
 //! A host fake of the [`Platform`] (feature `testing`), for this crate's tests and benches and
-//! for other crates' host tests, plus helpers to build a [`Node`] from a RAM layout.
+//! for other crates' host tests, plus helpers to build a [`Machine`] from a RAM layout.
 //!
 //! Memmap storage is leaked heap memory (`Box::leak`), because the trait hands out
 //! `&'static mut [Page]`: under Miri run with `MIRIFLAGS=-Zmiri-ignore-leaks`.
@@ -8,9 +8,9 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::machine::Machine;
 use crate::memblock::Memblock;
-use crate::node::Node;
-use crate::page::Page;
+use crate::page::{Page, PageFlags};
 use crate::platform::{MapError, Platform};
 
 /// Records every call; can be told to fail.
@@ -87,14 +87,14 @@ pub fn memblock(ram: &[(u64, u64)], reserved: &[(u64, u64)]) -> Memblock {
 }
 
 /// A node over RAM `ram` with `reserved` ranges, on a [`FakePlatform`].
-pub fn node(ram: &[(u64, u64)], reserved: &[(u64, u64)]) -> Node<FakePlatform> {
-    Node::init(FakePlatform::new(), memblock(ram, reserved)).expect("Node::init")
+pub fn node(ram: &[(u64, u64)], reserved: &[(u64, u64)]) -> Machine<FakePlatform> {
+    Machine::init(FakePlatform::new(), memblock(ram, reserved)).expect("Machine::init")
 }
 
 /// A QEMU-like PC with `mib` MiB of RAM: usable 4 KiB-0x9f000 and 1 MiB to the end (split at
 /// 3 GiB with the rest above 4 GiB for large sizes), page 0 and the first 2 MiB above 1 MiB
 /// (the "kernel") reserved.
-pub fn pc_node(mib: u64) -> Node<FakePlatform> {
+pub fn pc_node(mib: u64) -> Machine<FakePlatform> {
     let mib_b = mib << 20;
     let mut ram = vec![(0x1000, 0x9f000)];
     if mib_b <= 3 << 30 {
@@ -104,4 +104,15 @@ pub fn pc_node(mib: u64) -> Node<FakePlatform> {
         ram.push((4 << 30, (4 << 30) + mib_b - (3 << 30)));
     }
     node(&ram, &[(0x10_0000, 0x30_0000)])
+}
+
+/// The head pfn of the first allocated block below `max_pfn` that holds memmap (a device's
+/// struct pages taken from the buddy allocator), if any.
+pub fn memmap_block_head<P: Platform>(n: &Machine<P>) -> Option<u64> {
+    (0..n.max_pfn()).find(|&p| {
+        n.page(p).is_some_and(|pg| {
+            pg.flags()
+                .contains(PageFlags::MEMMAP.union(PageFlags::HEAD))
+        })
+    })
 }

@@ -6,8 +6,8 @@
 
 use core::fmt::{self, Write};
 
+use crate::machine::Machine;
 use crate::memblock::Memblock;
-use crate::node::Node;
 use crate::platform::Platform;
 use crate::zone::{MAX_DMA_PFN, MAX_DMA32_PFN, MAX_NR_ZONES, ZoneId};
 use crate::{NR_ORDERS, PAGE_SHIFT, pfn_phys};
@@ -76,37 +76,75 @@ impl ZoneRanges {
     }
 }
 
-/// Linux's boot lines for the zone and node ranges of `memblock`:
+/// Linux's boot lines for the zone and node ranges of `memblock` with nodes `0..nr_nodes`:
 /// `Zone ranges:`, `Movable zone start for each node`, `Early memory node ranges`,
-/// `  node   0: [mem …]` per RAM range and `Initmem setup node 0 [mem …]`.
+/// `  node   N: [mem …]` per RAM region, then per node `Initmem setup node N [mem …]` or, for a
+/// node without memory, `Initializing node N as memoryless` and `Initmem setup node N as
+/// memoryless`.
 pub fn write_boot_ranges(
     w: &mut impl Write,
     ranges: &ZoneRanges,
     memblock: &Memblock,
+    nr_nodes: usize,
 ) -> fmt::Result {
     ranges.write(w)?;
     writeln!(w, "Movable zone start for each node")?;
     writeln!(w, "Early memory node ranges")?;
-    for r in memblock.memory().regions() {
-        let (s, e) = (crate::pfn_up(r.base), crate::pfn_down(r.end()));
-        if s < e {
-            writeln!(
-                w,
-                "  node {:>3}: [mem {:#018x}-{:#018x}]",
-                0,
-                pfn_phys(s),
-                pfn_phys(e) - 1
-            )?;
-        }
-    }
-    let (s, e) = (memblock.start_pfn(), memblock.end_pfn());
-    if s < e {
+    let pieces = || {
+        memblock.memory().regions().iter().filter_map(|r| {
+            let (s, e) = (crate::pfn_up(r.base), crate::pfn_down(r.end()));
+            (s < e).then_some((usize::from(r.nid), s, e))
+        })
+    };
+    for (nid, s, e) in pieces() {
         writeln!(
             w,
-            "Initmem setup node 0 [mem {:#018x}-{:#018x}]",
+            "  node {:>3}: [mem {:#018x}-{:#018x}]",
+            nid,
             pfn_phys(s),
             pfn_phys(e) - 1
         )?;
+    }
+    for nid in 0..nr_nodes {
+        let own = pieces().filter(|p| p.0 == nid);
+        let span = own.fold(None, |acc: Option<(u64, u64)>, (_, s, e)| {
+            Some(acc.map_or((s, e), |(a, b)| (a.min(s), b.max(e))))
+        });
+        match span {
+            Some((s, e)) => writeln!(
+                w,
+                "Initmem setup node {nid} [mem {:#018x}-{:#018x}]",
+                pfn_phys(s),
+                pfn_phys(e) - 1
+            )?,
+            None => {
+                writeln!(w, "Initializing node {nid} as memoryless")?;
+                writeln!(w, "Initmem setup node {nid} as memoryless")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `0-1,3`-style list of ascending ids (Linux's `%*pbl`).
+fn write_ranges(w: &mut impl Write, ids: &[usize]) -> fmt::Result {
+    let mut i = 0;
+    let mut first = true;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+            j += 1;
+        }
+        if !first {
+            write!(w, ",")?;
+        }
+        first = false;
+        if j > i {
+            write!(w, "{}-{}", ids[i], ids[j])?;
+        } else {
+            write!(w, "{}", ids[i])?;
+        }
+        i = j + 1;
     }
     Ok(())
 }
@@ -115,17 +153,24 @@ fn kb(pages: u64) -> u64 {
     pages << (PAGE_SHIFT - 10)
 }
 
-impl<P: Platform> Node<P> {
-    /// The zone ranges of this node (Device from the registered pagemaps).
+impl<P: Platform> Machine<P> {
+    /// The zone ranges of the machine (Device: the span of every node's Device zone).
     pub fn zone_ranges(&self) -> ZoneRanges {
-        let dev = self.zone(ZoneId::Device);
-        let device = dev.is_populated().then(|| (dev.start_pfn(), dev.end_pfn()));
+        let device = self
+            .nodes
+            .iter()
+            .map(|n| n.zone(ZoneId::Device))
+            .filter(|z| z.spanned() > 0)
+            .fold(None, |acc: Option<(u64, u64)>, z| {
+                let (s, e) = (z.start_pfn(), z.end_pfn());
+                Some(acc.map_or((s, e), |(a, b)| (a.min(s), b.max(e))))
+            });
         ZoneRanges::compute(self.memblock.start_pfn(), self.max_pfn, device)
     }
 
-    /// The boot lines `Zone ranges:` … `Initmem setup node 0 …` (see [`write_boot_ranges`]).
+    /// The boot lines `Zone ranges:` … `Initmem setup node N …` (see [`write_boot_ranges`]).
     pub fn write_zone_ranges(&self, w: &mut impl Write) -> fmt::Result {
-        write_boot_ranges(w, &self.zone_ranges(), &self.memblock)
+        write_boot_ranges(w, &self.zone_ranges(), &self.memblock, self.nodes.len())
     }
 
     /// `Memory: 489244K/523768K available (…K kernel code, …K rwdata, …K rodata, …K init,
@@ -147,11 +192,11 @@ impl<P: Platform> Node<P> {
         )
     }
 
-    /// `/proc/buddyinfo`: `Node 0, zone %8s` then `%6lu ` free blocks per order, for every
-    /// populated zone (Device included: it always shows zeros).
+    /// `/proc/buddyinfo`: `Node N, zone %8s` then `%6lu ` free blocks per order, for every
+    /// populated zone of every node (never Device: it has no present pages).
     pub fn write_buddyinfo(&self, w: &mut impl Write) -> fmt::Result {
-        for z in self.zones().iter().filter(|z| z.is_populated()) {
-            write!(w, "Node 0, zone {:>8} ", z.name())?;
+        for z in self.zones().filter(|z| z.is_populated()) {
+            write!(w, "Node {}, zone {:>8} ", z.nid(), z.name())?;
             for o in 0..NR_ORDERS {
                 write!(w, "{:>6} ", z.nr_free(o as u32))?;
             }
@@ -160,16 +205,21 @@ impl<P: Platform> Node<P> {
         Ok(())
     }
 
-    /// `/proc/zoneinfo` (the fields this kernel has), every zone, Device included.
+    /// `/proc/zoneinfo` as Linux 6.1 prints it (`zoneinfo_show_print`), every zone of every
+    /// node, Device included: the watermarks, counters and `protection:` line for every zone;
+    /// for populated zones also `nr_free_pages`, the NUMA event counters, the page cache
+    /// (`pagesets`, one CPU) and `start_pfn`. Linux's per-node reclaim and LRU counters are
+    /// left out: this kernel has no such state (boost, cma and node_unreclaimable are 0
+    /// because it has no boosting, CMA or reclaim).
     pub fn write_zoneinfo(&self, w: &mut impl Write) -> fmt::Result {
         for z in self.zones() {
             let wm = z.watermarks();
-            write!(w, "Node 0, zone {:>8}", z.name())?;
+            write!(w, "Node {}, zone {:>8}", z.nid(), z.name())?;
             write!(
                 w,
-                "\n  pages free     {}\n        min      {}\n        low      {}\
-                 \n        high     {}\n        spanned  {}\n        present  {}\
-                 \n        managed  {}",
+                "\n  pages free     {}\n        boost    0\n        min      {}\
+                 \n        low      {}\n        high     {}\n        spanned  {}\
+                 \n        present  {}\n        managed  {}\n        cma      0",
                 z.free_pages(),
                 wm.min,
                 wm.low,
@@ -178,9 +228,27 @@ impl<P: Platform> Node<P> {
                 z.present(),
                 z.managed()
             )?;
+            let lr = z.lowmem_reserve();
+            write!(w, "\n        protection: ({}", lr[0])?;
+            for r in &lr[1..] {
+                write!(w, ", {r}")?;
+            }
+            write!(w, ")")?;
             if !z.is_populated() {
                 writeln!(w)?;
                 continue;
+            }
+            let n = z.numa_stat();
+            for (name, v) in [
+                ("nr_free_pages", z.free_pages()),
+                ("numa_hit", n.hit),
+                ("numa_miss", n.miss),
+                ("numa_foreign", n.foreign),
+                ("numa_interleave", n.interleave_hit),
+                ("numa_local", n.local),
+                ("numa_other", n.other),
+            ] {
+                write!(w, "\n      {name:<12} {v}")?;
             }
             write!(
                 w,
@@ -190,9 +258,110 @@ impl<P: Platform> Node<P> {
                 crate::pcp::PCP_HIGH,
                 crate::pcp::PCP_BATCH
             )?;
+            write!(w, "\n  node_unreclaimable:  0")?;
             writeln!(w, "\n  start_pfn:           {}", z.start_pfn())?;
         }
         Ok(())
+    }
+
+    /// `/sys/devices/system/node/nodeN/numastat` of node `nid` (nothing for an unknown node).
+    pub fn write_numastat(&self, w: &mut impl Write, nid: usize) -> fmt::Result {
+        let Some(node) = self.node(nid) else {
+            return Ok(());
+        };
+        let s = node.numa_stat();
+        writeln!(w, "numa_hit {}", s.hit)?;
+        writeln!(w, "numa_miss {}", s.miss)?;
+        writeln!(w, "numa_foreign {}", s.foreign)?;
+        writeln!(w, "interleave_hit {}", s.interleave_hit)?;
+        writeln!(w, "local_node {}", s.local)?;
+        writeln!(w, "other_node {}", s.other)
+    }
+
+    /// Whether node `nid` is online (`N_ONLINE`): it has memory or CPUs.
+    pub fn node_online(&self, nid: usize) -> bool {
+        self.node(nid)
+            .is_some_and(|n| n.has_memory() || !self.topology.cpus(nid).is_empty())
+    }
+
+    /// `numactl --hardware`: the online nodes with their CPUs, size and free memory in MiB,
+    /// and the distance table.
+    pub fn write_numa_hardware(&self, w: &mut impl Write) -> fmt::Result {
+        let online: alloc::vec::Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| self.node_online(n))
+            .collect();
+        write!(w, "available: {} nodes (", online.len())?;
+        write_ranges(w, &online)?;
+        writeln!(w, ")")?;
+        for &nid in &online {
+            let node = &self.nodes[nid];
+            write!(w, "node {nid} cpus:")?;
+            for c in self.topology.cpus(nid) {
+                write!(w, " {c}")?;
+            }
+            writeln!(w)?;
+            writeln!(
+                w,
+                "node {nid} size: {} MB",
+                node.managed() >> (20 - PAGE_SHIFT)
+            )?;
+            writeln!(
+                w,
+                "node {nid} free: {} MB",
+                node.free_pages() >> (20 - PAGE_SHIFT)
+            )?;
+        }
+        writeln!(w, "node distances:")?;
+        write!(w, "node ")?;
+        for &b in &online {
+            write!(w, "{b:>3} ")?;
+        }
+        writeln!(w)?;
+        for &a in &online {
+            write!(w, "{a:>3}: ")?;
+            for &b in &online {
+                write!(w, "{:>3} ", self.topology.distance(a, b))?;
+            }
+            writeln!(w)?;
+        }
+        Ok(())
+    }
+
+    /// Linux's `build_all_zonelists` lines: `Fallback order for Node N: …` per online node,
+    /// `Built N zonelists, mobility grouping off.  Total pages: N` (this kernel does not group
+    /// pages by mobility; Total pages is `nr_free_zone_pages`: managed minus the high
+    /// watermark over the local node's zonelist) and `Policy zone: …`.
+    pub fn write_zonelist_summary(&self, w: &mut impl Write) -> fmt::Result {
+        let online: alloc::vec::Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| self.node_online(n))
+            .collect();
+        for &nid in &online {
+            write!(w, "Fallback order for Node {nid}: ")?;
+            for n in self.nodes[nid].node_order() {
+                write!(w, "{n} ")?;
+            }
+            writeln!(w)?;
+        }
+        let total: u64 = self.nodes[self.local_node]
+            .zonelist()
+            .iter()
+            .map(|zr| {
+                let z = self.nodes[usize::from(zr.nid)].zone(zr.zone);
+                z.managed().saturating_sub(z.watermarks().high)
+            })
+            .sum();
+        writeln!(
+            w,
+            "Built {} zonelists, mobility grouping off.  Total pages: {total}",
+            online.len()
+        )?;
+        let policy = self
+            .zones()
+            .filter(|z| z.is_managed())
+            .map(|z| z.id())
+            .max()
+            .unwrap_or(ZoneId::Dma);
+        writeln!(w, "Policy zone: {}", policy.name())
     }
 
     /// `/proc/meminfo` lines (`%-16s%8lu kB`): MemTotal, MemFree, and this kernel's memmap
@@ -205,7 +374,7 @@ impl<P: Platform> Node<P> {
         line(w, "MemFree:", kb(self.nr_free_pages()))?;
         line(w, "Memmap:", self.memmap_ram_bytes >> 10)?;
         line(w, "MemmapOnDevice:", self.memmap_device_bytes >> 10)?;
-        line(w, "DeviceTotal:", kb(self.zone(ZoneId::Device).present()))?;
+        line(w, "DeviceTotal:", kb(self.device_pages()))?;
         writeln!(
             w,
             "{:<16}{:>8} B",

@@ -1,12 +1,15 @@
 //! Zones: DMA (below 16 MiB), DMA32 (below 4 GiB), Normal (up to max_pfn) and Device.
 //!
 //! A RAM page's zone is a function of its address ([`ZoneId::for_pfn`]); ZONE_DEVICE pages are
-//! whatever a device pagemap covers, wherever it lies. Each [`Zone`] owns its buddy free lists
-//! and its order-0 page cache, and the Linux counters:
-//! spanned = end − start; present = spanned − holes; managed = present − reserved.
+//! whatever a device pagemap covers, wherever it lies. Every node has the whole zone array
+//! (empty where it has no such memory). Each [`Zone`] owns its buddy free lists, its order-0
+//! page cache, its watermarks and `lowmem_reserve`, its NUMA event counters, and the Linux
+//! counters: spanned = end − start; present = spanned − holes; managed = present − reserved.
+//! ZONE_DEVICE only ever grows its span: its pages are present in no zone's count (Linux).
 
 use crate::buddy::FreeAreas;
 use crate::pcp::Pcp;
+use crate::sparse::Sparse;
 use crate::watermark::Watermarks;
 
 /// First pfn above ZONE_DMA (16 MiB).
@@ -100,10 +103,42 @@ impl ZoneId {
     }
 }
 
-/// One memory zone (`struct zone`).
+/// Per-zone NUMA allocation events (Linux's `numa_stat_item`), shown per node as
+/// `/sys/devices/system/node/nodeN/numastat` and per zone in `/proc/zoneinfo`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NumaStat {
+    /// Allocations from this zone's node that wanted this node (`numa_hit`).
+    pub hit: u64,
+    /// Allocations from this node that wanted another one (`numa_miss`).
+    pub miss: u64,
+    /// Allocations that wanted this node and were served by another (`numa_foreign`).
+    pub foreign: u64,
+    /// Interleaved allocations that got the node the interleave chose (`interleave_hit`).
+    pub interleave_hit: u64,
+    /// Allocations made by a CPU of this node (`local_node`).
+    pub local: u64,
+    /// Allocations made by a CPU of another node (`other_node`).
+    pub other: u64,
+}
+
+impl NumaStat {
+    /// Field-wise sum.
+    pub fn add(&mut self, o: &NumaStat) {
+        self.hit += o.hit;
+        self.miss += o.miss;
+        self.foreign += o.foreign;
+        self.interleave_hit += o.interleave_hit;
+        self.local += o.local;
+        self.other += o.other;
+    }
+}
+
+/// One memory zone (`struct zone`) of one node.
 #[derive(Debug)]
 pub struct Zone {
     pub(crate) id: ZoneId,
+    /// The node (`zone_to_nid`).
+    pub(crate) node: u8,
     pub(crate) start_pfn: u64,
     pub(crate) spanned: u64,
     pub(crate) present: u64,
@@ -111,28 +146,55 @@ pub struct Zone {
     /// Free pages: in the buddy free lists plus in the page cache (`NR_FREE_PAGES` + pcp).
     pub(crate) free: u64,
     pub(crate) wmark: Watermarks,
+    /// Pages kept free for allocations that could have used a higher zone
+    /// (`lowmem_reserve[highest allowed zone]`).
+    pub(crate) lowmem_reserve: [u64; MAX_NR_ZONES],
+    pub(crate) numa: NumaStat,
     pub(crate) areas: FreeAreas,
     pub(crate) pcp: Pcp,
 }
 
 impl Zone {
-    pub(crate) fn new(id: ZoneId) -> Self {
+    pub(crate) fn new(id: ZoneId, node: u8) -> Self {
         Self {
             id,
+            node,
             start_pfn: 0,
             spanned: 0,
             present: 0,
             managed: 0,
             free: 0,
             wmark: Watermarks::default(),
+            lowmem_reserve: [0; MAX_NR_ZONES],
+            numa: NumaStat::default(),
             areas: FreeAreas::new(),
             pcp: Pcp::new(),
         }
     }
 
+    /// `__free_one_page` into this zone's free lists.
+    #[inline]
+    pub(crate) fn free_one(&mut self, sparse: &mut Sparse, pfn: u64, order: u32) {
+        self.areas
+            .free_one(sparse, pfn, order, self.id as u8, self.node);
+    }
+
     /// Which zone this is.
     pub fn id(&self) -> ZoneId {
         self.id
+    }
+    /// The node this zone belongs to (`zone_to_nid`).
+    pub fn nid(&self) -> usize {
+        usize::from(self.node)
+    }
+    /// `lowmem_reserve`: per highest allowed zone of an allocation, the pages this zone keeps
+    /// back from it (the `protection:` line of /proc/zoneinfo).
+    pub fn lowmem_reserve(&self) -> [u64; MAX_NR_ZONES] {
+        self.lowmem_reserve
+    }
+    /// The zone's NUMA allocation events.
+    pub fn numa_stat(&self) -> NumaStat {
+        self.numa
     }
     /// Linux's zone name.
     pub fn name(&self) -> &'static str {
@@ -174,9 +236,13 @@ impl Zone {
     pub fn watermarks(&self) -> Watermarks {
         self.wmark
     }
-    /// `populated_zone`: the zone has present pages.
+    /// `populated_zone`: the zone has present pages (never ZONE_DEVICE).
     pub fn is_populated(&self) -> bool {
         self.present != 0
+    }
+    /// `managed_zone`: the buddy allocator manages pages of this zone (zonelists hold these).
+    pub fn is_managed(&self) -> bool {
+        self.managed != 0
     }
     /// Whether `pfn` lies in the zone's span.
     pub fn spans(&self, pfn: u64) -> bool {
@@ -200,17 +266,6 @@ impl Zone {
     }
 }
 
-/// The zonelist walked for an allocation whose highest allowed zone is `high`
-/// (Normal → DMA32 → DMA). Device is never part of a zonelist.
-#[inline]
-pub(crate) const fn zonelist(high: ZoneId) -> &'static [ZoneId] {
-    match high {
-        ZoneId::Dma => &[ZoneId::Dma],
-        ZoneId::Dma32 => &[ZoneId::Dma32, ZoneId::Dma],
-        _ => &[ZoneId::Normal, ZoneId::Dma32, ZoneId::Dma],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,20 +282,8 @@ mod tests {
     }
 
     #[test]
-    fn zonelists_never_reach_device() {
-        for z in ZoneId::ALL {
-            assert!(!zonelist(z).contains(&ZoneId::Device));
-        }
-        assert_eq!(
-            zonelist(ZoneId::Normal),
-            &[ZoneId::Normal, ZoneId::Dma32, ZoneId::Dma]
-        );
-        assert_eq!(zonelist(ZoneId::Dma), &[ZoneId::Dma]);
-    }
-
-    #[test]
     fn span_grows_both_ways() {
-        let mut z = Zone::new(ZoneId::Normal);
+        let mut z = Zone::new(ZoneId::Normal, 0);
         z.extend_span(100, 200);
         z.extend_span(300, 400);
         assert_eq!((z.start_pfn(), z.spanned()), (100, 300));

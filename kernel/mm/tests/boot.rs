@@ -1,7 +1,7 @@
 //! Boot: memmap, zones and the Linux boot lines, from plain RAM layouts.
 
 use mm::testing::{FakePlatform, memblock, node, pc_node};
-use mm::{KernelSizes, Node, PageFlags, ZoneId, ZoneRanges};
+use mm::{KernelSizes, Machine, PageFlags, ZoneId, ZoneRanges};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
@@ -10,15 +10,15 @@ const GIB: u64 = 1 << 30;
 fn pc_64m_zones_and_counters() {
     let n = pc_node(64);
     n.check().unwrap();
-    let dma = n.zone(ZoneId::Dma);
+    let dma = n.nodes()[0].zone(ZoneId::Dma);
     assert_eq!((dma.start_pfn(), dma.spanned()), (1, 4095));
     // 0x1000-0x9f000 and 1 MiB-16 MiB.
     assert_eq!(dma.present(), (0x9f - 1) + (0x1000 - 0x100));
-    let dma32 = n.zone(ZoneId::Dma32);
+    let dma32 = n.nodes()[0].zone(ZoneId::Dma32);
     assert_eq!((dma32.start_pfn(), dma32.end_pfn()), (0x1000, 0x4000));
     assert_eq!(dma32.present(), 0x3000);
-    assert!(!n.zone(ZoneId::Normal).is_populated());
-    assert!(!n.zone(ZoneId::Device).is_populated());
+    assert!(!n.nodes()[0].zone(ZoneId::Normal).is_populated());
+    assert!(!n.nodes()[0].zone(ZoneId::Device).is_populated());
     assert_eq!(n.max_pfn(), 0x4000);
     // The memmap (one section, 1 MiB) and the 2 MiB "kernel" are reserved.
     assert_eq!(n.memmap_ram_bytes(), MIB);
@@ -26,7 +26,7 @@ fn pc_64m_zones_and_counters() {
     assert_eq!(reserved, 256 + 512);
     assert_eq!(n.nr_free_pages(), n.totalram_pages());
     for z in ZoneId::RAM {
-        let z = n.zone(z);
+        let z = n.nodes()[0].zone(z);
         assert!(z.managed() <= z.present() && z.present() <= z.spanned());
     }
 }
@@ -75,7 +75,7 @@ fn zone_ranges_lines_match_linux() {
     // The free-standing computation gives the same lines without a memmap.
     let mb = memblock(&[(0x1000, 0x9f000), (0x10_0000, 512 * MIB)], &[]);
     let mut t = String::new();
-    mm::views::write_boot_ranges(&mut t, &ZoneRanges::from_memblock(&mb), &mb).unwrap();
+    mm::views::write_boot_ranges(&mut t, &ZoneRanges::from_memblock(&mb), &mb, 1).unwrap();
     assert_eq!(s, t);
 }
 
@@ -129,7 +129,7 @@ fn buddyinfo_zoneinfo_meminfo_formats() {
     assert_eq!(lines.len(), 2);
     assert!(lines[0].starts_with("Node 0, zone      DMA "));
     assert!(lines[1].starts_with("Node 0, zone    DMA32 "));
-    let dma32 = n.zone(ZoneId::Dma32);
+    let dma32 = n.nodes()[0].zone(ZoneId::Dma32);
     let expect: String = (0..=10)
         .map(|o| format!("{:>6} ", dma32.nr_free(o)))
         .collect();
@@ -138,17 +138,28 @@ fn buddyinfo_zoneinfo_meminfo_formats() {
     let mut z = String::new();
     n.write_zoneinfo(&mut z).unwrap();
     let wm = dma32.watermarks();
+    // Linux 6.1's zoneinfo_show_print, field for field (the counters this kernel keeps).
     let block = format!(
-        "Node 0, zone    DMA32\n  pages free     {}\n        min      {}\n        low      {}\n        high     {}\n        spanned  12288\n        present  12288\n        managed  {}\n",
-        dma32.free_pages(),
+        "Node 0, zone    DMA32\n  pages free     {free}\n        boost    0\n        min      {}\n        low      {}\n        high     {}\n        spanned  12288\n        present  12288\n        managed  {}\n        cma      0\n        protection: (0, 0, 0, 0)\n      nr_free_pages {free}\n      numa_hit     0\n",
         wm.min,
         wm.low,
         wm.high,
-        dma32.managed()
+        dma32.managed(),
+        free = dma32.free_pages(),
     );
     assert!(z.contains(&block), "{z}");
-    assert!(z.contains("  start_pfn:           4096\n"));
-    assert!(z.contains("Node 0, zone   Device\n  pages free     0\n"));
+    let dma = n.nodes()[0].zone(ZoneId::Dma);
+    let reserve = dma32.managed() / 256;
+    assert_eq!(dma.lowmem_reserve(), [0, reserve, reserve, reserve]);
+    assert!(z.contains(&format!(
+        "        protection: (0, {reserve}, {reserve}, {reserve})\n"
+    )));
+    assert!(z.contains("  node_unreclaimable:  0\n  start_pfn:           4096\n"));
+    // Unpopulated zones stop after the protection line, Device included.
+    assert!(z.contains(
+        "Node 0, zone   Device\n  pages free     0\n        boost    0\n        min      0\n        low      0\n        high     0\n        spanned  0\n        present  0\n        managed  0\n        cma      0\n        protection: (0, 0, 0, 0)\n"
+    ), "{z}");
+    assert!(z.ends_with("protection: (0, 0, 0, 0)\n"));
     assert!(z.contains("Node 0, zone   Normal\n"));
 
     let mut m = String::new();
@@ -186,18 +197,18 @@ fn page_description() {
 #[test]
 fn init_errors() {
     assert!(matches!(
-        Node::init(FakePlatform::new(), mm::Memblock::new()),
+        Machine::init(FakePlatform::new(), mm::Memblock::new()),
         Err(mm::InitError::NoMemory)
     ));
     let mut p = FakePlatform::new();
     p.fail_storage = true;
     assert!(matches!(
-        Node::init(p, memblock(&[(0, 64 * MIB)], &[])),
+        Machine::init(p, memblock(&[(0, 64 * MIB)], &[])),
         Err(mm::InitError::Map(_))
     ));
     // RAM so small the memmap cannot fit.
     assert!(matches!(
-        Node::init(FakePlatform::new(), memblock(&[(0, 512 * 1024)], &[])),
+        Machine::init(FakePlatform::new(), memblock(&[(0, 512 * 1024)], &[])),
         Err(mm::InitError::MemmapAlloc { section: 0 })
     ));
 }
@@ -210,7 +221,7 @@ fn ram_far_apart_gets_memmap_only_where_present() {
     n.check().unwrap();
     assert_eq!(n.sparse().present_sections(), 2);
     assert_eq!(n.memmap_ram_bytes(), 2 * MIB);
-    let normal = n.zone(ZoneId::Normal);
+    let normal = n.nodes()[0].zone(ZoneId::Normal);
     assert_eq!(normal.start_pfn(), (4 * GIB) >> 12);
     assert_eq!(normal.end_pfn(), ((1u64 << 40) + 32 * MIB) >> 12);
     assert_eq!(normal.present(), (32 * MIB) >> 12);

@@ -2,16 +2,18 @@
 //! watermarks, bad frees, exhaustion, zone modifiers.
 
 use mm::testing::{FakePlatform, node, pc_node};
-use mm::{BadPageReason, Gfp, MAX_ORDER, Node, ZoneId};
+use mm::{BadPageReason, Gfp, MAX_ORDER, Machine, ZoneId};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
-fn counts(n: &Node<FakePlatform>, z: ZoneId) -> Vec<u64> {
-    (0..=MAX_ORDER).map(|o| n.zone(z).nr_free(o)).collect()
+fn counts(n: &Machine<FakePlatform>, z: ZoneId) -> Vec<u64> {
+    (0..=MAX_ORDER)
+        .map(|o| n.nodes()[0].zone(z).nr_free(o))
+        .collect()
 }
 
-fn buddyinfo(n: &Node<FakePlatform>) -> String {
+fn buddyinfo(n: &Machine<FakePlatform>) -> String {
     let mut s = String::new();
     n.write_buddyinfo(&mut s).unwrap();
     s
@@ -37,8 +39,8 @@ fn alloc_splits_the_smallest_sufficient_block_and_free_merges_back() {
         assert_eq!(after[o], expect, "order {o}");
     }
     assert_eq!(
-        n.zone(ZoneId::Dma32).free_pages(),
-        n.zone(ZoneId::Dma32).managed() - 8
+        n.nodes()[0].zone(ZoneId::Dma32).free_pages(),
+        n.nodes()[0].zone(ZoneId::Dma32).managed() - 8
     );
     n.check().unwrap();
     n.free_pages(pfn, 3).unwrap();
@@ -61,10 +63,10 @@ fn order0_goes_through_the_page_cache_and_drains_back() {
         n.free_page(p).unwrap();
     }
     assert_eq!(n.nr_free_pages(), free);
-    assert!(n.zone(ZoneId::Dma32).pcp_count() > 0);
+    assert!(n.nodes()[0].zone(ZoneId::Dma32).pcp_count() > 0);
     n.check().unwrap();
     n.drain_pages();
-    assert_eq!(n.zone(ZoneId::Dma32).pcp_count(), 0);
+    assert_eq!(n.nodes()[0].zone(ZoneId::Dma32).pcp_count(), 0);
     assert_eq!(buddyinfo(&n), before);
     n.check().unwrap();
 }
@@ -82,7 +84,7 @@ fn blocks_never_cross_16m_or_4g() {
         live.push(p);
     }
     for z in ZoneId::RAM {
-        assert_eq!(n.zone(z).free_pages(), 0);
+        assert_eq!(n.nodes()[0].zone(z).free_pages(), 0);
     }
     for p in live.into_iter().rev() {
         n.free_page(p).unwrap();
@@ -90,7 +92,7 @@ fn blocks_never_cross_16m_or_4g() {
     n.drain_pages();
     n.check().unwrap();
     for z in ZoneId::RAM {
-        let zone = n.zone(z);
+        let zone = n.nodes()[0].zone(z);
         assert_eq!(zone.free_pages(), zone.managed());
     }
     let boundary = [(16 * MIB) >> 12, (4 * GIB) >> 12];
@@ -116,9 +118,9 @@ fn blocks_never_cross_16m_or_4g() {
     assert!(heads >= 4);
     // Every free block lies in one zone: check() verifies each block's tails share the
     // head's zone and that zone is the zone of the address.
-    assert_eq!(n.zone(ZoneId::Dma).present(), (4 * MIB) >> 12);
-    assert_eq!(n.zone(ZoneId::Dma32).present(), (8 * MIB) >> 12);
-    assert_eq!(n.zone(ZoneId::Normal).present(), (4 * MIB) >> 12);
+    assert_eq!(n.nodes()[0].zone(ZoneId::Dma).present(), (4 * MIB) >> 12);
+    assert_eq!(n.nodes()[0].zone(ZoneId::Dma32).present(), (8 * MIB) >> 12);
+    assert_eq!(n.nodes()[0].zone(ZoneId::Normal).present(), (4 * MIB) >> 12);
 }
 
 #[test]
@@ -135,7 +137,7 @@ fn holes_are_never_free_and_refused() {
         assert!(!(0x9f..0x100).contains(&p) && p != 0);
         live.push(p);
     }
-    assert_eq!(live.len() as u64, n.zone(ZoneId::Dma).managed());
+    assert_eq!(live.len() as u64, n.nodes()[0].zone(ZoneId::Dma).managed());
 }
 
 #[test]
@@ -143,29 +145,32 @@ fn holes_are_never_free_and_refused() {
 fn watermarks_refuse_ordinary_allocations_below_min() {
     let mut n = node(&[(16 * MIB, 48 * MIB)], &[]);
     let z = ZoneId::Dma32;
-    let wm = n.zone(z).watermarks();
+    let wm = n.nodes()[0].zone(z).watermarks();
     assert!(wm.min > 0 && wm.min < wm.low && wm.low < wm.high);
     let mut live = Vec::new();
     while let Some(p) = n.alloc_pages(Gfp::KERNEL | Gfp::NOWARN, 0) {
         live.push(p);
     }
-    assert_eq!(n.zone(z).free_pages(), wm.min);
+    assert_eq!(n.nodes()[0].zone(z).free_pages(), wm.min);
     // ATOMIC may dip to half of min.
     while let Some(p) = n.alloc_pages(Gfp::ATOMIC | Gfp::NOWARN, 0) {
         live.push(p);
     }
-    assert_eq!(n.zone(z).free_pages(), wm.min - wm.min / 2);
+    assert_eq!(n.nodes()[0].zone(z).free_pages(), wm.min - wm.min / 2);
     // MEMALLOC takes everything.
     while let Some(p) = n.alloc_pages(Gfp::MEMALLOC | Gfp::NOWARN, 0) {
         live.push(p);
     }
-    assert_eq!(n.zone(z).free_pages(), 0);
-    assert_eq!(live.len() as u64, n.zone(z).managed());
+    assert_eq!(n.nodes()[0].zone(z).free_pages(), 0);
+    assert_eq!(live.len() as u64, n.nodes()[0].zone(z).managed());
     n.check().unwrap();
     for p in live {
         n.free_page(p).unwrap();
     }
-    assert_eq!(n.zone(z).free_pages(), n.zone(z).managed());
+    assert_eq!(
+        n.nodes()[0].zone(z).free_pages(),
+        n.nodes()[0].zone(z).managed()
+    );
 }
 
 #[test]
@@ -228,7 +233,9 @@ fn zone_modifiers_and_zonelist_order() {
     let p = n.alloc_pages(Gfp::DMA, 4).unwrap();
     assert!(p < (16 * MIB) >> 12);
     // Exhaust Normal: KERNEL falls back to DMA32, then DMA.
-    while n.zone(ZoneId::Normal).free_pages() > n.zone(ZoneId::Normal).watermarks().min {
+    while n.nodes()[0].zone(ZoneId::Normal).free_pages()
+        > n.nodes()[0].zone(ZoneId::Normal).watermarks().min
+    {
         n.alloc_page(Gfp::KERNEL).unwrap();
     }
     let p = n.alloc_page(Gfp::KERNEL).unwrap();
@@ -249,7 +256,7 @@ fn exhaustion_in_every_zone_restores_counters_exactly() {
     );
     n.drain_pages();
     let info = buddyinfo(&n);
-    let free: Vec<u64> = n.zones().iter().map(|z| z.free_pages()).collect();
+    let free: Vec<u64> = n.zones().map(|z| z.free_pages()).collect();
     for gfp in [Gfp::DMA, Gfp::DMA32, Gfp::KERNEL] {
         let mut live = Vec::new();
         for order in [3u32, 0] {
@@ -259,7 +266,7 @@ fn exhaustion_in_every_zone_restores_counters_exactly() {
         }
         let high = gfp.high_zone();
         for z in ZoneId::RAM.iter().filter(|z| **z <= high) {
-            let zone = n.zone(*z);
+            let zone = n.nodes()[0].zone(*z);
             assert!(zone.free_pages() >= zone.watermarks().min, "{z:?}");
         }
         let mut emergency = 0;
@@ -272,7 +279,7 @@ fn exhaustion_in_every_zone_restores_counters_exactly() {
             "{gfp:?}: emergency allocations dip below min"
         );
         for z in ZoneId::RAM.iter().filter(|z| **z <= high) {
-            assert_eq!(n.zone(*z).free_pages(), 0, "{z:?}");
+            assert_eq!(n.nodes()[0].zone(*z).free_pages(), 0, "{z:?}");
         }
         assert_eq!(n.alloc_pages(gfp | Gfp::MEMALLOC | Gfp::NOWARN, 0), None);
         n.check().unwrap();
@@ -282,7 +289,7 @@ fn exhaustion_in_every_zone_restores_counters_exactly() {
         n.drain_pages();
         n.check().unwrap();
         assert_eq!(buddyinfo(&n), info);
-        let now: Vec<u64> = n.zones().iter().map(|z| z.free_pages()).collect();
+        let now: Vec<u64> = n.zones().map(|z| z.free_pages()).collect();
         assert_eq!(now, free);
     }
 }

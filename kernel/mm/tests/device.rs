@@ -5,20 +5,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mm::testing::{FakePlatform, node, pc_node};
 use mm::{
-    BadPageReason, Gfp, HotplugError, MemremapError, MemremapOptions, Node, PageFlags,
+    BadPageReason, Gfp, HotplugError, Machine, MemremapError, MemremapOptions, PageFlags,
     PageRefError, ZoneId,
 };
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
-fn settle(n: &Node<FakePlatform>) {
+fn settle(n: &Machine<FakePlatform>) {
     assert_eq!(n.device_pfns_in_free_lists(), 0);
     n.check().unwrap();
 }
 
 /// Allocate every RAM page there is, assert none is a device page, give them back.
-fn drain_ram_and_check(n: &mut Node<FakePlatform>) {
+fn drain_ram_and_check(n: &mut Machine<FakePlatform>) {
     if cfg!(miri) {
         return settle(n);
     }
@@ -46,12 +46,14 @@ fn nvdimm_128m_without_altmap() {
     let idx = n
         .memremap_pages(4 * GIB, 128 * MIB, MemremapOptions::new(128 * MIB))
         .unwrap();
-    let dev = n.zone(ZoneId::Device);
-    assert_eq!(dev.present(), 32768);
+    let dev = n.nodes()[0].zone(ZoneId::Device);
+    // Linux: only the Device zone's span grows; present and managed stay 0.
+    assert_eq!((dev.spanned(), dev.present()), (32768, 0));
     assert_eq!((dev.free_pages(), dev.managed()), (0, 0));
+    assert!(!dev.is_populated());
     assert_eq!(dev.start_pfn(), (4 * GIB) >> 12);
     assert_eq!(n.max_pfn(), max_pfn, "device memory never moves max_pfn");
-    assert!(!n.zone(ZoneId::Normal).is_populated());
+    assert!(!n.nodes()[0].zone(ZoneId::Normal).is_populated());
     assert_eq!(n.platform().device_maps, vec![(4 * GIB, 128 * MIB)]);
     // The memmap (1 MiB) came from RAM.
     assert_eq!(n.nr_free_pages(), free - 256);
@@ -71,7 +73,13 @@ fn nvdimm_128m_without_altmap() {
     }
     let mut b = String::new();
     n.write_buddyinfo(&mut b).unwrap();
-    assert!(b.contains("Node 0, zone   Device      0      0"));
+    assert!(
+        !b.contains("Device"),
+        "no buddyinfo row for ZONE_DEVICE:\n{b}"
+    );
+    let mut z = String::new();
+    n.write_zoneinfo(&mut z).unwrap();
+    assert!(z.contains("Node 0, zone   Device"), "{z}");
     settle(&n);
     drain_ram_and_check(&mut n);
 }
@@ -100,7 +108,9 @@ fn altmap_puts_the_memmap_on_the_device() {
     );
     let after = n.page(((8 * GIB) >> 12) + sections * 256).unwrap();
     assert!(!after.flags().contains(PageFlags::MEMMAP) && after.is_device());
-    assert_eq!(n.zone(ZoneId::Device).present(), size >> 12);
+    assert_eq!(n.nodes()[0].zone(ZoneId::Device).spanned(), size >> 12);
+    assert_eq!(n.nodes()[0].zone(ZoneId::Device).present(), 0);
+    assert_eq!(n.device_pages(), size >> 12);
     let mut m = String::new();
     n.write_meminfo(&mut m).unwrap();
     assert!(m.contains(&format!("MemmapOnDevice: {:>8} kB\n", sections * 1024)));
@@ -221,7 +231,11 @@ fn pmem_below_ram_shares_a_section() {
         sections,
         "section already present"
     );
-    assert_eq!(n.zone(ZoneId::Device).present(), (64 * MIB) >> 12);
+    assert_eq!(
+        n.nodes()[0].zone(ZoneId::Device).spanned(),
+        (64 * MIB) >> 12
+    );
+    assert_eq!(n.device_pages(), (64 * MIB) >> 12);
     for pfn in [((256 * MIB) >> 12) - 1, (320 * MIB) >> 12] {
         assert!(!n.page(pfn).unwrap().is_device());
     }
@@ -239,12 +253,12 @@ fn hot_add_above_a_device_range_moves_max_pfn_and_normal() {
         .unwrap();
     let size = if cfg!(miri) { 128 * MIB } else { 256 * MIB };
     let start = 4 * GIB + 128 * MIB;
-    let handed = n.add_and_online_memory(start, size).unwrap();
+    let handed = n.add_and_online_memory(0, start, size).unwrap();
     let pages = size >> 12;
     let memmap = pages / 128; // 1 MiB per 128 MiB, on the range itself
     assert_eq!(handed, pages - memmap);
     assert_eq!(n.max_pfn(), (start + size) >> 12);
-    let normal = n.zone(ZoneId::Normal);
+    let normal = n.nodes()[0].zone(ZoneId::Normal);
     assert_eq!(normal.managed(), pages - memmap);
     assert_eq!(normal.present(), pages);
     assert_eq!(normal.end_pfn(), n.max_pfn());
@@ -263,8 +277,8 @@ fn device_first_then_ram_above_it_spans_across_the_device() {
     let mut n = node(&[(MIB, 64 * MIB), (4 * GIB, 4 * GIB + 128 * MIB)], &[]);
     n.memremap_pages(8 * GIB, 128 * MIB, MemremapOptions::new(0))
         .unwrap();
-    n.add_and_online_memory(16 * GIB, 128 * MIB).unwrap();
-    let normal = n.zone(ZoneId::Normal);
+    n.add_and_online_memory(0, 16 * GIB, 128 * MIB).unwrap();
+    let normal = n.nodes()[0].zone(ZoneId::Normal);
     assert_eq!(normal.start_pfn(), (4 * GIB) >> 12);
     assert_eq!(normal.end_pfn(), (16 * GIB + 128 * MIB) >> 12);
     assert!(
@@ -282,10 +296,10 @@ fn hot_add_below_a_device_range() {
     let mut n = pc_node(64);
     n.memremap_pages(8 * GIB, 128 * MIB, MemremapOptions::new(0))
         .unwrap();
-    n.add_and_online_memory(4 * GIB, 128 * MIB).unwrap();
+    n.add_and_online_memory(0, 4 * GIB, 128 * MIB).unwrap();
     assert_eq!(n.max_pfn(), (4 * GIB + 128 * MIB) >> 12);
-    assert_eq!(n.zone(ZoneId::Normal).end_pfn(), n.max_pfn());
-    assert!(!n.zone(ZoneId::Normal).spans((8 * GIB) >> 12));
+    assert_eq!(n.nodes()[0].zone(ZoneId::Normal).end_pfn(), n.max_pfn());
+    assert!(!n.nodes()[0].zone(ZoneId::Normal).spans((8 * GIB) >> 12));
     settle(&n);
     drain_ram_and_check(&mut n);
 }
@@ -297,16 +311,16 @@ fn hot_add_refusals() {
     n.memremap_pages(4 * GIB, 128 * MIB, MemremapOptions::new(0))
         .unwrap();
     assert!(matches!(
-        n.add_memory(32 * MIB, 128 * MIB),
+        n.add_memory(0, 32 * MIB, 128 * MIB),
         Err(HotplugError::OverlapsRam { .. })
     ));
     assert_eq!(
-        n.add_memory(4 * GIB + 64 * MIB, 128 * MIB),
+        n.add_memory(0, 4 * GIB + 64 * MIB, 128 * MIB),
         Err(HotplugError::OverlapsPagemap { index: 0 })
     );
-    n.add_memory(8 * GIB, 128 * MIB).unwrap();
+    n.add_memory(0, 8 * GIB, 128 * MIB).unwrap();
     assert!(matches!(
-        n.add_memory(8 * GIB, 128 * MIB),
+        n.add_memory(0, 8 * GIB, 128 * MIB),
         Err(HotplugError::OverlapsRam { .. })
     ));
     assert!(matches!(
@@ -314,7 +328,7 @@ fn hot_add_refusals() {
         Err(MemremapError::IntersectsRam { .. })
     ));
     // Offline until onlined: present but not yet counted, no free pages.
-    assert_eq!(n.zone(ZoneId::Normal).present(), 0);
+    assert_eq!(n.nodes()[0].zone(ZoneId::Normal).present(), 0);
     assert!(
         n.page(((8 * GIB) >> 12) + 1000)
             .is_none_or(|p| p.is_reserved())
@@ -322,7 +336,7 @@ fn hot_add_refusals() {
     assert_eq!(n.online_pages(1, 2), Err(HotplugError::NotAdded));
     n.platform_mut().fail_map = true;
     assert!(matches!(
-        n.add_memory(12 * GIB, 128 * MIB),
+        n.add_memory(0, 12 * GIB, 128 * MIB),
         Err(HotplugError::Map(_))
     ));
     assert!(!n.memblock().memory().intersects(12 * GIB, 12 * GIB + 1));
@@ -337,11 +351,11 @@ fn hot_add_refusals() {
 
 static KEPT: AtomicU64 = AtomicU64::new(0);
 
-fn keep_reserved(_n: &mut Node<FakePlatform>, _pfn: u64, order: u32) {
+fn keep_reserved(_n: &mut Machine<FakePlatform>, _pfn: u64, order: u32) {
     KEPT.fetch_add(1 << order, Ordering::SeqCst);
 }
 
-fn other_callback(_n: &mut Node<FakePlatform>, _pfn: u64, _order: u32) {}
+fn other_callback(_n: &mut Machine<FakePlatform>, _pfn: u64, _order: u32) {}
 
 #[test]
 fn online_callback_keeps_pages_reserved_then_restore() {
@@ -360,9 +374,9 @@ fn online_callback_keeps_pages_reserved_then_restore() {
         Err(HotplugError::CallbackBusy)
     );
     let start = 4 * GIB;
-    let handed = n.add_and_online_memory(start, 128 * MIB).unwrap();
+    let handed = n.add_and_online_memory(0, start, 128 * MIB).unwrap();
     assert_eq!(KEPT.load(Ordering::SeqCst), handed);
-    let normal = n.zone(ZoneId::Normal);
+    let normal = n.nodes()[0].zone(ZoneId::Normal);
     assert_eq!(
         (normal.present(), normal.managed(), normal.free_pages()),
         (32768, 0, 0)
@@ -379,7 +393,7 @@ fn online_callback_keeps_pages_reserved_then_restore() {
     let first = (start >> 12) + 256;
     n.generic_online_page(first, 8).unwrap();
     n.generic_online_page(first + 256, 8).unwrap();
-    assert_eq!(n.zone(ZoneId::Normal).managed(), 512);
+    assert_eq!(n.nodes()[0].zone(ZoneId::Normal).managed(), 512);
     assert_eq!(
         n.generic_online_page(first, 8),
         Err(HotplugError::NotOnlining),
@@ -397,9 +411,12 @@ fn online_callback_keeps_pages_reserved_then_restore() {
     );
     settle(&n);
     // Generic again: the next hot-add is freed into the buddy allocator.
-    n.add_and_online_memory(start + 128 * MIB, 128 * MIB)
+    n.add_and_online_memory(0, start + 128 * MIB, 128 * MIB)
         .unwrap();
-    assert_eq!(n.zone(ZoneId::Normal).managed(), 512 + 32768 - 256);
+    assert_eq!(
+        n.nodes()[0].zone(ZoneId::Normal).managed(),
+        512 + 32768 - 256
+    );
     settle(&n);
 }
 
@@ -414,7 +431,7 @@ fn nvdimm_and_hot_add_together_never_reach_free_lists() {
         .unwrap();
     n.memremap_pages(4 * GIB, 128 * MIB, MemremapOptions::new(0).altmap(true))
         .unwrap();
-    n.add_and_online_memory(4 * GIB + 128 * MIB, 128 * MIB)
+    n.add_and_online_memory(0, 4 * GIB + 128 * MIB, 128 * MIB)
         .unwrap();
     // Churn: allocate and free mixed orders, device get/put in between.
     let mut live = Vec::new();
@@ -444,18 +461,18 @@ fn hot_add_below_4g_lands_in_dma32_and_can_share_a_section() {
     // 64 MiB at boot; hot-add 64-128 MiB (same section as boot RAM: no new memmap) and 2 GiB.
     let mut n = pc_node(64);
     let sections = n.sparse().present_sections();
-    let handed = n.add_and_online_memory(64 * MIB, 64 * MIB).unwrap();
+    let handed = n.add_and_online_memory(0, 64 * MIB, 64 * MIB).unwrap();
     assert_eq!(n.sparse().present_sections(), sections);
     assert_eq!(
         handed,
         (64 * MIB) >> 12,
         "no memmap needed: every page onlined"
     );
-    n.add_and_online_memory(2 * GIB, 128 * MIB).unwrap();
-    let dma32 = n.zone(ZoneId::Dma32);
+    n.add_and_online_memory(0, 2 * GIB, 128 * MIB).unwrap();
+    let dma32 = n.nodes()[0].zone(ZoneId::Dma32);
     assert_eq!(dma32.end_pfn(), (2 * GIB + 128 * MIB) >> 12);
     assert_eq!(dma32.present(), 0x3000 + 16384 + 32768);
-    assert!(!n.zone(ZoneId::Normal).is_populated());
+    assert!(!n.nodes()[0].zone(ZoneId::Normal).is_populated());
     let p = n.alloc_pages(Gfp::DMA32, 10).unwrap();
     assert!(p < (4 * GIB) >> 12);
     n.free_pages(p, 10).unwrap();
@@ -482,12 +499,13 @@ fn device_ranges_at_1_tib_and_64_tib() {
         assert!(p.is_device());
         assert_eq!(n.page_to_pfn(p), Some(pfn + 5000));
     }
-    let dev = n.zone(ZoneId::Device);
+    let dev = n.nodes()[0].zone(ZoneId::Device);
     assert_eq!(
         (dev.start_pfn(), dev.end_pfn()),
         (tib >> 12, (64 * tib + 128 * MIB) >> 12)
     );
-    assert_eq!(dev.present(), 2 * 32768);
+    assert_eq!(dev.present(), 0);
+    assert_eq!(n.device_pages(), 2 * 32768);
     assert_eq!(n.max_pfn(), (64 * MIB) >> 12);
     settle(&n);
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use mm::testing::{FakePlatform, node};
-use mm::{Gfp, MAX_ORDER, Node, ZoneId};
+use mm::{Gfp, MAX_ORDER, Machine, ZoneId};
 use proptest::prelude::*;
 
 const MIB: u64 = 1 << 20;
@@ -28,7 +28,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// RAM crossing 16 MiB and 4 GiB, with a reservation and a hole.
-fn layout() -> Node<FakePlatform> {
+fn layout() -> Machine<FakePlatform> {
     if cfg!(miri) {
         return node(&[(0x1000, 0x9f000), (MIB, 24 * MIB)], &[(MIB, 2 * MIB)]);
     }
@@ -46,9 +46,8 @@ fn cases() -> (u32, usize) {
     if cfg!(miri) { (1, 40) } else { (16, 250) }
 }
 
-fn zone_pages(n: &Node<FakePlatform>) -> Vec<(u64, u64, u64)> {
+fn zone_pages(n: &Machine<FakePlatform>) -> Vec<(u64, u64, u64)> {
     n.zones()
-        .iter()
         .map(|z| (z.present(), z.managed(), z.free_pages()))
         .collect()
 }
@@ -111,7 +110,7 @@ proptest! {
             }
             // Conservation per zone: free + allocated + reserved = present.
             for z in ZoneId::RAM {
-                let zone = n.zone(z);
+                let zone = n.nodes()[0].zone(z);
                 let allocated: u64 = live
                     .iter()
                     .filter(|(p, _)| ZoneId::for_pfn(**p) == z)

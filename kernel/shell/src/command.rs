@@ -139,12 +139,21 @@ pub enum Command {
         /// The frame number.
         pfn: u64,
     },
-    /// `alloc ORDER [ZONE]`: allocate a block, print its pfn.
+    /// `alloc ORDER [ZONE] [node N] [thisnode|interleave]`: allocate a block, print its pfn.
     Alloc {
         /// 0..=[`MAX_ORDER`].
         order: u8,
         /// The zone to take from; `None` for the normal fallback order.
         zone: Option<Zone>,
+        /// Where to allocate.
+        policy: NodePolicy,
+    },
+    /// `numa`: the nodes, their CPUs, sizes and distances (as `numactl --hardware`).
+    Numa,
+    /// `numastat [NODE]`: NUMA allocation counters per node (as sysfs' nodeN/numastat).
+    Numastat {
+        /// One node, or every node.
+        node: Option<u8>,
     },
     /// `free PFN ORDER`: free a block; `pfn` is a multiple of `2^order`.
     Free {
@@ -309,20 +318,87 @@ pub(crate) fn page<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
 
 pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
     let order = order(args)?;
-    let zone = match args.next() {
-        None => None,
-        Some(t) if t.eq_ignore_ascii_case("dma") => Some(Zone::Dma),
-        Some(t) if t.eq_ignore_ascii_case("dma32") => Some(Zone::Dma32),
-        Some(t) if t.eq_ignore_ascii_case("normal") => Some(Zone::Normal),
-        Some(token) => {
+    let (mut zone, mut node, mut thisnode, mut interleave) = (None, None, false, false);
+    let mut first = true;
+    while let Some(t) = args.next() {
+        let is = |w: &str| t.eq_ignore_ascii_case(w);
+        let z = [
+            ("dma", Zone::Dma),
+            ("dma32", Zone::Dma32),
+            ("normal", Zone::Normal),
+        ]
+        .into_iter()
+        .find(|(w, _)| is(w));
+        if let (Some((_, z)), true) = (z, first) {
+            zone = Some(z);
+        } else if is("node") && node.is_none() && !interleave {
+            node = Some(node_id(args)?);
+        } else if is("thisnode") && !thisnode && !interleave {
+            thisnode = true;
+        } else if is("interleave") && node.is_none() && !thisnode && !interleave {
+            interleave = true;
+        } else if z.is_some() || is("node") || is("thisnode") || is("interleave") {
             return Err(ErrorKind::BadChoice {
-                what: "zone",
-                token,
-                choices: "dma, dma32 or normal",
+                what: "combination with",
+                token: t,
+                choices: "the zone comes first; node, thisnode, interleave once each; \
+                          interleave with neither node nor thisnode",
+            });
+        } else {
+            return Err(ErrorKind::BadChoice {
+                what: if first { "zone" } else { "alloc option" },
+                token: t,
+                choices: if first {
+                    "dma, dma32, normal, node N, thisnode or interleave"
+                } else {
+                    "node N, thisnode or interleave"
+                },
             });
         }
+        first = false;
+    }
+    let policy = if interleave {
+        NodePolicy::Interleave
+    } else {
+        NodePolicy::Node { node, thisnode }
     };
-    Ok(Command::Alloc { order, zone })
+    Ok(Command::Alloc {
+        order,
+        zone,
+        policy,
+    })
+}
+
+/// Where `alloc` takes its block from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodePolicy {
+    /// From `node` (the local node if `None`), falling back by distance unless `thisnode`.
+    Node {
+        /// The preferred node.
+        node: Option<u8>,
+        /// `__GFP_THISNODE`: never another node.
+        thisnode: bool,
+    },
+    /// Round-robin over the nodes with memory.
+    Interleave,
+}
+
+/// Highest node id (Linux's MAX_NUMNODES - 1 for this kernel).
+pub const MAX_NODE: u8 = 63;
+
+fn node_id<'a>(args: &mut Args<'a>) -> Result<u8, ErrorKind<'a>> {
+    node_token(required(args, "NODE")?)
+}
+
+fn node_token(token: &str) -> Result<u8, ErrorKind<'_>> {
+    let value = number(token, "node", num::parse_u64)?;
+    let value = in_range(value, "node", (0, MAX_NODE.into()), false)?;
+    Ok(u8::try_from(value).unwrap_or(MAX_NODE))
+}
+
+pub(crate) fn numastat<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let node = args.next().map(node_token).transpose()?;
+    Ok(Command::Numastat { node })
 }
 
 pub(crate) fn free<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {

@@ -28,7 +28,7 @@ pub struct Spec {
 const USAGE_WIDTH: usize = 31;
 
 impl Spec {
-    /// `name args`, e.g. `alloc ORDER [dma|dma32|normal]`.
+    /// `name args`, e.g. `alloc ORDER [ZONE] [POLICY]`.
     pub fn usage(&self) -> impl fmt::Display + '_ {
         Usage(self)
     }
@@ -123,9 +123,21 @@ pub static HELP: &[Spec] = &[
     },
     Spec {
         name: "alloc",
-        args: "ORDER [dma|dma32|normal]",
+        args: "ORDER [ZONE] [POLICY]",
         about: "allocate 2^ORDER pages (ORDER 0-10)",
         parse: cmd::alloc,
+    },
+    Spec {
+        name: "numa",
+        args: "",
+        about: "print the NUMA nodes, CPUs and distances",
+        parse: |_| Ok(Command::Numa),
+    },
+    Spec {
+        name: "numastat",
+        args: "[NODE]",
+        about: "print NUMA allocation counters",
+        parse: cmd::numastat,
     },
     Spec {
         name: "free",
@@ -201,6 +213,7 @@ pub static HELP_NOTES: &[&str] = &[
     "PFN < 2^40. WIDTH is 8, 16, 32 (default) or 64 bits, or b, h, w; ADDR aligned.",
     "DEV is a pmem number (0 or pmem0). BYTES: hex bytes (de ad 0f) or \"any text\".",
     "N is 0-10000000. Keys: Backspace, Ctrl-C drops the line, Up/Down for history.",
+    "ZONE: dma, dma32, normal. POLICY: node N [thisnode], thisnode, or interleave.",
 ];
 
 /// The rows `help` prints: all of them, or those of one command (`help pmem`).
@@ -230,7 +243,7 @@ mod tests {
         }
         assert_eq!(
             lines[9],
-            "alloc ORDER [dma|dma32|normal]  - allocate 2^ORDER pages (ORDER 0-10)"
+            "alloc ORDER [ZONE] [POLICY]     - allocate 2^ORDER pages (ORDER 0-10)"
         );
     }
 

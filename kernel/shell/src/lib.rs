@@ -18,7 +18,7 @@
 //!     out.extend(event.echo()); // always write the echo first
 //!     match event {
 //!         Event::Line(line) => match command::parse(line) {
-//!             Ok(Command::Alloc { order, zone }) => {
+//!             Ok(Command::Alloc { order, zone, .. }) => {
 //!                 assert_eq!((order, zone), (3, Some(command::Zone::Dma32)));
 //!             }
 //!             Ok(_) => unreachable!(),

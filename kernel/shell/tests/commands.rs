@@ -1,6 +1,6 @@
 //! Good and bad forms of every command, with the exact error lines.
 
-use shell::command::{Command, MAX_WRITE, Width, WriteData, Zone, parse};
+use shell::command::{Command, MAX_WRITE, NodePolicy, Width, WriteData, Zone, parse};
 use shell::error::ErrorKind;
 use shell::help::HELP;
 
@@ -126,42 +126,48 @@ fn alloc() {
         ok("alloc 0"),
         Command::Alloc {
             order: 0,
-            zone: None
+            zone: None,
+            policy: LOCAL,
         }
     );
     assert_eq!(
         ok("alloc 10"),
         Command::Alloc {
             order: 10,
-            zone: None
+            zone: None,
+            policy: LOCAL,
         }
     );
     assert_eq!(
         ok("alloc 0xa normal"),
         Command::Alloc {
             order: 10,
-            zone: Some(Zone::Normal)
+            zone: Some(Zone::Normal),
+            policy: LOCAL,
         }
     );
     assert_eq!(
         ok("alloc 3 dma"),
         Command::Alloc {
             order: 3,
-            zone: Some(Zone::Dma)
+            zone: Some(Zone::Dma),
+            policy: LOCAL,
         }
     );
     assert_eq!(
         ok("alloc 3 DMA32"),
         Command::Alloc {
             order: 3,
-            zone: Some(Zone::Dma32)
+            zone: Some(Zone::Dma32),
+            policy: LOCAL,
         }
     );
     assert_eq!(
         ok("alloc 3 Normal"),
         Command::Alloc {
             order: 3,
-            zone: Some(Zone::Normal)
+            zone: Some(Zone::Normal),
+            policy: LOCAL,
         }
     );
     assert_eq!(err("alloc 11"), "alloc: order 11 out of range (0-10)");
@@ -171,21 +177,83 @@ fn alloc() {
     );
     assert_eq!(
         err("alloc"),
-        "alloc: missing ORDER (usage: alloc ORDER [dma|dma32|normal])"
+        "alloc: missing ORDER (usage: alloc ORDER [ZONE] [POLICY])"
     );
     assert_eq!(
         err("alloc 1 dma extra"),
-        "alloc: too many arguments (usage: alloc ORDER [dma|dma32|normal])"
+        "alloc: unknown alloc option 'extra' (node N, thisnode or interleave)"
     );
     assert_eq!(
         err("alloc 1 device"),
-        "alloc: unknown zone 'device' (dma, dma32 or normal)"
+        "alloc: unknown zone 'device' (dma, dma32, normal, node N, thisnode or interleave)"
     );
+    assert_eq!(
+        ok("alloc 2 dma32 node 1 thisnode"),
+        Command::Alloc {
+            order: 2,
+            zone: Some(Zone::Dma32),
+            policy: NodePolicy::Node {
+                node: Some(1),
+                thisnode: true
+            },
+        }
+    );
+    assert_eq!(
+        ok("alloc 0 thisnode"),
+        Command::Alloc {
+            order: 0,
+            zone: None,
+            policy: NodePolicy::Node {
+                node: None,
+                thisnode: true
+            },
+        }
+    );
+    assert_eq!(
+        ok("alloc 0 INTERLEAVE"),
+        Command::Alloc {
+            order: 0,
+            zone: None,
+            policy: NodePolicy::Interleave,
+        }
+    );
+    assert_eq!(err("alloc 0 node 64"), "alloc: node 64 out of range (0-63)");
+    assert_eq!(
+        err("alloc 0 node"),
+        "alloc: missing NODE (usage: alloc ORDER [ZONE] [POLICY])"
+    );
+    for bad in [
+        "alloc 0 node 1 interleave",
+        "alloc 0 interleave thisnode",
+        "alloc 0 node 1 node 2",
+        "alloc 0 node 1 dma",
+    ] {
+        assert!(
+            err(bad).starts_with("alloc: unknown combination with '"),
+            "{bad}: {}",
+            err(bad)
+        );
+    }
     assert_eq!(
         err("alloc one"),
         "alloc: bad order 'one': invalid digit 'o'"
     );
 }
+
+#[test]
+fn numa_views() {
+    assert_eq!(ok("numa"), Command::Numa);
+    assert_eq!(ok("numastat"), Command::Numastat { node: None });
+    assert_eq!(ok("numastat 3"), Command::Numastat { node: Some(3) });
+    assert_eq!(err("numastat 99"), "numastat: node 99 out of range (0-63)");
+    assert!(err("numastat 1 2").contains("too many arguments"));
+}
+
+/// `alloc` without node options: the local node, with fallback.
+const LOCAL: NodePolicy = NodePolicy::Node {
+    node: None,
+    thisnode: false,
+};
 
 #[test]
 fn free() {

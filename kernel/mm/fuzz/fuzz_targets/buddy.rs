@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use libfuzzer_sys::fuzz_target;
 use mm::testing::{FakePlatform, memblock};
 use mm::{
-    BadPageReason, Gfp, MAX_ORDER, MapError, MemremapOptions, Node, Page, PageRefError, Platform,
+    BadPageReason, Gfp, MAX_ORDER, MapError, MemremapOptions, Machine, Page, PageRefError, Platform,
     ZoneId,
 };
 
@@ -174,7 +174,7 @@ impl Model {
     }
 }
 
-fn device_pfn<P: Platform>(node: &Node<P>, sel: u8, off: u32) -> Option<u64> {
+fn device_pfn<P: Platform>(node: &Machine<P>, sel: u8, off: u32) -> Option<u64> {
     let maps = node.pagemaps();
     if maps.is_empty() {
         return None;
@@ -207,7 +207,7 @@ fn gfp_of(b: u8) -> Gfp {
     g
 }
 
-fn check_alloc<P: Platform>(node: &Node<P>, gfp: Gfp, pfn: u64, order: u32) {
+fn check_alloc<P: Platform>(node: &Machine<P>, gfp: Gfp, pfn: u64, order: u32) {
     let n = 1u64 << order;
     assert!(
         pfn.is_multiple_of(n),
@@ -239,7 +239,7 @@ fn check_alloc<P: Platform>(node: &Node<P>, gfp: Gfp, pfn: u64, order: u32) {
 
 /// The invariants after an operation: the free-area check (lists, page caches, free counts,
 /// overlaps, device ranges: cost in free blocks) always, and the full memmap walk when `full`.
-fn settle<P: Platform>(node: &Node<P>, model: &Model, what: &str, full: bool) {
+fn settle<P: Platform>(node: &Machine<P>, model: &Model, what: &str, full: bool) {
     if let Err(e) = node.check_free_areas() {
         panic!("after {what}: check_free_areas: {e}");
     }
@@ -258,7 +258,7 @@ fuzz_target!(|data: &[u8]| {
     let platform = PoolPlatform {
         fake: FakePlatform::new(),
     };
-    let mut node = Node::init(platform, memblock(&RAM, &RESERVED)).expect("Node::init");
+    let mut node = Machine::init(platform, memblock(&RAM, &RESERVED)).expect("Machine::init");
     node.memremap_pages(
         BOOT_DEVICE.0,
         BOOT_DEVICE.1,
@@ -432,7 +432,7 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let size = range_size(len, 64);
                 let before = node.nr_free_pages();
-                match node.add_and_online_memory(base, size) {
+                match node.add_and_online_memory(0, base, size) {
                     Ok(handed) => {
                         // Less than handed when the memmap came from the buddy allocator.
                         let gained = node.nr_free_pages() as i64 - before as i64;

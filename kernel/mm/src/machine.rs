@@ -1,0 +1,325 @@
+//! The machine: the memory manager's machine-wide part (Linux's globals) and its nodes.
+//!
+//! One [`Machine`] per kernel owns what Linux keeps in globals: the platform, memblock (with node
+//! ids), the sparse memmap, the device pagemaps, the hotplug state, the NUMA topology and
+//! `max_pfn`. Its [`PgData`] nodes own the zones. Boot is in [`mm_init`](crate::mm_init), the
+//! allocation and free paths in [`page_alloc`](crate::page_alloc).
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::hotplug::HotplugState;
+use crate::memblock::Memblock;
+use crate::memremap::Pagemap;
+use crate::node::PgData;
+use crate::numa::{Topology, TopologyError};
+use crate::page::{Page, PageFlags};
+use crate::platform::{MapError, Platform};
+use crate::sparse::{Sparse, SparseError};
+use crate::zone::{Zone, ZoneId};
+
+/// Why [`Machine::init`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitError {
+    /// memblock has no RAM.
+    NoMemory,
+    /// RAM beyond the 52-bit physical address space.
+    OutOfRange,
+    /// memblock could not provide memmap storage for a section.
+    MemmapAlloc {
+        /// The section that got no memmap.
+        section: u64,
+    },
+    /// The platform refused the memmap storage.
+    Map(MapError),
+    /// The section table refused a chunk.
+    Sparse(SparseError),
+    /// A memblock region names node `nid`, which the topology does not have.
+    BadNode {
+        /// The node id.
+        nid: usize,
+    },
+    /// The NUMA topology was refused.
+    Topology(TopologyError),
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoMemory => f.write_str("mm: no RAM registered in memblock"),
+            Self::OutOfRange => f.write_str("mm: RAM beyond the 52-bit physical address space"),
+            Self::MemmapAlloc { section } => {
+                write!(f, "mm: no memory for the memmap of section {section}")
+            }
+            Self::Map(e) => write!(f, "mm: memmap storage: {e}"),
+            Self::Sparse(e) => write!(f, "mm: {e}"),
+            Self::BadNode { nid } => write!(f, "mm: memory on node {nid}, beyond the topology"),
+            Self::Topology(e) => write!(f, "mm: {e}"),
+        }
+    }
+}
+
+/// What was wrong with a freed page (`bad_page` reasons).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadPageReason {
+    /// No struct page for this pfn (hole, absent section, beyond 2^52).
+    InvalidPfn,
+    /// Order above [`MAX_ORDER`].
+    OrderTooLarge,
+    /// The page belongs to a device pagemap (ZONE_DEVICE).
+    DevicePage,
+    /// The page is reserved (firmware, kernel, memmap, hole, offline).
+    Reserved,
+    /// The page is already free (buddy list or page cache).
+    AlreadyFree,
+    /// The page heads an allocation of another order.
+    WrongOrder {
+        /// The order it was allocated with.
+        allocated: u32,
+    },
+    /// The page is not the head of an allocated block.
+    NotAllocated,
+    /// The block holds struct pages (a device's memmap taken from the buddy allocator):
+    /// only the memory manager itself may release it.
+    Memmap,
+}
+
+impl fmt::Display for BadPageReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidPfn => f.write_str("invalid pfn"),
+            Self::OrderTooLarge => f.write_str("order too large"),
+            Self::DevicePage => f.write_str("ZONE_DEVICE page freed to the buddy allocator"),
+            Self::Reserved => f.write_str("reserved page"),
+            Self::AlreadyFree => f.write_str("already free"),
+            Self::WrongOrder { allocated } => write!(f, "wrong order (allocated as {allocated})"),
+            Self::NotAllocated => f.write_str("not allocated"),
+            Self::Memmap => f.write_str("block holds memmap (struct pages) in use"),
+        }
+    }
+}
+
+/// A refused free: the error value of [`Machine::free_pages`]. Its `Display` is the log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadPage {
+    /// The pfn passed in.
+    pub pfn: u64,
+    /// The order passed in.
+    pub order: u32,
+    /// What was wrong.
+    pub reason: BadPageReason,
+    /// The page's flags when it was refused (0 for an invalid pfn).
+    pub flags: PageFlags,
+}
+
+impl fmt::Display for BadPage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bad page: pfn {:#x} order {}: {} (flags {})",
+            self.pfn, self.order, self.reason, self.flags
+        )
+    }
+}
+
+/// Errors of [`Machine::get_page`] / [`Machine::put_page`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageRefError {
+    /// No struct page for this pfn.
+    InvalidPfn,
+    /// The page is neither an allocated block head nor a device page.
+    NotInUse,
+    /// put_page on a device page whose count is already 1 (idle).
+    IdleDevicePage,
+    /// The reference count would overflow.
+    Overflow,
+}
+
+impl fmt::Display for PageRefError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InvalidPfn => "invalid pfn",
+            Self::NotInUse => "page is not in use",
+            Self::IdleDevicePage => "put_page on an idle device page",
+            Self::Overflow => "reference count overflow",
+        })
+    }
+}
+
+/// The memory manager of one machine. Generic over the [`Platform`].
+pub struct Machine<P: Platform> {
+    pub(crate) platform: P,
+    pub(crate) memblock: Memblock,
+    pub(crate) sparse: Sparse,
+    pub(crate) nodes: Vec<PgData>,
+    pub(crate) topology: Topology,
+    /// `numa_node_id()`: the node of the CPU running the memory manager.
+    pub(crate) local_node: usize,
+    /// The node the last interleaved allocation went to (`il_prev`).
+    pub(crate) il_prev: usize,
+    pub(crate) min_pfn: u64,
+    pub(crate) max_pfn: u64,
+    /// Bytes of memmap stored in RAM.
+    pub(crate) memmap_ram_bytes: u64,
+    /// Bytes of memmap stored on devices (altmap).
+    pub(crate) memmap_device_bytes: u64,
+    pub(crate) pagemaps: Vec<Pagemap>,
+    pub(crate) hotplug: HotplugState<P>,
+}
+
+impl<P: Platform> fmt::Debug for Machine<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Machine")
+            .field("nodes", &self.nodes.len())
+            .field("min_pfn", &self.min_pfn)
+            .field("max_pfn", &self.max_pfn)
+            .field("sparse", &self.sparse)
+            .field("pagemaps", &self.pagemaps.len())
+            .finish()
+    }
+}
+
+impl<P: Platform> Machine<P> {
+    /// Run the invariant checker after an operation (feature `debug-check`); panics with the
+    /// inconsistency, as Linux's `VM_BUG_ON` would.
+    #[inline]
+    pub(crate) fn debug_check(&self) {
+        #[cfg(feature = "debug-check")]
+        if let Err(e) = self.check() {
+            panic!("mm: {e}");
+        }
+    }
+
+    /// The nodes, by id (`NODE_DATA`).
+    pub fn nodes(&self) -> &[PgData] {
+        &self.nodes
+    }
+
+    /// One node; None for an id the machine does not have.
+    pub fn node(&self, nid: usize) -> Option<&PgData> {
+        self.nodes.get(nid)
+    }
+
+    /// Every zone of every node, node by node in index order.
+    pub fn zones(&self) -> impl Iterator<Item = &Zone> {
+        self.nodes.iter().flat_map(|n| n.zones.iter())
+    }
+
+    /// A zone of a node, mutable (the node must exist).
+    #[inline]
+    pub(crate) fn zone_mut(&mut self, nid: usize, zid: ZoneId) -> &mut Zone {
+        &mut self.nodes[nid].zones[zid.index()]
+    }
+
+    /// The NUMA topology (distances, CPUs per node).
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// `numa_node_id()`: the node allocations without a node prefer.
+    pub fn local_node(&self) -> usize {
+        self.local_node
+    }
+
+    /// Set the node of the running CPU (ignored for a node the machine does not have).
+    pub fn set_local_node(&mut self, nid: usize) {
+        if nid < self.nodes.len() {
+            self.local_node = nid;
+        }
+    }
+
+    /// One past the highest RAM pfn (`max_pfn`); device memory never moves it.
+    pub fn max_pfn(&self) -> u64 {
+        self.max_pfn
+    }
+
+    /// Lowest RAM pfn.
+    pub fn min_pfn(&self) -> u64 {
+        self.min_pfn
+    }
+
+    /// `pfn_valid`.
+    #[inline]
+    pub fn pfn_valid(&self, pfn: u64) -> bool {
+        self.sparse.pfn_valid(pfn)
+    }
+
+    /// `pfn_to_page`.
+    #[inline]
+    pub fn page(&self, pfn: u64) -> Option<&Page> {
+        self.sparse.page(pfn)
+    }
+
+    /// `page_to_pfn` for a struct page of this memmap.
+    pub fn page_to_pfn(&self, page: &Page) -> Option<u64> {
+        self.sparse.page_to_pfn(page)
+    }
+
+    /// `pfn_to_nid`: the node of a pfn that has a struct page.
+    pub fn pfn_to_nid(&self, pfn: u64) -> Option<usize> {
+        self.page(pfn).map(|p| p.nid())
+    }
+
+    /// The section table.
+    pub fn sparse(&self) -> &Sparse {
+        &self.sparse
+    }
+
+    /// memblock as left after boot (RAM regions with their nodes, hot-added RAM included;
+    /// reservations).
+    pub fn memblock(&self) -> &Memblock {
+        &self.memblock
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    /// The platform, mutable.
+    pub fn platform_mut(&mut self) -> &mut P {
+        &mut self.platform
+    }
+
+    /// Free pages of all zones of all nodes (`nr_free_pages`), page caches included.
+    pub fn nr_free_pages(&self) -> u64 {
+        self.zones().map(|z| z.free).sum()
+    }
+
+    /// Managed pages of all zones (`totalram_pages`).
+    pub fn totalram_pages(&self) -> u64 {
+        self.zones().map(|z| z.managed).sum()
+    }
+
+    /// Present RAM pages (`get_num_physpages`); ZONE_DEVICE is never present.
+    pub fn physpages(&self) -> u64 {
+        self.nodes.iter().map(|n| n.present()).sum()
+    }
+
+    /// Pages of device memory registered by memremap_pages (the Device zones' pages).
+    pub fn device_pages(&self) -> u64 {
+        self.pagemaps
+            .iter()
+            .map(|m| m.end_pfn() - m.start_pfn())
+            .sum()
+    }
+
+    /// Bytes of memmap stored in RAM.
+    pub fn memmap_ram_bytes(&self) -> u64 {
+        self.memmap_ram_bytes
+    }
+
+    /// Bytes of memmap stored on device memory (altmap).
+    pub fn memmap_device_bytes(&self) -> u64 {
+        self.memmap_device_bytes
+    }
+
+    /// Flag the frames holding memmap storage.
+    pub(crate) fn mark_memmap(&mut self, pfn: u64, n: u64) {
+        for p in pfn..pfn.saturating_add(n) {
+            if let Some(page) = self.sparse.page_mut(p) {
+                page.set(PageFlags::MEMMAP);
+            }
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Boot: [`Machine::init_numa`] does what Linux's `sparse_init`, `free_area_init`,
+//! `memblock_free_all` and `build_all_zonelists` do.
+//!
+//! Every section that holds RAM gets a memmap allocated from memblock **on the section's own
+//! node** where that node has room (`memblock_alloc_try_nid`); every struct page is initialised
+//! in one pass (zone, node, reserved/hole state); each node's zones are sized from its memblock
+//! regions; all free RAM is freed into the buddy allocator of its node's zone per max-order
+//! block; then the zonelists, the watermarks and `lowmem_reserve` are computed.
+
+use alloc::vec::Vec;
+
+use crate::hotplug::HotplugState;
+use crate::machine::{InitError, Machine};
+use crate::memblock::{Memblock, Region};
+use crate::node::{PgData, build_zonelist};
+use crate::numa::{Topology, node_orders};
+use crate::page::{Page, PageFlags};
+use crate::platform::Platform;
+use crate::sparse::{
+    MEMMAP_BYTES_PER_SECTION, PAGES_PER_SECTION, Sparse, pfn_to_section_nr, section_nr_to_pfn,
+};
+use crate::zone::ZoneId;
+use crate::{MAX_PFN_LIMIT, PAGE_SIZE, buddy, pfn_down, pfn_up, watermark};
+
+/// Whether `pfn` is inside one of `regions` (with `round_in`: only pages entirely inside count,
+/// as for RAM; otherwise any overlap counts, as for reservations), the node of that region (of
+/// the next region for a pfn outside them, of the last one past the end), and the next pfn
+/// where the answer may change.
+fn classify(regions: &[Region], pfn: u64, round_in: bool) -> (bool, u8, u64) {
+    let mut last_nid = 0;
+    for r in regions {
+        let (s, e) = if round_in {
+            (pfn_up(r.base), pfn_down(r.end()))
+        } else {
+            (pfn_down(r.base), pfn_up(r.end()))
+        };
+        if s >= e {
+            continue;
+        }
+        let nid = r.nid as u8;
+        if pfn < s {
+            return (false, nid, s);
+        }
+        if pfn < e {
+            return (true, nid, e);
+        }
+        last_nid = nid;
+    }
+    (false, last_nid, u64::MAX)
+}
+
+/// `memmap_init_range`: initialise the struct pages of `[start, end)` (inside one memmap
+/// chunk) from memblock.
+pub(crate) fn memmap_init_range(memblock: &Memblock, sparse: &mut Sparse, start: u64, end: u64) {
+    if let Some(pages) = sparse.pages_mut(start, end - start) {
+        memmap_init_pages(memblock, start, pages);
+    }
+}
+
+/// Initialise `pages`, the struct pages of the pfns from `start_pfn` on, from memblock: zone by
+/// address, node from the memblock region, holes `RESERVED|HOLE`, memblock reservations
+/// `RESERVED`, free RAM without state flags. One `fill` per run of identical pages; this is the
+/// whole per-page cost of boot.
+pub fn memmap_init_pages(memblock: &Memblock, start_pfn: u64, pages: &mut [Page]) {
+    let (mem, res) = (memblock.memory().regions(), memblock.reserved().regions());
+    let end = start_pfn + pages.len() as u64;
+    let mut pfn = start_pfn;
+    while pfn < end {
+        let (in_mem, nid, mem_next) = classify(mem, pfn, true);
+        let (in_res, _, res_next) = classify(res, pfn, false);
+        let sec_end = section_nr_to_pfn(pfn_to_section_nr(pfn) + 1);
+        let next = ZoneId::next_boundary(pfn, end)
+            .min(mem_next)
+            .min(res_next)
+            .min(sec_end);
+        let flags = if !in_mem {
+            PageFlags::RESERVED.union(PageFlags::HOLE)
+        } else if in_res {
+            PageFlags::RESERVED
+        } else {
+            PageFlags(0)
+        };
+        let template = Page::new(
+            flags,
+            ZoneId::for_pfn(pfn),
+            nid,
+            pfn_to_section_nr(pfn) as u32,
+        );
+        let (a, b) = ((pfn - start_pfn) as usize, (next - start_pfn) as usize);
+        pages[a..b].fill(template);
+        pfn = next;
+    }
+}
+
+impl<P: Platform> Machine<P> {
+    /// One node over all of memblock's RAM: [`init_numa`](Self::init_numa) with
+    /// [`Topology::single`].
+    pub fn init(platform: P, memblock: Memblock) -> Result<Self, InitError> {
+        Self::init_numa(platform, memblock, Topology::single())
+    }
+
+    /// Build the memmap, the nodes' zones and the buddy allocator from memblock (whose memory
+    /// regions carry their node ids, [`Memblock::set_node`]), and free every free RAM page into
+    /// the buddy allocator. The memmap is allocated from `memblock`, so it ends up reserved.
+    /// Allocates a few KiB of heap (section tables, nodes, zonelists).
+    pub fn init_numa(
+        platform: P,
+        memblock: Memblock,
+        topology: Topology,
+    ) -> Result<Self, InitError> {
+        let min_pfn = memblock.start_pfn();
+        let max_pfn = memblock.end_pfn();
+        if memblock.memory().regions().is_empty() || max_pfn <= min_pfn {
+            return Err(InitError::NoMemory);
+        }
+        if max_pfn > MAX_PFN_LIMIT {
+            return Err(InitError::OutOfRange);
+        }
+        if let Some(r) = memblock
+            .memory()
+            .regions()
+            .iter()
+            .find(|r| usize::from(r.nid) >= topology.nr_nodes())
+        {
+            return Err(InitError::BadNode {
+                nid: usize::from(r.nid),
+            });
+        }
+        let nodes = (0..topology.nr_nodes())
+            .map(|nid| PgData::new(nid as u8))
+            .collect();
+        let mut m = Self {
+            platform,
+            memblock,
+            sparse: Sparse::new(),
+            nodes,
+            topology,
+            local_node: 0,
+            il_prev: 0,
+            min_pfn,
+            max_pfn,
+            memmap_ram_bytes: 0,
+            memmap_device_bytes: 0,
+            pagemaps: Vec::new(),
+            hotplug: HotplugState::new(),
+        };
+        let memmap = m.sparse_init()?;
+        m.free_area_init();
+        for (pa, size) in memmap {
+            m.mark_memmap(pfn_down(pa), size / PAGE_SIZE);
+        }
+        m.memblock_free_all();
+        m.build_all_zonelists();
+        m.setup_per_zone_wmarks();
+        Ok(m)
+    }
+
+    /// `sparse_init`: a memmap for every section that holds RAM, one memblock allocation per
+    /// run of consecutive sections of one node (per section if that fails), from that node's
+    /// RAM where it has room. A section shared by two nodes goes with the first. Returns the
+    /// allocations.
+    fn sparse_init(&mut self) -> Result<Vec<(u64, u64)>, InitError> {
+        // (first section, end section, nid)
+        let mut runs: Vec<(u64, u64, u16)> = Vec::new();
+        for r in self.memblock.memory().regions() {
+            let (s, e) = (pfn_up(r.base), pfn_down(r.end()));
+            if s >= e {
+                continue;
+            }
+            let (mut fs, ls) = (pfn_to_section_nr(s), pfn_to_section_nr(e - 1) + 1);
+            if let Some(last) = runs.last_mut() {
+                if last.1 > fs {
+                    fs = last.1; // the shared section stays with the earlier node
+                }
+                if last.2 == r.nid && last.1 >= fs {
+                    last.1 = last.1.max(ls);
+                    continue;
+                }
+            }
+            if fs < ls {
+                runs.push((fs, ls, r.nid));
+            }
+        }
+        let mut allocs = Vec::new();
+        for (first, end, nid) in runs {
+            let nsec = end - first;
+            if let Some(pa) =
+                self.memblock
+                    .alloc_try_nid(nsec * MEMMAP_BYTES_PER_SECTION, PAGE_SIZE, nid)
+            {
+                self.add_memmap(first, nsec, pa)?;
+                allocs.push((pa, nsec * MEMMAP_BYTES_PER_SECTION));
+                continue;
+            }
+            for nr in first..end {
+                let pa = self
+                    .memblock
+                    .alloc_try_nid(MEMMAP_BYTES_PER_SECTION, PAGE_SIZE, nid)
+                    .ok_or(InitError::MemmapAlloc { section: nr })?;
+                self.add_memmap(nr, 1, pa)?;
+                allocs.push((pa, MEMMAP_BYTES_PER_SECTION));
+            }
+        }
+        Ok(allocs)
+    }
+
+    fn add_memmap(&mut self, first: u64, nsec: u64, pa: u64) -> Result<(), InitError> {
+        let count = (nsec * PAGES_PER_SECTION) as usize;
+        let pages = self
+            .platform
+            .memmap_storage(pa, count)
+            .map_err(InitError::Map)?;
+        self.sparse
+            .add_chunk(section_nr_to_pfn(first), pages)
+            .map_err(InitError::Sparse)?;
+        self.memmap_ram_bytes += nsec * MEMMAP_BYTES_PER_SECTION;
+        Ok(())
+    }
+
+    /// `free_area_init` + `memmap_init`: every node's zone spans and present counts
+    /// (`zone_spanned_pages_in_node`: the node's span clamped to the zone's window), and every
+    /// struct page of every present section written once: holes reserved, memblock
+    /// reservations reserved, free RAM left without state flags (it is freed by
+    /// [`memblock_free_all`](Self::memblock_free_all)).
+    fn free_area_init(&mut self) {
+        for node in &mut self.nodes {
+            let nid = u16::from(node.id);
+            let regions: Vec<(u64, u64)> = self
+                .memblock
+                .memory()
+                .regions()
+                .iter()
+                .filter(|r| r.nid == nid)
+                .map(|r| (pfn_up(r.base), pfn_down(r.end())))
+                .filter(|(s, e)| s < e)
+                .collect();
+            let (Some(start), Some(end)) = (
+                regions.iter().map(|r| r.0).min(),
+                regions.iter().map(|r| r.1).max(),
+            ) else {
+                continue; // memoryless
+            };
+            for zid in ZoneId::RAM {
+                let Some((lo, hi)) = zid.window() else {
+                    continue;
+                };
+                let zone = &mut node.zones[zid.index()];
+                let (s, e) = (lo.max(start), hi.min(end));
+                if s < e {
+                    zone.start_pfn = s;
+                    zone.spanned = e - s;
+                }
+                zone.present = regions
+                    .iter()
+                    .map(|&(a, b)| b.min(hi).saturating_sub(a.max(lo)))
+                    .sum();
+            }
+        }
+        let spans: Vec<(u64, u64)> = self.sparse.chunk_spans().collect();
+        for (start, n) in spans {
+            memmap_init_range(&self.memblock, &mut self.sparse, start, start + n);
+        }
+    }
+
+    /// `memblock_free_all`: free every free memblock range into the buddy allocator of its
+    /// node, one naturally aligned block of up to 1024 pages at a time, never across a zone
+    /// boundary (a free range never crosses a node boundary).
+    fn memblock_free_all(&mut self) {
+        let ranges: Vec<(u64, u64, u16)> = self.memblock.free_ranges_nid().collect();
+        for (s, e, nid) in ranges {
+            let (mut pfn, end) = (pfn_up(s), pfn_down(e));
+            while pfn < end {
+                let zend = ZoneId::next_boundary(pfn, end);
+                let zone = &mut self.nodes[usize::from(nid)].zones[ZoneId::for_pfn(pfn).index()];
+                while pfn < zend {
+                    let order = buddy::max_block_order(pfn, zend);
+                    zone.free_one(&mut self.sparse, pfn, order);
+                    zone.managed += 1 << order;
+                    zone.free += 1 << order;
+                    pfn += 1 << order;
+                }
+            }
+        }
+    }
+
+    /// `build_all_zonelists`: every node's fallback order and zonelist, from the distances and
+    /// the nodes that have memory now. Runs at boot and whenever memory comes online.
+    pub(crate) fn build_all_zonelists(&mut self) {
+        let has_memory: Vec<bool> = self.nodes.iter().map(|n| n.has_memory()).collect();
+        let orders = node_orders(&self.topology, &has_memory);
+        for (nid, order) in orders.into_iter().enumerate() {
+            self.nodes[nid].zonelist = build_zonelist(&self.nodes, &order);
+            self.nodes[nid].node_order = order;
+        }
+    }
+
+    /// `setup_per_zone_wmarks` and `setup_per_zone_lowmem_reserve` over every node.
+    pub(crate) fn setup_per_zone_wmarks(&mut self) {
+        watermark::setup_per_zone_wmarks(&mut self.nodes);
+        for node in &mut self.nodes {
+            watermark::setup_per_zone_lowmem_reserve(&mut node.zones);
+        }
+    }
+}
