@@ -5,6 +5,7 @@
 //! use this library.
 #![forbid(unsafe_code)]
 
+pub mod gdb;
 pub mod image;
 pub mod kbuild;
 pub mod ktest;

@@ -3,13 +3,14 @@
 //! cargo runner for kernel ELFs (`--kernel`), and `plan`, the dry-run planner.
 #![forbid(unsafe_code)]
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use boot::ktest::run_test_kernel;
-use boot::options::{self, USAGE};
+use boot::options::{self, Screen, USAGE};
 use boot::qemu::{self, Console, Outcome};
-use boot::{image, kbuild};
+use boot::{gdb, image, kbuild};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,11 +30,20 @@ fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let opts = match options::parse(&args) {
+    let mut opts = match options::parse(&args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("boot: {e}");
             return ExitCode::from(64);
+        }
+    };
+    // --gdb: reserve the port before anything slow, so a port in use fails at once.
+    let relay = match opts.gdb.map(gdb::Relay::bind) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            eprintln!("boot: {e}");
+            return ExitCode::from(3);
         }
     };
     let elf = match &opts.kernel {
@@ -46,6 +56,9 @@ fn main() -> ExitCode {
             }
         },
     };
+    if let Some(dir) = &opts.image_dir {
+        return write_usb_images(&elf, dir);
+    }
     // A test kernel handed to us as cargo's runner (cargo test inside kernel/).
     // Cargo names test executables `NAME-<16 hex digits>`.
     let stem = elf
@@ -80,6 +93,38 @@ fn main() -> ExitCode {
     if let Some(n) = opts.bench_boot {
         return bench_boot(&image, &opts, n);
     }
+    if opts.screen == Screen::Auto {
+        match qemu::resolve_screen() {
+            Ok((screen, line)) => {
+                opts.screen = screen;
+                println!("{line}");
+            }
+            Err(e) => {
+                eprintln!("boot: {e}");
+                return ExitCode::from(3);
+            }
+        }
+    }
+    if let Some(relay) = &relay {
+        let symbols = match image::debug_elf(&elf) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("boot: {e}");
+                return ExitCode::from(3);
+            }
+        };
+        opts.gdb_stub = Some(relay.qemu_port());
+        if let Err(e) = relay.serve(gdb::kernel_load_offset(&opts)) {
+            eprintln!("boot: {e}");
+            return ExitCode::from(3);
+        }
+        println!(
+            "gdb: target remote localhost:{}, symbols in {}",
+            relay.port(),
+            symbols.display()
+        );
+    }
+    let _ = std::io::stdout().flush();
     loop {
         match qemu::run(&image, &opts, &Console::Inherit) {
             Ok(res) if res.outcome == Outcome::Reboot => continue,
@@ -95,6 +140,39 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `--image DIR`: write both disk images and say how to put one on a USB stick.
+fn write_usb_images(elf: &Path, dir: &Path) -> ExitCode {
+    let [bios, uefi] = match image::write_images(elf, dir) {
+        Ok(paths) => paths,
+        Err(image::WriteError::Dir(e)) => {
+            eprintln!("boot: --image: {e}");
+            return ExitCode::from(64);
+        }
+        Err(image::WriteError::Build(e)) => {
+            eprintln!("boot: --image: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let size = |p: &Path| {
+        std::fs::metadata(p)
+            .map_or(0, |m| m.len())
+            .div_ceil(1 << 20)
+    };
+    println!("image: BIOS {} ({} MiB)", bios.display(), size(&bios));
+    println!("image: UEFI {} ({} MiB)", uefi.display(), size(&uefi));
+    println!(
+        "To boot a PC from a USB stick, write one image to the whole stick (not a partition).\n\
+         WARNING: this erases everything on the stick; check its name with `lsblk` first,\n\
+         /dev/sdX below must be the stick and nothing else:\n\
+         \x20 sudo dd if={} of=/dev/sdX bs=4M conv=fsync status=progress\n\
+         (UEFI firmware, Secure Boot off; for BIOS/CSM boot write {} instead.)\n\
+         The kernel talks on the serial port (COM1, 115200 8N1); see README \"On a real machine\".",
+        uefi.display(),
+        bios.display()
+    );
+    ExitCode::SUCCESS
 }
 
 /// Boot `n` times; print the median wall time from QEMU start to the shell prompt

@@ -13,6 +13,24 @@ pub struct Nvdimm {
     pub node: u32,
 }
 
+/// Where QEMU's screen goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Screen {
+    /// No screen (`-display none`): the serial console on stdio is all there is.
+    #[default]
+    Headless,
+    /// `--display`: a window if the host has a display, else VNC on a free port
+    /// (decided by [`crate::qemu::resolve_screen`] just before QEMU starts).
+    Auto,
+    /// A QEMU window through this UI (`gtk` or `sdl`).
+    Window(&'static str),
+    /// VNC display N on localhost (TCP port 5900 + N).
+    Vnc(u16),
+}
+
+/// The default port of `--gdb` (QEMU's `-s`).
+pub const GDB_DEFAULT_PORT: u16 = 1234;
+
 /// How to boot the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
@@ -42,6 +60,16 @@ pub struct RunOptions {
     pub bench_boot: Option<u32>,
     /// CPUs, NUMA nodes, distances and cold-plugged DIMMs.
     pub topology: crate::topology::Topology,
+    /// The screen (`--display`); headless by default.
+    pub screen: Screen,
+    /// `--gdb [PORT]`: start halted with a gdb stub on this localhost port.
+    pub gdb: Option<u16>,
+    /// `--image DIR`: write the BIOS and UEFI disk images into DIR, do not boot.
+    pub image_dir: Option<PathBuf>,
+    /// Not an option: the localhost port of QEMU's own gdb stub when the runner's
+    /// relay ([`crate::gdb::Relay`]) listens on the `--gdb` port. Without it, QEMU
+    /// listens on the `--gdb` port itself.
+    pub gdb_stub: Option<u16>,
 }
 
 impl Default for RunOptions {
@@ -60,6 +88,10 @@ impl Default for RunOptions {
             kernel: None,
             bench_boot: None,
             topology: Default::default(),
+            screen: Screen::Headless,
+            gdb: None,
+            image_dir: None,
+            gdb_stub: None,
         }
     }
 }
@@ -92,6 +124,14 @@ Options:
   --qemu ARG              pass ARG to QEMU (repeatable)
   --kernel ELF            boot this kernel ELF instead of building kernel/
   --bench-boot N          boot N times, print the median time to the prompt
+  --display               show the screen: a QEMU window if the host has a display
+                          ($DISPLAY or $WAYLAND_DISPLAY), else VNC on a free port
+                          (printed); the serial console stays on stdio
+  --gdb [PORT]            start halted with a gdb stub on localhost:PORT (default
+                          1234); prints the `target remote` line and the kernel ELF
+                          with symbols and debug info to load in gdb
+  --image DIR             write the BIOS and UEFI disk images into DIR (created if
+                          missing) for a USB stick, and do not boot
   -h, --help              this text
 
 Exit codes: 0 success (poweroff, tests passed); 1 the kernel reported failure
@@ -144,7 +184,7 @@ fn parse_nvdimm(s: &str) -> Result<Nvdimm, String> {
 pub fn parse(args: &[String]) -> Result<RunOptions, String> {
     let mut o = RunOptions::default();
     let mut mem_given = None;
-    let mut it = args.iter();
+    let mut it = args.iter().peekable();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
             it.next()
@@ -173,6 +213,29 @@ pub fn parse(args: &[String]) -> Result<RunOptions, String> {
                 let v = value("--bench-boot")?;
                 o.bench_boot = Some(v.parse().map_err(|_| format!("bad --bench-boot '{v}'"))?);
             }
+            "--display" => o.screen = Screen::Auto,
+            "--gdb" => {
+                // The port is optional: take the next argument only if it is not
+                // another option.
+                let port = match it.peek() {
+                    Some(v) if !v.starts_with('-') => {
+                        let v = it.next().map(String::as_str).unwrap_or_default();
+                        match v.parse::<u16>() {
+                            Ok(p) if p > 0 => p,
+                            _ => return Err(format!("bad --gdb port '{v}' (1-65535)")),
+                        }
+                    }
+                    _ => GDB_DEFAULT_PORT,
+                };
+                o.gdb = Some(port);
+            }
+            "--image" => {
+                let v = value("--image")?;
+                if v.is_empty() {
+                    return Err("--image needs a directory".into());
+                }
+                o.image_dir = Some(PathBuf::from(v));
+            }
             "--smp" | "--numa" | "--numa-dist" | "--dimm" => {
                 let v = value(arg)?;
                 o.topology.take(arg, &v).unwrap_or(Ok(()))?;
@@ -194,6 +257,21 @@ pub fn parse(args: &[String]) -> Result<RunOptions, String> {
         }
         (Some(_), Some(max)) if max < o.mem => return Err("--maxmem is below --mem".into()),
         _ => {}
+    }
+    if o.gdb.is_some() && o.bench_boot.is_some() {
+        return Err("--gdb and --bench-boot do not go together".into());
+    }
+    if o.image_dir.is_some() {
+        let booting = [
+            (o.gdb.is_some(), "--gdb"),
+            (o.screen != Screen::Headless, "--display"),
+            (o.bench_boot.is_some(), "--bench-boot"),
+        ];
+        if let Some((_, name)) = booting.iter().find(|(on, _)| *on) {
+            return Err(format!(
+                "--image writes disk images without booting: it does not go with {name}"
+            ));
+        }
     }
     Ok(o)
 }
@@ -245,6 +323,51 @@ mod tests {
         assert!(parse(&args("--nvdimm 128M,node=x")).is_err());
         assert!(parse(&args("--numa 1G --nvdimm 128M,node=1")).is_err());
         assert!(parse(&args("--mem 1G --numa 512M")).is_err());
+    }
+
+    #[test]
+    fn display_gdb_image() {
+        let o = parse(&[]).unwrap();
+        assert_eq!(
+            (o.screen, o.gdb, o.image_dir.clone()),
+            (Screen::Headless, None, None)
+        );
+        assert_eq!(parse(&args("--display")).unwrap().screen, Screen::Auto);
+        // --gdb's port is optional, also before another option or at the end.
+        assert_eq!(parse(&args("--gdb")).unwrap().gdb, Some(GDB_DEFAULT_PORT));
+        assert_eq!(parse(&args("--gdb 4321")).unwrap().gdb, Some(4321));
+        let o = parse(&args("--gdb --uefi --display")).unwrap();
+        assert_eq!((o.gdb, o.uefi, o.screen), (Some(1234), true, Screen::Auto));
+        let o = parse(&args("--uefi --gdb 65535 --mem 1G")).unwrap();
+        assert_eq!((o.gdb, o.mem), (Some(65535), 1 << 30));
+        let o = parse(&args("--image target/usb")).unwrap();
+        assert_eq!(
+            o.image_dir.as_deref(),
+            Some(std::path::Path::new("target/usb"))
+        );
+    }
+
+    #[test]
+    fn display_gdb_image_errors() {
+        for bad in ["--gdb 0", "--gdb 65536", "--gdb port", "--gdb 12ab"] {
+            let e = parse(&args(bad)).unwrap_err();
+            assert!(e.contains("bad --gdb port"), "{bad}: {e}");
+        }
+        assert!(
+            parse(&args("--image"))
+                .unwrap_err()
+                .contains("needs a value")
+        );
+        assert!(parse(&[String::from("--image"), String::new()]).is_err());
+        for bad in [
+            "--image d --gdb",
+            "--image d --display",
+            "--image d --bench-boot 2",
+        ] {
+            let e = parse(&args(bad)).unwrap_err();
+            assert!(e.contains("without booting"), "{bad}: {e}");
+        }
+        assert!(parse(&args("--gdb --bench-boot 2")).is_err());
     }
 
     #[test]

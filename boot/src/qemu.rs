@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::kbuild::repo_root;
-use crate::options::RunOptions;
+use crate::options::{RunOptions, Screen};
 
 /// Debian's OVMF firmware for `--uefi`.
 pub const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
@@ -112,6 +112,61 @@ fn nvdimm_file(index: usize, size: u64, chosen: &Option<PathBuf>) -> Result<Path
     Ok(path)
 }
 
+/// Whether the host has a display a QEMU window could open on.
+pub fn host_has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+/// The window UIs this QEMU has (Debian ships them in qemu-system-gui).
+fn window_ui() -> Option<&'static str> {
+    let out = Command::new("qemu-system-x86_64")
+        .args(["-display", "help"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let has = |ui: &str| text.lines().any(|l| l.trim() == ui);
+    ["gtk", "sdl"].into_iter().find(|ui| has(ui))
+}
+
+/// The first VNC display (5900 + N) free on localhost, from `first`.
+pub fn free_vnc_display(first: u16) -> Option<u16> {
+    (first..100).find(|n| std::net::TcpListener::bind(("127.0.0.1", 5900 + n)).is_ok())
+}
+
+/// What `--display` becomes on this host: a window where there is a display and
+/// a QEMU window UI, else VNC on a free localhost port. Also a line saying so.
+pub fn resolve_screen() -> Result<(Screen, String), String> {
+    let mut why = "";
+    if host_has_display() {
+        match window_ui() {
+            Some(ui) => return Ok((Screen::Window(ui), format!("display: QEMU window ({ui})"))),
+            None => why = " (no QEMU window UI installed: apt-get install qemu-system-gui)",
+        }
+    }
+    let n = free_vnc_display(0).ok_or("--display: no free VNC port in 5900-5999")?;
+    Ok((
+        Screen::Vnc(n),
+        format!("display: VNC on localhost:{} (display :{n}){why}", 5900 + n),
+    ))
+}
+
+/// QEMU's arguments for a resolved screen.
+pub fn screen_args(screen: Screen) -> Vec<String> {
+    let args: Vec<String> = match screen {
+        Screen::Headless | Screen::Auto => vec!["-display".into(), "none".into()],
+        Screen::Window(ui) => vec!["-display".into(), ui.into()],
+        Screen::Vnc(n) => vec![
+            "-display".into(),
+            "none".into(),
+            "-vnc".into(),
+            format!("localhost:{n}"),
+        ],
+    };
+    args
+}
+
 /// QEMU's option syntax doubles commas inside a value.
 fn escape_commas(s: &str) -> String {
     s.replace(',', ",,")
@@ -156,7 +211,13 @@ pub fn command(image: &Path, opts: &RunOptions) -> Result<Command, String> {
             escape_commas(&image.to_string_lossy())
         ),
     ]);
-    cmd.args(["-serial", "stdio", "-display", "none", "-no-reboot"]);
+    // The serial console stays on stdio whatever the screen.
+    let screen = match opts.screen {
+        Screen::Auto => resolve_screen()?.0,
+        s => s,
+    };
+    cmd.args(["-serial", "stdio", "-no-reboot"]);
+    cmd.args(screen_args(screen));
     // No NIC: the kernel has no network driver, and SeaBIOS would spend ~0.1 s
     // running the NIC's iPXE option ROM (the VGA card stays: the bootloader's BIOS
     // stage sets a VESA mode).
@@ -214,6 +275,10 @@ pub fn command(image: &Path, opts: &RunOptions) -> Result<Command, String> {
             "-device",
             &format!("nvdimm,id=nvdimm{i},memdev=nvmem{i}{node}"),
         ]);
+    }
+    // -S: halted at reset until gdb continues.
+    if let Some(port) = opts.gdb_stub.or(opts.gdb) {
+        cmd.args(["-gdb", &format!("tcp:127.0.0.1:{port}"), "-S"]);
     }
     cmd.args(topo.qemu_args());
     cmd.args(&opts.qemu_args);
@@ -476,6 +541,45 @@ mod tests {
         for size in 1..=out.len() {
             assert_eq!(count_in_chunks(out, &[size; 64]), 3, "chunks of {size}");
         }
+    }
+
+    fn args_of(opts: &RunOptions) -> Vec<String> {
+        let cmd = command(Path::new("/x.img"), opts).unwrap();
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn headless_by_default_serial_on_stdio() {
+        let a = args_of(&RunOptions::default()).join(" ");
+        assert!(a.contains("-serial stdio"), "{a}");
+        assert!(a.contains("-display none"), "{a}");
+        assert!(
+            !a.contains("-vnc") && !a.contains("-gdb") && !a.contains(" -S"),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn screens_and_gdb_stub() {
+        let mut o = RunOptions {
+            screen: Screen::Vnc(3),
+            ..Default::default()
+        };
+        let a = args_of(&o).join(" ");
+        assert!(a.contains("-display none -vnc localhost:3"), "{a}");
+        assert!(a.contains("-serial stdio"), "{a}");
+        o.screen = Screen::Window("gtk");
+        assert!(args_of(&o).join(" ").contains("-display gtk"));
+        o.gdb = Some(4444);
+        let a = args_of(&o).join(" ");
+        assert!(a.contains("-gdb tcp:127.0.0.1:4444 -S"), "{a}");
+        // Behind the runner's relay, QEMU's stub is on the port the relay picked.
+        o.gdb_stub = Some(4445);
+        let a = args_of(&o).join(" ");
+        assert!(a.contains("-gdb tcp:127.0.0.1:4445 -S"), "{a}");
+        assert!(!a.contains("4444"), "{a}");
     }
 
     #[test]
