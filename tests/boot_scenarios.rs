@@ -386,12 +386,7 @@ fn random_lines_are_all_answered() {
 
 #[test]
 fn hot_added_dimm_grows_normal() {
-    let sock = boot::kbuild::repo_root()
-        .join("target")
-        .join("scenario-files")
-        .join("hotplug.sock");
-    let _ = std::fs::create_dir_all(sock.parent().unwrap());
-    let _ = std::fs::remove_file(&sock);
+    let sock = monitor_socket("hotplug.sock");
     let mut o = opts("--slots 2 --maxmem 2G --nvdimm 128M");
     o.monitor = Some(sock.clone());
     let mut s = Session::start(&o).unwrap();
@@ -446,21 +441,6 @@ fn cold_plugged_dimm_is_onlined_at_boot() {
 }
 
 /// Send QEMU monitor commands over its unix socket.
-fn monitor(sock: &std::path::Path, cmds: &[&str]) {
-    use std::io::{Read, Write};
-    let mut stream = std::os::unix::net::UnixStream::connect(sock).expect("monitor socket");
-    stream
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let mut buf = [0u8; 4096];
-    let _ = stream.read(&mut buf);
-    for c in cmds {
-        stream.write_all(format!("{c}\n").as_bytes()).unwrap();
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = stream.read(&mut buf);
-    }
-}
-
 #[test]
 fn large_nvdimm_keeps_its_memmap_on_the_device() {
     // The scale scenario, small: 6 GiB of RAM and a 4 GiB NVDIMM whose struct pages

@@ -60,13 +60,19 @@ pub fn section<'a>(out: &'a str, cmd: &str) -> &'a str {
     &rest[..end]
 }
 
-/// The number after `key` on the zone's line block of /proc/zoneinfo output.
+/// The number after `key` on node 0's zone's line block of /proc/zoneinfo output.
 pub fn zone_field(zoneinfo: &str, zone: &str, key: &str) -> u64 {
-    let head = format!("Node 0, zone {zone:>8}");
+    node_zone_field(zoneinfo, 0, zone, key)
+}
+
+/// The number after `key` on the block of `zone` of node `nid` in /proc/zoneinfo output.
+pub fn node_zone_field(zoneinfo: &str, nid: usize, zone: &str, key: &str) -> u64 {
+    let head = format!("Node {nid}, zone {zone:>8}\n");
     let block = zoneinfo
-        .split("Node 0, zone")
-        .find(|b| format!("Node 0, zone{b}").starts_with(&head));
-    let block = block.unwrap_or_else(|| panic!("no zone {zone} in:\n{zoneinfo}"));
+        .find(&head)
+        .map(|i| &zoneinfo[i + head.len()..])
+        .map(|rest| rest.find("Node ").map_or(rest, |j| &rest[..j]));
+    let block = block.unwrap_or_else(|| panic!("no node {nid} zone {zone} in:\n{zoneinfo}"));
     block
         .lines()
         .find_map(|l| {
@@ -145,4 +151,31 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> String {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     path.to_string_lossy().into_owned()
+}
+
+/// Send `cmds` to the QEMU monitor listening on `sock`, half a second apart.
+pub fn monitor(sock: &std::path::Path, cmds: &[&str]) {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(sock).expect("monitor socket");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let _ = stream.read(&mut buf);
+    for c in cmds {
+        stream.write_all(format!("{c}\n").as_bytes()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let _ = stream.read(&mut buf);
+    }
+}
+
+/// A fresh path for a monitor socket under target/scenario-files.
+pub fn monitor_socket(name: &str) -> std::path::PathBuf {
+    let sock = boot::kbuild::repo_root()
+        .join("target")
+        .join("scenario-files")
+        .join(name);
+    let _ = std::fs::create_dir_all(sock.parent().unwrap());
+    let _ = std::fs::remove_file(&sock);
+    sock
 }

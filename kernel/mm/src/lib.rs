@@ -83,6 +83,8 @@ pub const PAGE_SHIFT: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 /// Highest buddy order (Linux's `MAX_PAGE_ORDER`): blocks of up to 1024 pages (4 MiB).
 pub const MAX_ORDER: u32 = 10;
+/// Order of a pageblock (2 MiB on x86_64, Linux's `pageblock_order` = `HUGETLB_PAGE_ORDER`).
+pub const PAGEBLOCK_ORDER: u32 = 9;
 /// Number of buddy orders (0..=[`MAX_ORDER`]).
 pub const NR_ORDERS: usize = MAX_ORDER as usize + 1;
 /// Physical addresses are limited to 52 bits (x86_64's architectural maximum).

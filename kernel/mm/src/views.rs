@@ -170,7 +170,70 @@ impl<P: Platform> Machine<P> {
 
     /// The boot lines `Zone ranges:` … `Initmem setup node N …` (see [`write_boot_ranges`]).
     pub fn write_zone_ranges(&self, w: &mut impl Write) -> fmt::Result {
-        write_boot_ranges(w, &self.zone_ranges(), &self.memblock, self.nodes.len())
+        write_boot_ranges(w, &self.zone_ranges(), &self.memblock, self.nodes.len())?;
+        self.write_unavailable_ranges(w)
+    }
+
+    /// Linux's `memmap_init` report of the pages without memory inside each populated zone
+    /// (`On node N, zone Z: K pages in unavailable ranges`): for every memblock range, the
+    /// gap before it in each populated zone of its node, and after the last range up to the
+    /// end of its section, counted as `init_unavailable_range` counts them (pageblocks
+    /// without a memmap are skipped).
+    pub fn write_unavailable_ranges(&self, w: &mut impl Write) -> fmt::Result {
+        const PAGEBLOCK: u64 = 1 << crate::PAGEBLOCK_ORDER;
+        let count = |spfn: u64, epfn: u64| {
+            let mut n = 0;
+            let mut pfn = spfn;
+            while pfn < epfn {
+                let block = pfn & !(PAGEBLOCK - 1);
+                if !self.sparse.pfn_valid(block) {
+                    pfn = block + PAGEBLOCK;
+                    continue;
+                }
+                n += 1;
+                pfn += 1;
+            }
+            n
+        };
+        let report = |w: &mut dyn Write, nid: u16, zid: ZoneId, s: u64, e: u64| {
+            let n = count(s, e);
+            if n > 0 {
+                writeln!(
+                    w,
+                    "On node {nid}, zone {}: {n} pages in unavailable ranges",
+                    zid.name()
+                )?;
+            }
+            Ok(())
+        };
+        let (mut hole, mut last_zone, mut last_nid, mut last_end) = (0u64, ZoneId::Dma, 0u16, 0);
+        for r in self.memblock.memory().regions() {
+            let (start, end) = (crate::pfn_up(r.base), crate::pfn_down(r.end()));
+            if start >= end {
+                continue;
+            }
+            let Some(node) = self.nodes.get(usize::from(r.nid)) else {
+                continue;
+            };
+            for z in node.zones().iter().filter(|z| z.is_populated()) {
+                last_zone = z.id();
+                let (zs, ze) = (z.start_pfn(), z.end_pfn());
+                let (s, e) = (start.clamp(zs, ze), end.clamp(zs, ze));
+                if s >= e {
+                    continue;
+                }
+                if hole < s {
+                    report(w, r.nid, z.id(), hole, s)?;
+                }
+                hole = e;
+            }
+            (last_nid, last_end) = (r.nid, end);
+        }
+        let end = last_end.next_multiple_of(crate::sparse::PAGES_PER_SECTION);
+        if hole < end {
+            report(w, last_nid, last_zone, hole, end)?;
+        }
+        Ok(())
     }
 
     /// `Memory: 489244K/523768K available (…K kernel code, …K rwdata, …K rodata, …K init,

@@ -70,13 +70,16 @@ fn zone_ranges_lines_match_linux() {
          Early memory node ranges\n\
          \x20 node   0: [mem 0x0000000000001000-0x000000000009efff]\n\
          \x20 node   0: [mem 0x0000000000100000-0x000000001fffffff]\n\
-         Initmem setup node 0 [mem 0x0000000000001000-0x000000001fffffff]\n"
+         Initmem setup node 0 [mem 0x0000000000001000-0x000000001fffffff]\n\
+         On node 0, zone DMA: 1 pages in unavailable ranges\n\
+         On node 0, zone DMA: 97 pages in unavailable ranges\n"
     );
-    // The free-standing computation gives the same lines without a memmap.
+    // The free-standing computation gives the same lines without a memmap (all but the
+    // unavailable ranges, which need one).
     let mb = memblock(&[(0x1000, 0x9f000), (0x10_0000, 512 * MIB)], &[]);
     let mut t = String::new();
     mm::views::write_boot_ranges(&mut t, &ZoneRanges::from_memblock(&mb), &mb, 1).unwrap();
-    assert_eq!(s, t);
+    assert!(s.starts_with(&t));
 }
 
 #[test]

@@ -200,7 +200,7 @@ fn memoryless_node_allocates_from_the_nearest() {
     let mut lines = String::new();
     n.write_zone_ranges(&mut lines).unwrap();
     assert!(
-        lines.ends_with("Initializing node 2 as memoryless\nInitmem setup node 2 as memoryless\n"),
+        lines.contains("Initializing node 2 as memoryless\nInitmem setup node 2 as memoryless\n"),
         "{lines}"
     );
     n.check().unwrap();
@@ -362,4 +362,37 @@ proptest! {
         let free1: Vec<u64> = n.zones().map(|z| z.free_pages()).collect();
         prop_assert_eq!(free0, free1);
     }
+}
+
+#[test]
+fn unavailable_ranges_as_linux_reports_them() {
+    // Linux 6.1 on QEMU's four-node machine (tests/numa_scenarios.rs): RAM 4K-0x9f000,
+    // 1M-512M on node 0, 512M-1G on node 1, 1G-0x7ffdf000 on node 2, node 3 memoryless.
+    let n = machine(
+        &[(0x1000, 0x9f000), (MIB, 0x7ffd_f000)],
+        &[(0, 512 * MIB, 0), (512 * MIB, GIB, 1), (GIB, 2 * GIB, 2)],
+        Topology::new(4, vec![], vec![vec![0], vec![1], vec![2], vec![3]]).unwrap(),
+    );
+    let mut w = String::new();
+    n.write_unavailable_ranges(&mut w).unwrap();
+    assert_eq!(
+        w,
+        "On node 0, zone DMA: 1 pages in unavailable ranges\n\
+         On node 0, zone DMA: 97 pages in unavailable ranges\n\
+         On node 2, zone DMA32: 33 pages in unavailable ranges\n"
+    );
+    let mut z = String::new();
+    n.write_zonelist_summary(&mut z).unwrap();
+    // Linux's lines from the same machine (no SLIT: all remote distances 20).
+    assert!(
+        z.starts_with(
+            "Fallback order for Node 0: 0 1 2 \n\
+             Fallback order for Node 1: 1 2 0 \n\
+             Fallback order for Node 2: 2 0 1 \n\
+             Fallback order for Node 3: 3 0 1 2 \n\
+             Built 4 zonelists, mobility grouping off.  Total pages: "
+        ),
+        "{z}"
+    );
+    assert!(z.ends_with("\nPolicy zone: DMA32\n"), "{z}");
 }
