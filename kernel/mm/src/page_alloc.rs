@@ -28,57 +28,93 @@ impl<P: Platform> Machine<P> {
     /// `__alloc_pages_node`: a block of `2^order` pages from the first zone of node `nid`'s
     /// zonelist (nearest node first, the highest allowed zone first within a node) that stays
     /// at or above its watermark floor plus its `lowmem_reserve` for the highest allowed zone.
-    /// With [`Gfp::THISNODE`] only `nid`'s own zones are tried. Counts the NUMA events. Returns
-    /// the head pfn, or None (never panics; an unknown node fails).
+    /// With [`Gfp::THISNODE`] only `nid`'s own zones are tried. Counts the NUMA events as
+    /// Linux's `zone_statistics` does, one per allocation: `numa_hit` or `numa_miss` (and
+    /// `numa_foreign` on the preferred zone) by whether the zone's node is the preferred
+    /// zone's node, `local_node` or `other_node` by whether it is the running CPU's node.
+    /// Returns the head pfn, or None (never panics; an unknown node fails).
     #[inline]
     pub fn alloc_pages_node(&mut self, nid: usize, gfp: Gfp, order: u32) -> Option<u64> {
-        if order <= MAX_ORDER && nid < self.nodes.len() {
-            let need = 1u64 << order;
-            let high = gfp.high_zone();
-            let thisnode = gfp.contains(Gfp::THISNODE);
-            let mut preferred: Option<ZoneRef> = None;
-            for i in 0..self.nodes[nid].zonelist.len() {
-                let zr = self.nodes[nid].zonelist[i];
-                if zr.zone > high || (thisnode && usize::from(zr.nid) != nid) {
-                    continue;
-                }
-                let pref = *preferred.get_or_insert(zr);
-                let zone = &mut self.nodes[usize::from(zr.nid)].zones[zr.zone.index()];
-                // ALLOC_NO_WATERMARKS (__GFP_MEMALLOC) skips the lowmem reserve too.
-                let floor = if gfp.contains(Gfp::MEMALLOC) {
-                    0
-                } else {
-                    gfp.watermark_floor(zone.wmark.min) + zone.lowmem_reserve[high.index()]
-                };
-                if zone.free < need + floor {
-                    continue;
-                }
-                let got = if order == 0 {
-                    rmqueue_pcplist(&mut self.sparse, zone)
-                } else {
-                    zone.areas.rmqueue_smallest(&mut self.sparse, order)
-                };
-                let Some(pfn) = got else { continue };
-                zone.free -= need;
-                self.zone_statistics(pref, zr);
-                if let Some(page) = self.sparse.page_mut(pfn) {
-                    // prep_new_page
-                    page.flags = (page.flags & !PageFlags::PCP.0) | PageFlags::HEAD.0;
-                    page.order = order as u8;
-                    page.refcount = 1;
-                }
-                if gfp.contains(Gfp::ZERO) {
-                    self.platform.zero_pages(pfn, need);
-                }
-                self.debug_check();
-                return Some(pfn);
+        if order <= MAX_ORDER
+            && let Some(pfn) = self.get_page_from_freelist(nid, gfp, order)
+        {
+            if gfp.contains(Gfp::ZERO) {
+                self.platform.zero_pages(pfn, 1 << order);
             }
+            self.debug_check();
+            return Some(pfn);
         }
         if !gfp.contains(Gfp::NOWARN) {
             log::warn!(
                 "page allocation failure: order:{order}, mode:{:#x}, nid:{nid}",
                 gfp.0
             );
+        }
+        None
+    }
+
+    /// `get_page_from_freelist`: walk node `nid`'s zonelist for a zone that may give a block
+    /// of `order`, take it, count the NUMA events and prepare the head page.
+    #[inline(always)]
+    fn get_page_from_freelist(&mut self, nid: usize, gfp: Gfp, order: u32) -> Option<u64> {
+        let need = 1u64 << order;
+        let high = gfp.high_zone();
+        let thisnode = gfp.contains(Gfp::THISNODE);
+        let memalloc = gfp.contains(Gfp::MEMALLOC);
+        let nodes = &mut self.nodes;
+        let list = &nodes.get(nid)?.zonelist;
+        let eligible = |zr: &ZoneRef| zr.zone <= high && (!thisnode || usize::from(zr.nid) == nid);
+        // The preferred zone (`ac->preferred_zoneref`): the first eligible one.
+        let first = list.iter().position(eligible)?;
+        let pref = list[first];
+        for i in first..list.len() {
+            let zr = nodes[nid].zonelist[i];
+            if !eligible(&zr) {
+                continue;
+            }
+            let zn = usize::from(zr.nid);
+            let zone = &mut nodes[zn].zones[zr.zone.index()];
+            // ALLOC_NO_WATERMARKS (__GFP_MEMALLOC) skips the lowmem reserve too.
+            let floor = if memalloc {
+                0
+            } else {
+                gfp.watermark_floor(zone.wmark.min) + zone.lowmem_reserve[high.index()]
+            };
+            if zone.free < need + floor {
+                continue;
+            }
+            let got = if order == 0 {
+                rmqueue_pcplist(&mut self.sparse, zone)
+            } else {
+                zone.areas.rmqueue_smallest(&mut self.sparse, order)
+            };
+            let Some(pfn) = got else { continue };
+            zone.free -= need;
+            // zone_statistics, on the zone already in hand; numa_foreign (the preferred
+            // zone is another one) is the only case that touches a second zone.
+            let hit = zr.nid == pref.nid;
+            if hit {
+                zone.numa.hit += 1;
+            } else {
+                zone.numa.miss += 1;
+            }
+            if zn == self.local_node {
+                zone.numa.local += 1;
+            } else {
+                zone.numa.other += 1;
+            }
+            if !hit {
+                nodes[usize::from(pref.nid)].zones[pref.zone.index()]
+                    .numa
+                    .foreign += 1;
+            }
+            if let Some(page) = self.sparse.page_mut(pfn) {
+                // prep_new_page
+                page.flags = (page.flags & !PageFlags::PCP.0) | PageFlags::HEAD.0;
+                page.order = order as u8;
+                page.refcount = 1;
+            }
+            return Some(pfn);
         }
         None
     }
@@ -100,30 +136,6 @@ impl<P: Platform> Machine<P> {
             self.zone_mut(nid, zid).numa.interleave_hit += 1;
         }
         Some(pfn)
-    }
-
-    /// `zone_statistics`: `numa_hit` or `numa_miss` (and `numa_foreign` on the preferred
-    /// node) by whether the zone's node is the preferred zone's node; `local_node` or
-    /// `other_node` by whether it is the running CPU's node. One event per allocation.
-    #[inline]
-    fn zone_statistics(&mut self, preferred: ZoneRef, z: ZoneRef) {
-        let local = self.local_node;
-        let zone = &mut self.nodes[usize::from(z.nid)].zones[z.zone.index()];
-        if z.nid == preferred.nid {
-            zone.numa.hit += 1;
-        } else {
-            zone.numa.miss += 1;
-        }
-        if usize::from(z.nid) == local {
-            zone.numa.local += 1;
-        } else {
-            zone.numa.other += 1;
-        }
-        if z.nid != preferred.nid {
-            self.nodes[usize::from(preferred.nid)].zones[preferred.zone.index()]
-                .numa
-                .foreign += 1;
-        }
     }
 
     /// `__free_pages`: give back a block allocated with `order` to the zone of its node.
