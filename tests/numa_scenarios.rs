@@ -58,16 +58,23 @@ fn fallback_lines(orders: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The numastat counter `key` of node `nid` in the output of `numastat` (all nodes).
+/// The counter `key` of node `nid` in numastat's table (the `numastat` command).
 fn numastat(out: &str, nid: usize, key: &str) -> u64 {
-    let block = out
-        .split(&format!("node{nid}:\n"))
-        .nth(1)
-        .unwrap_or_else(|| panic!("no node{nid} in:\n{out}"));
-    block
+    // The header is the first line made of node names (a session's output starts with the
+    // echoed command).
+    let mut lines = out
         .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key} ")))
-        .and_then(|v| v.parse().ok())
+        .skip_while(|l| !l.trim_start().starts_with("node0"));
+    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    let col = header
+        .iter()
+        .position(|h| *h == format!("node{nid}"))
+        .unwrap_or_else(|| panic!("no node{nid} column in:\n{out}"));
+    lines
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next()? == key).then(|| w.nth(col)?.parse().ok())?
+        })
         .unwrap_or_else(|| panic!("no {key} for node{nid} in:\n{out}"))
 }
 
@@ -75,8 +82,9 @@ fn numastat(out: &str, nid: usize, key: &str) -> u64 {
 fn two_nodes_with_a_distance_log_linux_srat_lines() {
     let res = boot(
         "--smp 2 --numa 512M,cpus=0 --numa 512M,cpus=1 --numa-dist 0,1,21",
-        "numa\nbuddyinfo\nzoneinfo\nalloc 0 node 1\nalloc 3 dma32 node 1 thisnode\n\
-         alloc 0 node 7\nalloc 0 interleave\nalloc 0 interleave\nnumastat\npoweroff\n",
+        "numa\nbuddyinfo\nzoneinfo\nalloc 0 node 1\nalloc 3 dma32 node=1 thisnode\n\
+         alloc 0 node 7\nalloc 0 interleave\nalloc 0 interleave\nnumastat\nnumastat 1\n\
+         meminfo 1\npage 0x30000\nmemmap\npoweroff\n",
     );
     let out = &res.output;
     assert_in_order(out, &linux_lines("linux-6.1-qemu-two.dmesg", NUMA_PREFIXES));
@@ -124,7 +132,7 @@ fn two_nodes_with_a_distance_log_linux_srat_lines() {
         section(out, "alloc 0 node 1").contains("node 1, zone DMA32"),
         "{out}"
     );
-    assert!(section(out, "alloc 3 dma32 node 1 thisnode").contains("node 1, zone DMA32"));
+    assert!(section(out, "alloc 3 dma32 node=1 thisnode").contains("node 1, zone DMA32"));
     assert!(section(out, "alloc 0 node 7").contains("node 7 does not exist"));
     let st = section(out, "numastat");
     // The boot CPU is on node 0: node 1's allocations are hits there and other_node.
@@ -144,6 +152,25 @@ fn two_nodes_with_a_distance_log_linux_srat_lines() {
         2,
         "one interleaved page on each node: {st}"
     );
+    assert!(
+        st.starts_with(&format!("{:16}{:>16}{:>16}\n", "", "node0", "node1")),
+        "{st}"
+    );
+    let one = section(out, "numastat 1");
+    assert!(
+        one.starts_with(&format!("numa_hit {}\n", numastat(st, 1, "numa_hit"))),
+        "{one}"
+    );
+    let mi = section(out, "meminfo 1");
+    assert!(mi.starts_with("Node 1 MemTotal:       "), "{mi}");
+    assert!(mi.contains("\nNode 1 MemUsed:        "), "{mi}");
+    assert!(
+        section(out, "page 0x30000").contains(" node:1 zone:DMA32 "),
+        "{out}"
+    );
+    // The memmap view marks the nodes: node 1's DMA32 starts at 512 MiB.
+    assert!(section(out, "memmap").contains("0x020000000-"), "{out}");
+    assert!(section(out, "memmap").contains("    1 DMA32 "), "{out}");
 }
 
 /// DIMMs on node 1, cold- and hot-plugged (the hotplug controller's proximity register,
@@ -224,7 +251,8 @@ fn four_nodes_memoryless_one_and_an_nvdimm_on_node_2() {
     let res = boot(
         "--smp 4 --numa 512M,cpus=0 --numa 512M,cpus=1 --numa 1G,cpus=2 --numa 0,cpus=3 \
          --nvdimm 128M,node=2 --slots 1 --maxmem 3968M",
-        "numa\nzoneinfo\nalloc 0 node 3 thisnode\nalloc 0 node 3\nnumastat 0\npoweroff\n",
+        "numa\nzoneinfo\nalloc 0 node 3 thisnode\nalloc 0 node 3\nnumastat 0\npmem list\n\
+         poweroff\n",
     );
     let out = &res.output;
     assert_in_order(
@@ -254,6 +282,10 @@ fn four_nodes_memoryless_one_and_an_nvdimm_on_node_2() {
     assert!(
         numa.contains("node 3 cpus: 3\nnode 3 size: 0 MB\n"),
         "{numa}"
+    );
+    assert!(
+        section(out, "pmem list").contains("] node 2 128 MiB data"),
+        "{out}"
     );
     // Memoryless node 3: THISNODE fails, otherwise its first fallback, node 0.
     assert!(section(out, "alloc 0 node 3 thisnode").contains("no free block"));

@@ -269,11 +269,17 @@ fn register_pmem(node: &Machine<KernelPlatform>, start: u64, size: u64, legacy: 
         return;
     };
     let reserved = map.altmap_pages() << 12;
-    match pmem::register(start, size, reserved, legacy) {
+    let nodes = pmem::PmemNodes {
+        numa_node: node.nearest_online_node(map.nid()),
+        target_node: map.nid(),
+    };
+    match pmem::register(start, size, reserved, legacy, nodes) {
         Some(i) => log::info!(
-            "pmem{i}: {} MiB at [mem {start:#018x}-{:#018x}]",
+            "pmem{i}: {} MiB at [mem {start:#018x}-{:#018x}], node {} (target_node {})",
             (size - reserved) >> 20,
-            start + size - 1
+            start + size - 1,
+            nodes.numa_node,
+            nodes.target_node
         ),
         None => log::warn!(
             "pmem: [mem {start:#018x}-{:#018x}] is not mapped",

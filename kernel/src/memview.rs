@@ -1,5 +1,5 @@
 //! The shell's `memmap` view: a picture of the physical address space, one line
-//! per run of sections of one zone, with a 20-column bar (`.` free, `#` used,
+//! per run of one zone of one NUMA node, with a 20-column bar (`.` free, `#` used,
 //! `r` reserved or memmap, `D` device, `-` hole inside a section) and counts, so a
 //! person sees at a glance where RAM, ZONE_DEVICE and the holes are.
 use alloc::string::String;
@@ -27,6 +27,7 @@ impl Counts {
 }
 
 struct Run {
+    nid: usize,
     zone: ZoneId,
     start: u64,
     end: u64,
@@ -55,9 +56,10 @@ fn flush(out: &mut String, run: &Option<Run>) {
     }
     let _ = writeln!(
         out,
-        "{:#011x}-{:#011x} {:<6} [{bar}] {:>8} free {:>8} used {:>8} rsvd{}",
+        "{:#011x}-{:#011x} {:>4} {:<6} [{bar}] {:>8} free {:>8} used {:>8} rsvd{}",
         r.start << 12,
         (r.end << 12) - 1,
+        r.nid,
         r.zone.name(),
         r.c.free,
         r.c.used,
@@ -86,7 +88,7 @@ pub fn write(out: &mut String) {
     }
     let _ = writeln!(
         out,
-        "physical address          zone   [free . used # rsvd r dev D]   pages"
+        "physical address          node zone   [free . used # rsvd r dev D]   pages"
     );
     let mut run: Option<Run> = None;
     let mut gap_start: Option<u64> = None;
@@ -111,10 +113,11 @@ pub fn write(out: &mut String) {
         let mut pfn = first;
         while pfn < first + SECTION_PAGES {
             let Some(page) = node.page(pfn) else { break };
-            let zone = page.zone();
-            if run.as_ref().is_none_or(|r| r.zone != zone) {
+            let (zone, nid) = (page.zone(), page.nid());
+            if run.as_ref().is_none_or(|r| r.zone != zone || r.nid != nid) {
                 flush(out, &run);
                 run = Some(Run {
+                    nid,
                     zone,
                     start: pfn,
                     end: pfn,

@@ -22,6 +22,19 @@ pub struct PmemDevice {
     virt: u64,
     /// Legacy (E820 type 12 / `memmap=`) or NFIT/type 7.
     pub legacy: bool,
+    /// The online node nearest to the range (Linux's region `numa_node`).
+    pub numa_node: usize,
+    /// The range's own node, whose ZONE_DEVICE holds its pages (`target_node`).
+    pub target_node: usize,
+}
+
+/// Where a device sits in the NUMA topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PmemNodes {
+    /// Linux's region `numa_node`.
+    pub numa_node: usize,
+    /// Linux's region `target_node`.
+    pub target_node: usize,
 }
 
 /// Why a pmem access failed.
@@ -58,7 +71,13 @@ pub fn page_free(_pagemap: usize, _pfn: u64) {
 
 /// Register a device for a persistent range `[start, start+len)` whose first
 /// `reserved` bytes hold its memmap. The range must be mapped already (memremap).
-pub fn register(start: u64, len: u64, reserved: u64, legacy: bool) -> Option<usize> {
+pub fn register(
+    start: u64,
+    len: u64,
+    reserved: u64,
+    legacy: bool,
+    nodes: PmemNodes,
+) -> Option<usize> {
     let virt = paging::phys_to_virt(start, len)?;
     let mut devs = DEVICES.lock();
     devs.push(PmemDevice {
@@ -67,6 +86,8 @@ pub fn register(start: u64, len: u64, reserved: u64, legacy: bool) -> Option<usi
         reserved,
         virt: virt + reserved,
         legacy,
+        numa_node: nodes.numa_node,
+        target_node: nodes.target_node,
     });
     Some(devs.len() - 1)
 }

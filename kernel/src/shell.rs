@@ -116,7 +116,13 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
         }
         Command::Zoneinfo => view(out, |n, o| n.write_zoneinfo(o)),
         Command::Buddyinfo => view(out, |n, o| n.write_buddyinfo(o)),
-        Command::Meminfo => view(out, |n, o| n.write_meminfo(o)),
+        Command::Meminfo { node: None } => view(out, |n, o| n.write_meminfo(o)),
+        Command::Meminfo { node: Some(nid) } => view(out, |n, o| {
+            if n.node(usize::from(nid)).is_none() {
+                return writeln!(o, "meminfo: node {nid} does not exist");
+            }
+            n.write_node_meminfo(o, usize::from(nid))
+        }),
         Command::Memmap => crate::memview::write(out),
         Command::Page { pfn } => view(out, |n, o| n.write_page(o, pfn)),
         Command::Alloc {
@@ -176,13 +182,7 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
                 writeln!(o, "numastat: node {nid} does not exist")
             }
             Some(nid) => n.write_numastat(o, usize::from(nid)),
-            None => {
-                for nid in (0..n.nodes().len()).filter(|&i| n.node_online(i)) {
-                    writeln!(o, "node{nid}:")?;
-                    n.write_numastat(o, nid)?;
-                }
-                Ok(())
-            }
+            None => n.write_numastat_table(o),
         }),
         Command::Free { pfn, order } => {
             let order = u32::from(order);
@@ -243,9 +243,15 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
             for (i, d) in devs.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "pmem{i}: [mem {:#018x}-{:#018x}] {} MiB data{}{}",
+                    "pmem{i}: [mem {:#018x}-{:#018x}] node {}{} {} MiB data{}{}",
                     d.start,
                     d.start + d.reserved + d.size - 1,
+                    d.numa_node,
+                    if d.target_node != d.numa_node {
+                        alloc::format!(" (target_node {})", d.target_node)
+                    } else {
+                        String::new()
+                    },
                     d.size >> 20,
                     if d.reserved > 0 {
                         ", memmap on device: "

@@ -238,6 +238,12 @@ impl Sparse {
         Ok(())
     }
 
+    /// The memmap chunks as `(first pfn, struct pages)`, in the order they were added (for
+    /// the kernel to see where the struct pages live, e.g. on which node).
+    pub fn memmap_chunks(&self) -> impl Iterator<Item = (u64, &[Page])> + '_ {
+        self.chunks.iter().map(|c| (c.start_pfn, &*c.pages))
+    }
+
     /// Present sections as `(first_pfn, pages)` chunks, in the order they were added.
     pub(crate) fn chunk_spans(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.chunks

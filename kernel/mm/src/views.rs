@@ -332,13 +332,58 @@ impl<P: Platform> Machine<P> {
         let Some(node) = self.node(nid) else {
             return Ok(());
         };
-        let s = node.numa_stat();
-        writeln!(w, "numa_hit {}", s.hit)?;
-        writeln!(w, "numa_miss {}", s.miss)?;
-        writeln!(w, "numa_foreign {}", s.foreign)?;
-        writeln!(w, "interleave_hit {}", s.interleave_hit)?;
-        writeln!(w, "local_node {}", s.local)?;
-        writeln!(w, "other_node {}", s.other)
+        for (name, v) in node.numa_stat().named() {
+            writeln!(w, "{name} {v}")?;
+        }
+        Ok(())
+    }
+
+    /// `/sys/devices/system/node/nodeN/meminfo` of node `nid`, the lines this kernel has
+    /// (`Node N MemTotal:`, `MemFree:`, `MemUsed:`); nothing for an unknown node.
+    pub fn write_node_meminfo(&self, w: &mut impl Write, nid: usize) -> fmt::Result {
+        let Some(node) = self.node(nid) else {
+            return Ok(());
+        };
+        let (total, free) = (kb(node.managed()), kb(node.free_pages()));
+        writeln!(w, "Node {nid} MemTotal:       {total:>8} kB")?;
+        writeln!(w, "Node {nid} MemFree:        {free:>8} kB")?;
+        writeln!(w, "Node {nid} MemUsed:        {:>8} kB", total - free)
+    }
+
+    /// `numastat`'s default table: a column per online node, a row per counter.
+    pub fn write_numastat_table(&self, w: &mut impl Write) -> fmt::Result {
+        let online: alloc::vec::Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| self.node_online(n))
+            .collect();
+        write!(w, "{:16}", "")?;
+        for &n in &online {
+            write!(w, "{:>16}", alloc::format!("node{n}"))?;
+        }
+        writeln!(w)?;
+        let stats: alloc::vec::Vec<[(&str, u64); 6]> = online
+            .iter()
+            .map(|&n| self.nodes[n].numa_stat().named())
+            .collect();
+        for row in 0..6 {
+            write!(w, "{:<16}", crate::NumaStat::default().named()[row].0)?;
+            for s in &stats {
+                write!(w, "{:>16}", s[row].1)?;
+            }
+            writeln!(w)?;
+        }
+        Ok(())
+    }
+
+    /// `numa_map_to_online_node`: `nid` itself if it is online, else the online node nearest
+    /// to it (the lowest id among equals); 0 if no node is online.
+    pub fn nearest_online_node(&self, nid: usize) -> usize {
+        if self.node_online(nid) {
+            return nid;
+        }
+        (0..self.nodes.len())
+            .filter(|&n| self.node_online(n))
+            .min_by_key(|&n| (self.topology.distance(nid, n), n))
+            .unwrap_or(0)
     }
 
     /// Whether node `nid` is online (`N_ONLINE`): it has memory or CPUs.
@@ -456,8 +501,9 @@ impl<P: Platform> Machine<P> {
         };
         write!(
             w,
-            "page: pfn:{pfn:#x} phys:{:#x} zone:{} refcount:{} order:{}",
+            "page: pfn:{pfn:#x} phys:{:#x} node:{} zone:{} refcount:{} order:{}",
             pfn_phys(pfn),
+            p.nid(),
             p.zone().name(),
             p.refcount(),
             p.order()

@@ -122,6 +122,18 @@ pub struct NumaStat {
 }
 
 impl NumaStat {
+    /// The counters under their sysfs / numastat names, in numastat's order.
+    pub fn named(&self) -> [(&'static str, u64); 6] {
+        [
+            ("numa_hit", self.hit),
+            ("numa_miss", self.miss),
+            ("numa_foreign", self.foreign),
+            ("interleave_hit", self.interleave_hit),
+            ("local_node", self.local),
+            ("other_node", self.other),
+        ]
+    }
+
     /// Field-wise sum.
     pub fn add(&mut self, o: &NumaStat) {
         self.hit += o.hit;

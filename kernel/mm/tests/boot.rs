@@ -188,7 +188,7 @@ fn page_description() {
     assert_eq!(
         s,
         format!(
-            "page: pfn:{pfn:#x} phys:{:#x} zone:DMA32 refcount:1 order:2\nflags: 0x4(head)\n",
+            "page: pfn:{pfn:#x} phys:{:#x} node:0 zone:DMA32 refcount:1 order:2\nflags: 0x4(head)\n",
             pfn << 12
         )
     );

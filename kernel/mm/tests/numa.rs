@@ -311,16 +311,36 @@ fn bad_node_layouts_are_refused() {
     );
 }
 
+/// Symmetric distances from `picks` (10 on the diagonal, 20/30/40 elsewhere: steps larger
+/// than find_next_best_node's penalties, so the order must follow the distance).
+fn distances(n: usize, picks: &[u8]) -> Vec<u8> {
+    let mut d = vec![10u8; n * n];
+    let mut k = 0;
+    for a in 0..n {
+        for b in a + 1..n {
+            let v = 20 + 10 * (picks[k % picks.len()] % 3);
+            d[a * n + b] = v;
+            d[b * n + a] = v;
+            k += 1;
+        }
+    }
+    d
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Random node boundaries (page-aligned, anywhere) and random allocations with random
-    /// preferred nodes and THISNODE: every block lies on one node, THISNODE blocks on the node
-    /// asked for, the counters and the checker agree, and freeing everything restores the
-    /// free counts exactly.
+    /// Random node boundaries (page-aligned, anywhere), distances and CPUs: every RAM pfn is
+    /// on exactly the node its block says, node spans cover their blocks, and every node's
+    /// zonelist holds every managed zone of the machine once, nodes by distance. Then random
+    /// allocations with random preferred nodes and THISNODE: every block lies on one node,
+    /// THISNODE blocks on the node asked for, the checker agrees, and freeing everything
+    /// restores the free counts exactly.
     #[test]
     fn random_layouts_and_operations(
         cuts in proptest::collection::btree_set(1u64..16384, 1..4),
+        picks in proptest::collection::vec(any::<u8>(), 6),
+        cpus in proptest::collection::vec(any::<bool>(), 5),
         ops in proptest::collection::vec((0u8..4, 0u32..=MAX_ORDER, any::<bool>(), any::<u16>()), 1..300),
     ) {
         let ram_end = 64 * MIB;
@@ -333,8 +353,39 @@ proptest! {
             .map(|(i, w)| (w[0], w[1], i as u16))
             .collect();
         let nr = nodes.len();
-        let mut n = machine(&[(0x1000, 0x9f000), (MIB, ram_end)], &nodes, Topology::new(nr, vec![], vec![]).unwrap());
+        let cpu_lists: Vec<Vec<u32>> = (0..nr)
+            .map(|i| if cpus[i] { vec![i as u32] } else { vec![] })
+            .collect();
+        let topo = Topology::new(nr, distances(nr, &picks), cpu_lists).unwrap();
+        let mut n = machine(&[(0x1000, 0x9f000), (MIB, ram_end)], &nodes, topo.clone());
         n.check().unwrap();
+        for &(s, e, nid) in &nodes {
+            let node = &n.nodes()[usize::from(nid)];
+            for pfn in (s >> 12).max(1)..e >> 12 {
+                if (0x9f..0x100).contains(&pfn) {
+                    continue; // the legacy hole
+                }
+                prop_assert_eq!(n.pfn_to_nid(pfn), Some(usize::from(nid)), "pfn {:#x}", pfn);
+                prop_assert!(node.start_pfn() <= pfn && pfn < node.end_pfn());
+            }
+        }
+        let managed: Vec<ZoneRef> = n
+            .zones()
+            .filter(|z| z.is_managed())
+            .map(|z| ZoneRef { nid: z.nid() as u8, zone: z.id() })
+            .collect();
+        for (local, node) in n.nodes().iter().enumerate() {
+            let list = node.zonelist();
+            for zr in &managed {
+                prop_assert_eq!(list.iter().filter(|x| *x == zr).count(), 1);
+            }
+            prop_assert_eq!(list.len(), managed.len());
+            let order = node.node_order();
+            prop_assert_eq!(order[0], local);
+            for w in order[1..].windows(2) {
+                prop_assert!(topo.distance(local, w[0]) <= topo.distance(local, w[1]), "{:?}", order);
+            }
+        }
         let free0: Vec<u64> = n.zones().map(|z| z.free_pages()).collect();
         let mut live: Vec<(u64, u32)> = Vec::new();
         for (nid, order, thisnode, pick) in ops {

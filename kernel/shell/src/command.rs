@@ -130,8 +130,11 @@ pub enum Command {
     Zoneinfo,
     /// `buddyinfo`: as /proc/buddyinfo.
     Buddyinfo,
-    /// `meminfo`: as /proc/meminfo.
-    Meminfo,
+    /// `meminfo [NODE]`: as /proc/meminfo, or as sysfs' nodeN/meminfo for one node.
+    Meminfo {
+        /// One node, or the whole machine.
+        node: Option<u8>,
+    },
     /// `memmap`: a picture of the physical address space.
     Memmap,
     /// `page PFN`: the struct page of a frame, `pfn <= MAX_PFN`.
@@ -139,7 +142,8 @@ pub enum Command {
         /// The frame number.
         pfn: u64,
     },
-    /// `alloc ORDER [ZONE] [node N] [thisnode|interleave]`: allocate a block, print its pfn.
+    /// `alloc ORDER [ZONE] [node N | node=N] [thisnode | interleave]`: allocate a block, print
+    /// its pfn.
     Alloc {
         /// 0..=[`MAX_ORDER`].
         order: u8,
@@ -150,7 +154,8 @@ pub enum Command {
     },
     /// `numa`: the nodes, their CPUs, sizes and distances (as `numactl --hardware`).
     Numa,
-    /// `numastat [NODE]`: NUMA allocation counters per node (as sysfs' nodeN/numastat).
+    /// `numastat [NODE]`: NUMA allocation counters: numastat's table for every online node,
+    /// or sysfs' nodeN/numastat for one.
     Numastat {
         /// One node, or every node.
         node: Option<u8>,
@@ -333,11 +338,22 @@ pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
             zone = Some(z);
         } else if is("node") && node.is_none() && !interleave {
             node = Some(node_id(args)?);
+        } else if t.len() > 5
+            && t[..5].eq_ignore_ascii_case("node=")
+            && node.is_none()
+            && !interleave
+        {
+            node = Some(node_token(&t[5..])?);
         } else if is("thisnode") && !thisnode && !interleave {
             thisnode = true;
         } else if is("interleave") && node.is_none() && !thisnode && !interleave {
             interleave = true;
-        } else if z.is_some() || is("node") || is("thisnode") || is("interleave") {
+        } else if z.is_some()
+            || is("node")
+            || t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("node="))
+            || is("thisnode")
+            || is("interleave")
+        {
             return Err(ErrorKind::BadChoice {
                 what: "combination with",
                 token: t,
@@ -399,6 +415,11 @@ fn node_token(token: &str) -> Result<u8, ErrorKind<'_>> {
 pub(crate) fn numastat<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
     let node = args.next().map(node_token).transpose()?;
     Ok(Command::Numastat { node })
+}
+
+pub(crate) fn meminfo<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let node = args.next().map(node_token).transpose()?;
+    Ok(Command::Meminfo { node })
 }
 
 pub(crate) fn free<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {

@@ -105,9 +105,9 @@ pub static HELP: &[Spec] = &[
     },
     Spec {
         name: "meminfo",
-        args: "",
-        about: "print memory totals",
-        parse: |_| Ok(Command::Meminfo),
+        args: "[NODE]",
+        about: "print memory totals (of one node)",
+        parse: cmd::meminfo,
     },
     Spec {
         name: "memmap",
@@ -213,7 +213,7 @@ pub static HELP_NOTES: &[&str] = &[
     "PFN < 2^40. WIDTH is 8, 16, 32 (default) or 64 bits, or b, h, w; ADDR aligned.",
     "DEV is a pmem number (0 or pmem0). BYTES: hex bytes (de ad 0f) or \"any text\".",
     "N is 0-10000000. Keys: Backspace, Ctrl-C drops the line, Up/Down for history.",
-    "ZONE: dma, dma32, normal. POLICY: node N [thisnode], thisnode, or interleave.",
+    "ZONE: dma, dma32, normal. POLICY: node N (or node=N) [thisnode], or interleave.",
 ];
 
 /// The rows `help` prints: all of them, or those of one command (`help pmem`).

@@ -33,7 +33,6 @@ fn commands_without_arguments() {
         ("iomem", Command::Iomem),
         ("zoneinfo", Command::Zoneinfo),
         ("buddyinfo", Command::Buddyinfo),
-        ("meminfo", Command::Meminfo),
         ("memmap", Command::Memmap),
         ("bench", Command::Bench),
         ("poweroff", Command::Poweroff),
@@ -245,6 +244,26 @@ fn numa_views() {
     assert_eq!(ok("numa"), Command::Numa);
     assert_eq!(ok("numastat"), Command::Numastat { node: None });
     assert_eq!(ok("numastat 3"), Command::Numastat { node: Some(3) });
+    assert_eq!(ok("meminfo"), Command::Meminfo { node: None });
+    assert_eq!(ok("meminfo 1"), Command::Meminfo { node: Some(1) });
+    assert!(err("meminfo 1 2").contains("too many arguments"));
+    assert_eq!(err("meminfo 64"), "meminfo: node 64 out of range (0-63)");
+    assert_eq!(
+        ok("alloc 4 normal node=2 thisnode"),
+        Command::Alloc {
+            order: 4,
+            zone: Some(Zone::Normal),
+            policy: NodePolicy::Node {
+                node: Some(2),
+                thisnode: true
+            },
+        }
+    );
+    assert_eq!(
+        err("alloc 0 node=x"),
+        "alloc: bad node 'x': invalid digit 'x'"
+    );
+    assert!(err("alloc 0 node=1 node 2").starts_with("alloc: unknown combination"));
     assert_eq!(err("numastat 99"), "numastat: node 99 out of range (0-63)");
     assert!(err("numastat 1 2").contains("too many arguments"));
 }
