@@ -27,10 +27,11 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU64, Ordering};
 use firmware::iomem::{Resource, ResourceKind};
 use firmware::range::PhysRange;
-use mm::{Gfp, Machine, Memblock, MemremapOptions, Page, Platform, Topology};
+use mm::{Gfp, Machine, Memblock, MemremapOptions, Page, PgData, Platform, Topology};
 use spin::Mutex;
 
 use crate::discovery::Discovery;
@@ -150,6 +151,29 @@ impl Platform for KernelPlatform {
             core::ptr::write_bytes(virt as *mut u8, 0, bytes as usize);
             Ok(core::slice::from_raw_parts_mut(virt as *mut Page, count))
         }
+    }
+
+    fn node_data_storage(
+        &mut self,
+        pa: u64,
+    ) -> Result<&'static mut MaybeUninit<PgData>, mm::MapError> {
+        let bytes = size_of::<PgData>() as u64;
+        let virt = paging::phys_to_virt(pa, bytes).ok_or(mm::MapError::BadAddress)?;
+        if virt % align_of::<PgData>() as u64 != 0 {
+            return Err(mm::MapError::BadAddress);
+        }
+        claim_storage(&mut MEMMAP_HANDED_OUT.lock(), pa, bytes).map_err(|e| match e {
+            StorageError::NoMemory => mm::MapError::OutOfMemory,
+            StorageError::BadRange => mm::MapError::BadAddress,
+            StorageError::Overlap => mm::MapError::Other("node data storage handed out twice"),
+        })?;
+        // SAFETY: [virt, virt + bytes) maps RAM that memblock just handed out (reserved
+        // there, so never freed to the buddy allocator), aligned for PgData (checked),
+        // and claim_storage just checked that no byte of it was handed out before, so
+        // no other reference aliases it. MaybeUninit<PgData> has no validity
+        // requirement; mm writes the value before reading it. The mapping lives for
+        // ever.
+        Ok(unsafe { &mut *(virt as *mut MaybeUninit<PgData>) })
     }
 
     fn map_device(&mut self, start: u64, len: u64) -> Result<(), mm::MapError> {
@@ -382,6 +406,7 @@ pub fn init(d: &mut Discovery) {
     node.set_local_node(bsp_node(&d.numa));
     let t1 = crate::tsc::rdtsc();
     let mut text = String::new();
+    let _ = node.write_node_data(&mut text);
     let _ = node.write_zone_ranges(&mut text);
     let _ = node.write_zonelist_summary(&mut text);
     log_lines(&text);

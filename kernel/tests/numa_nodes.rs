@@ -1,7 +1,7 @@
 //! The memory manager on QEMU's four-node machine (the layout Linux 6.1 was compared on):
 //! nodes of 512 MiB, 512 MiB and 1 GiB, a memoryless fourth with a CPU, an NVDIMM on node
 //! 2. Checks, inside the real kernel: the nodes and their zones, Linux's fallback orders,
-//! each node's memmap stored in that node's own memory, THISNODE and fallback allocation,
+//! each node's memmap and pg_data stored in that node's own memory, THISNODE and fallback allocation,
 //! the NVDIMM in node 2's ZONE_DEVICE, and the invariant checker.
 //! runner: --smp 4 --numa 512M,cpus=0 --numa 512M,cpus=1 --numa 1G,cpus=2 --numa 0,cpus=3
 //! runner: --nvdimm 128M,node=2 --slots 1 --maxmem 3968M
@@ -68,6 +68,17 @@ fn each_nodes_memmap_lies_in_its_own_memory() {
         seen[nid] = true;
     }
     assert_eq!(seen, [true; 3], "a memmap chunk for every node with memory");
+    // And each node's pg_data (zones, counters, zonelist) lies in that node's memory too.
+    for nid in 0..3 {
+        let pg: &mm::PgData = n.nodes()[nid];
+        let pa = kernel::paging::translate(pg as *const mm::PgData as u64).expect("mapped");
+        assert_eq!(pa, n.node_data()[nid].0);
+        assert_eq!(
+            n.pfn_to_nid(pa >> 12),
+            Some(nid),
+            "NODE_DATA({nid}) at {pa:#x}"
+        );
+    }
 }
 
 #[test_case]

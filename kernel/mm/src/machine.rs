@@ -41,6 +41,11 @@ pub enum InitError {
     },
     /// The NUMA topology was refused.
     Topology(TopologyError),
+    /// memblock had no memory for a node's data.
+    NodeData {
+        /// The node.
+        nid: usize,
+    },
 }
 
 impl fmt::Display for InitError {
@@ -55,6 +60,7 @@ impl fmt::Display for InitError {
             Self::Sparse(e) => write!(f, "mm: {e}"),
             Self::BadNode { nid } => write!(f, "mm: memory on node {nid}, beyond the topology"),
             Self::Topology(e) => write!(f, "mm: {e}"),
+            Self::NodeData { nid } => write!(f, "mm: no memory for NODE_DATA({nid})"),
         }
     }
 }
@@ -151,7 +157,10 @@ pub struct Machine<P: Platform> {
     pub(crate) platform: P,
     pub(crate) memblock: Memblock,
     pub(crate) sparse: Sparse,
-    pub(crate) nodes: Vec<PgData>,
+    /// The nodes, each stored in memblock memory of its own node where it has memory.
+    pub(crate) nodes: Vec<&'static mut PgData>,
+    /// Where each node's data lives: `(pa, bytes)` (Linux's `NODE_DATA(N) allocated`).
+    pub(crate) node_data: Vec<(u64, u64)>,
     pub(crate) topology: Topology,
     /// `numa_node_id()`: the node of the CPU running the memory manager.
     pub(crate) local_node: usize,
@@ -190,14 +199,20 @@ impl<P: Platform> Machine<P> {
         }
     }
 
-    /// The nodes, by id (`NODE_DATA`).
-    pub fn nodes(&self) -> &[PgData] {
+    /// The nodes, by id (`NODE_DATA`); each lives in its own node's memory (index and call
+    /// methods as on `&[PgData]`).
+    pub fn nodes(&self) -> &[&'static mut PgData] {
         &self.nodes
     }
 
     /// One node; None for an id the machine does not have.
     pub fn node(&self, nid: usize) -> Option<&PgData> {
-        self.nodes.get(nid)
+        self.nodes.get(nid).map(|n| &**n)
+    }
+
+    /// Where each node's data lives, `(pa, bytes)` by node id.
+    pub fn node_data(&self) -> &[(u64, u64)] {
+        &self.node_data
     }
 
     /// Every zone of every node, node by node in index order.

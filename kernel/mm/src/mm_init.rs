@@ -126,14 +126,12 @@ impl<P: Platform> Machine<P> {
                 nid: usize::from(r.nid),
             });
         }
-        let nodes = (0..topology.nr_nodes())
-            .map(|nid| PgData::new(nid as u8))
-            .collect();
         let mut m = Self {
             platform,
             memblock,
             sparse: Sparse::new(),
-            nodes,
+            nodes: Vec::new(),
+            node_data: Vec::new(),
             topology,
             local_node: 0,
             il_prev: 0,
@@ -144,6 +142,7 @@ impl<P: Platform> Machine<P> {
             pagemaps: Vec::new(),
             hotplug: HotplugState::new(),
         };
+        m.alloc_node_data()?;
         let memmap = m.sparse_init()?;
         m.free_area_init();
         for (pa, size) in memmap {
@@ -153,6 +152,26 @@ impl<P: Platform> Machine<P> {
         m.build_all_zonelists();
         m.setup_per_zone_wmarks();
         Ok(m)
+    }
+
+    /// `alloc_node_data`: every node's [`PgData`] in memblock memory of that node (any node
+    /// for a memoryless one), before the memmap, so it sits at the top of the node's RAM as
+    /// Linux's does.
+    fn alloc_node_data(&mut self) -> Result<(), InitError> {
+        let size = (core::mem::size_of::<PgData>() as u64).next_multiple_of(PAGE_SIZE);
+        for nid in 0..self.topology.nr_nodes() {
+            let pa = self
+                .memblock
+                .alloc_try_nid(size, PAGE_SIZE, nid as u16)
+                .ok_or(InitError::NodeData { nid })?;
+            let slot = self
+                .platform
+                .node_data_storage(pa)
+                .map_err(InitError::Map)?;
+            self.nodes.push(slot.write(PgData::new(nid as u8)));
+            self.node_data.push((pa, size));
+        }
+        Ok(())
     }
 
     /// `sparse_init`: a memmap for every section that holds RAM, one memblock allocation per

@@ -127,7 +127,7 @@ impl PgData {
 
 /// `build_zonelists_in_node_order`: for each node of `order`, its managed zones from the
 /// highest down.
-pub(crate) fn build_zonelist(nodes: &[PgData], order: &[usize]) -> Vec<ZoneRef> {
+pub(crate) fn build_zonelist(nodes: &[&'static mut PgData], order: &[usize]) -> Vec<ZoneRef> {
     let mut list = Vec::new();
     for &nid in order {
         for z in nodes[nid].zones.iter().rev().filter(|z| z.is_managed()) {

@@ -1,7 +1,9 @@
 //! The only door to the hardware: a trait the kernel implements and host tests fake.
 
 use core::fmt;
+use core::mem::MaybeUninit;
 
+use crate::node::PgData;
 use crate::page::Page;
 
 /// Why the platform could not map memory or provide memmap storage.
@@ -25,7 +27,7 @@ impl fmt::Display for MapError {
     }
 }
 
-/// What the memory manager needs from the machine. Four calls, none on the allocation fast
+/// What the memory manager needs from the machine. Five calls, none on the allocation fast
 /// path except [`zero_pages`](Self::zero_pages) for `Gfp::ZERO`.
 pub trait Platform {
     /// Give access to `count` struct pages stored at physical address `pa` (page-aligned;
@@ -35,6 +37,12 @@ pub trait Platform {
     /// or [`map_ram`](Self::map_ram). The platform must return it **zeroed** (an all-zero
     /// [`Page`] is a valid value) and must never hand out the same storage twice.
     fn memmap_storage(&mut self, pa: u64, count: usize) -> Result<&'static mut [Page], MapError>;
+
+    /// Give access to the storage of one node's [`PgData`] at physical address `pa`
+    /// (page-aligned, `size_of::<PgData>()` rounded up to a page), RAM that memblock handed
+    /// out on that node (Linux's `NODE_DATA`). It may hold anything: the memory manager
+    /// writes the value before using it. Like memmap storage, never handed out twice.
+    fn node_data_storage(&mut self, pa: u64) -> Result<&'static mut MaybeUninit<PgData>, MapError>;
 
     /// Map the device range `[start, start + len)` into the kernel's address space
     /// (memremap_pages). Called before any memmap storage is taken from the range.

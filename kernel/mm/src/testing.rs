@@ -18,6 +18,8 @@ use crate::platform::{MapError, Platform};
 pub struct FakePlatform {
     /// `(pa, count)` of every memmap storage handed out.
     pub storage: Vec<(u64, usize)>,
+    /// Physical address of every node's data (`NODE_DATA`) handed out.
+    pub node_data: Vec<u64>,
     /// Device ranges mapped.
     pub device_maps: Vec<(u64, u64)>,
     /// Hot-added RAM ranges mapped.
@@ -51,6 +53,20 @@ impl Platform for FakePlatform {
         }
         self.storage.push((pa, count));
         Ok(Box::leak(vec![Page::default(); count].into_boxed_slice()))
+    }
+
+    fn node_data_storage(
+        &mut self,
+        pa: u64,
+    ) -> Result<&'static mut core::mem::MaybeUninit<crate::PgData>, MapError> {
+        if self.fail_storage {
+            return Err(MapError::OutOfMemory);
+        }
+        if self.node_data.contains(&pa) {
+            return Err(MapError::Other("node data storage handed out twice"));
+        }
+        self.node_data.push(pa);
+        Ok(Box::leak(Box::new(core::mem::MaybeUninit::uninit())))
     }
 
     fn map_device(&mut self, start: u64, len: u64) -> Result<(), MapError> {

@@ -168,6 +168,26 @@ impl<P: Platform> Machine<P> {
         ZoneRanges::compute(self.memblock.start_pfn(), self.max_pfn, device)
     }
 
+    /// Linux's `alloc_node_data` lines for every node with memory: `NODE_DATA(N) allocated
+    /// [mem 0x…-0x…]`, and `    NODE_DATA(N) on node M` when it had to go elsewhere.
+    pub fn write_node_data(&self, w: &mut impl Write) -> fmt::Result {
+        for (nid, &(pa, size)) in self.node_data.iter().enumerate() {
+            if !self.nodes[nid].has_memory() {
+                continue;
+            }
+            writeln!(
+                w,
+                "NODE_DATA({nid}) allocated [mem {pa:#010x}-{:#010x}]",
+                pa + size - 1
+            )?;
+            let on = self.memblock.memory().nid_of(pa).map(usize::from);
+            if let Some(t) = on.filter(|&t| t != nid) {
+                writeln!(w, "    NODE_DATA({nid}) on node {t}")?;
+            }
+        }
+        Ok(())
+    }
+
     /// The boot lines `Zone ranges:` … `Initmem setup node N …` (see [`write_boot_ranges`]).
     pub fn write_zone_ranges(&self, w: &mut impl Write) -> fmt::Result {
         write_boot_ranges(w, &self.zone_ranges(), &self.memblock, self.nodes.len())?;

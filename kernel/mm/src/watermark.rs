@@ -66,7 +66,7 @@ pub fn zone_watermarks(managed: u64, pages_min: u64, lowmem_pages: u64) -> Water
 
 /// `setup_per_zone_wmarks`: recompute every RAM zone's watermarks on every node; Device
 /// stays at zero.
-pub(crate) fn setup_per_zone_wmarks(nodes: &mut [PgData]) {
+pub(crate) fn setup_per_zone_wmarks(nodes: &mut [&'static mut PgData]) {
     let lowmem: u64 = nodes
         .iter()
         .flat_map(|n| n.zones.iter())

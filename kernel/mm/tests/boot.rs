@@ -20,10 +20,20 @@ fn pc_64m_zones_and_counters() {
     assert!(!n.nodes()[0].zone(ZoneId::Normal).is_populated());
     assert!(!n.nodes()[0].zone(ZoneId::Device).is_populated());
     assert_eq!(n.max_pfn(), 0x4000);
-    // The memmap (one section, 1 MiB) and the 2 MiB "kernel" are reserved.
+    // NODE_DATA, the memmap (one section, 1 MiB) and the 2 MiB "kernel" are reserved.
     assert_eq!(n.memmap_ram_bytes(), MIB);
+    let (nd_pa, nd_size) = n.node_data()[0];
+    assert_eq!(nd_size, 8192, "a pg_data of two pages");
+    assert_eq!(
+        nd_pa,
+        64 * MIB - nd_size,
+        "at the top of the node's RAM, as Linux's"
+    );
     let reserved = n.physpages() - n.totalram_pages();
-    assert_eq!(reserved, 256 + 512);
+    assert_eq!(reserved, 256 + 512 + nd_size / 4096);
+    let mut log = String::new();
+    n.write_node_data(&mut log).unwrap();
+    assert_eq!(log, "NODE_DATA(0) allocated [mem 0x03ffe000-0x03ffffff]\n");
     assert_eq!(n.nr_free_pages(), n.totalram_pages());
     for z in ZoneId::RAM {
         let z = n.nodes()[0].zone(z);
@@ -37,8 +47,8 @@ fn memmap_is_reserved_and_flagged() {
     let n = pc_node(64);
     let (pa, count) = n.platform().storage[0];
     assert_eq!(count, 32768);
-    // memblock allocates top-down: the memmap is the last MiB of RAM.
-    assert_eq!(pa, 63 * MIB);
+    // memblock allocates top-down: the memmap is the last MiB of RAM below NODE_DATA.
+    assert_eq!(pa, 63 * MIB - n.node_data()[0].1);
     for pfn in [pa >> 12, (pa >> 12) + 255] {
         let p = n.page(pfn).unwrap();
         assert!(

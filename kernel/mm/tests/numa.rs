@@ -52,7 +52,20 @@ fn each_node_has_its_zones_pages_and_memmap() {
     for (pfn, nid) in [(1, 0), (((512 * MIB) >> 12) - 1, 0), ((512 * MIB) >> 12, 1)] {
         assert_eq!(n.pfn_to_nid(pfn), Some(nid));
     }
-    // Each node's memmap comes from its own memory (memblock_alloc_try_nid).
+    // Each node's data and memmap come from its own memory (memblock_alloc_try_nid), its
+    // data at the very top as Linux's NODE_DATA.
+    let nd = n.node_data();
+    assert_eq!(nd[0].0 + nd[0].1, 512 * MIB);
+    assert_eq!(nd[1].0 + nd[1].1, GIB);
+    let mut log = String::new();
+    n.write_node_data(&mut log).unwrap();
+    assert_eq!(
+        log,
+        format!(
+            "NODE_DATA(0) allocated [mem {:#010x}-0x1fffffff]\nNODE_DATA(1) allocated [mem {:#010x}-0x3fffffff]\n",
+            nd[0].0, nd[1].0
+        )
+    );
     let storage = &n.platform().storage;
     assert_eq!(
         storage.len(),
@@ -181,6 +194,12 @@ fn memoryless_node_allocates_from_the_nearest() {
     );
     assert!(!n.nodes()[2].has_memory());
     assert_eq!(n.nodes()[2].node_order(), [2, 1, 0]);
+    let mut log = String::new();
+    n.write_node_data(&mut log).unwrap();
+    assert!(
+        !log.contains("NODE_DATA(2)"),
+        "no line for a memoryless node, as Linux: {log}"
+    );
     let p = n.alloc_pages_node(2, Gfp::KERNEL, 0).unwrap();
     assert_eq!(n.pfn_to_nid(p), Some(1));
     // The preferred zone is node 1's: a hit there, as Linux counts it.
