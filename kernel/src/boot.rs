@@ -27,6 +27,8 @@ pub fn init(boot_info: &'static mut BootInfo) {
     }
     let cmdline = CMDLINE.call_once(crate::fw_cfg::cmdline);
     log::info!("Command line: {cmdline}");
+    crate::fbcon::start(cmdline);
+    crate::keyboard::init();
     let rsdp = boot_info.rsdp_addr.into_option();
     let mut found = crate::discovery::discover(&boot_info.memory_regions, rsdp, cmdline);
     crate::memory::init(&mut found);

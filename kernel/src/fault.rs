@@ -29,6 +29,7 @@ pub fn expect(fault: Fault) {
 /// Stop after a fatal `fault` was reported.
 pub fn fatal(fault: Fault) -> ! {
     crate::serial::force_unlock();
+    crate::fbcon::emergency_flush();
     if EXPECTED.load(Ordering::SeqCst) == fault as u8 && fault != Fault::None {
         crate::serial_println!("[ok]");
         crate::serial_println!("1 passed, 0 failed");

@@ -3,14 +3,17 @@
 //! double fault on its own IST stack, which is how a kernel stack overflow shows.
 //!
 //! External interrupts: the two 8259 PICs (the `pic8259` crate) are remapped to
-//! vectors 32-47 with every line masked except COM1's (IRQ 4). The kernel runs
-//! with interrupts disabled and enables them only to `hlt` while the shell waits
-//! for input; the COM1 handler just acknowledges the interrupt, waking the CPU.
+//! vectors 32-47 with every line masked except the keyboard's (IRQ 1) and COM1's
+//! (IRQ 4). The kernel runs with interrupts disabled and enables them only to `hlt`
+//! while the shell waits for input; the COM1 handler just acknowledges the
+//! interrupt, waking the CPU; the keyboard handler also moves the scancode into
+//! keyboard.rs's lock-free ring.
 //!
-//! Handlers that return to the interrupted code (COM1, breakpoint) never wait for a
-//! lock: the code they interrupted may hold it, and on one CPU it would never be
-//! released. The COM1 handler writes its EOI straight to the PIC's command port,
-//! and the breakpoint handler only tries the log and console locks.
+//! Handlers that return to the interrupted code (COM1, keyboard, breakpoint) never
+//! wait for a lock: the code they interrupted may hold it, and on one CPU it would
+//! never be released. The COM1 and keyboard handlers write their EOI straight to
+//! the PIC's command port, and the breakpoint handler only tries the log and
+//! console locks.
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::LazyLock as Lazy;
 use x86_64::registers::control::Cr2;
@@ -26,11 +29,15 @@ pub static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
 pub const PIC_OFFSET: u8 = 32;
 /// COM1's IRQ line.
 const IRQ_COM1: u8 = 4;
+/// The PS/2 keyboard's IRQ line.
+const IRQ_KEYBOARD: u8 = 1;
 /// The primary 8259's command port and its non-specific end-of-interrupt command.
 const PIC1_COMMAND: u16 = 0x20;
 const PIC_EOI: u8 = 0x20;
 /// How many COM1 interrupts were acknowledged (tests check that none is skipped).
 pub static COM1_EOIS: AtomicU64 = AtomicU64::new(0);
+/// How many keyboard interrupts were acknowledged.
+pub static KEYBOARD_EOIS: AtomicU64 = AtomicU64::new(0);
 
 static PICS: spin::Mutex<pic8259::ChainedPics> =
     // SAFETY: 32-47 are free vectors (the CPU's exceptions use 0-31).
@@ -43,6 +50,7 @@ static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
     idt.general_protection_fault
         .set_handler_fn(general_protection_handler);
     idt[PIC_OFFSET + IRQ_COM1].set_handler_fn(com1_handler);
+    idt[PIC_OFFSET + IRQ_KEYBOARD].set_handler_fn(keyboard_handler);
     // Spurious IRQ 7 and 15 of the 8259s: nothing to acknowledge.
     idt[PIC_OFFSET + 7].set_handler_fn(spurious_handler);
     idt[PIC_OFFSET + 15].set_handler_fn(spurious_handler);
@@ -61,15 +69,15 @@ pub fn init_idt() {
     IDT.load();
 }
 
-/// Remap the PICs and unmask only COM1 (and the cascade line). Interrupts stay
-/// disabled until [`wait_for_interrupt`].
+/// Remap the PICs and unmask only the keyboard and COM1 (and the cascade line).
+/// Interrupts stay disabled until [`wait_for_interrupt`].
 pub fn init_pics() {
     let mut pics = PICS.lock();
     // SAFETY: the PICs' ports belong to this driver; remapping moves their vectors
-    // away from the CPU exceptions, and the masks allow only IRQ 2 (cascade) and 4.
+    // away from the CPU exceptions, and the masks allow only IRQ 1, 2 (cascade) and 4.
     unsafe {
         pics.initialize();
-        pics.write_masks(!((1 << IRQ_COM1) | (1 << 2)), 0xff);
+        pics.write_masks(!((1 << IRQ_KEYBOARD) | (1 << IRQ_COM1) | (1 << 2)), 0xff);
     }
 }
 
@@ -83,12 +91,20 @@ extern "x86-interrupt" fn com1_handler(_frame: InterruptStackFrame) {
     // The data stays in the UART for the shell to read; only acknowledge, always:
     // without the EOI the PIC never raises IRQ 4 again. Not through PICS, whose
     // lock this handler may have interrupted.
-    send_com1_eoi();
+    COM1_EOIS.fetch_add(1, Ordering::SeqCst);
+    send_primary_eoi();
 }
 
-/// End of interrupt for COM1 (IRQ 4, on the primary PIC: no EOI to the secondary).
-fn send_com1_eoi() {
-    COM1_EOIS.fetch_add(1, Ordering::SeqCst);
+extern "x86-interrupt" fn keyboard_handler(_frame: InterruptStackFrame) {
+    // Reads port 0x60 and pushes into a lock-free ring: no lock taken.
+    crate::keyboard::on_interrupt();
+    KEYBOARD_EOIS.fetch_add(1, Ordering::SeqCst);
+    send_primary_eoi();
+}
+
+/// End of interrupt for an IRQ of the primary PIC (COM1's 4, the keyboard's 1: no
+/// EOI to the secondary).
+fn send_primary_eoi() {
     // SAFETY: a non-specific EOI to the primary 8259's command port only ends the
     // interrupt in service. The one multi-byte command sequence to that port
     // (initialisation, in `init_pics`) runs with interrupts disabled, so this
@@ -179,5 +195,20 @@ mod tests {
             unsafe { core::arch::asm!("int {v}", v = const PIC_OFFSET + IRQ_COM1) };
         }
         assert_eq!(COM1_EOIS.load(Ordering::SeqCst), before + 1);
+    }
+
+    /// The keyboard's handler takes no lock either: it acknowledges under the
+    /// PICS lock.
+    #[test_case]
+    fn keyboard_interrupt_is_acknowledged_under_the_pics_lock() {
+        let before = KEYBOARD_EOIS.load(Ordering::SeqCst);
+        {
+            let _pics = PICS.lock();
+            // SAFETY: the keyboard vector's handler takes no arguments beyond the
+            // frame the CPU pushes for `int`; it reads the i8042's status (and its
+            // data port only when a keyboard byte is waiting) and writes the EOI.
+            unsafe { core::arch::asm!("int {v}", v = const PIC_OFFSET + IRQ_KEYBOARD) };
+        }
+        assert_eq!(KEYBOARD_EOIS.load(Ordering::SeqCst), before + 1);
     }
 }

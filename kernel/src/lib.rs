@@ -8,7 +8,7 @@
 //! - `mm`: memblock, sparse memmap, zones, buddy allocator, memremap, hotplug;
 //! - `shell`: the console's line editor and command parser.
 //!
-//! Here live the serial port, the log, the GDT/IDT and exception handlers, the TSC,
+//! Here live the serial port, the framebuffer console, the PS/2 keyboard, the log, the GDT/IDT and exception handlers, the TSC,
 //! QEMU's exit and fw_cfg devices, page tables, the heap and the boot sequence that
 //! feeds firmware data through the hardware-free crates. Every `unsafe` block of
 //! the project is in this crate, each with a `// SAFETY:` comment.
@@ -26,10 +26,12 @@ pub mod boot;
 pub mod devmem;
 pub mod discovery;
 pub mod fault;
+pub mod fbcon;
 pub mod fw_cfg;
 pub mod gdt;
 pub mod heap;
 pub mod interrupts;
+pub mod keyboard;
 pub mod kimage;
 pub mod logger;
 pub mod memhp;

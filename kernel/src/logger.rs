@@ -1,6 +1,7 @@
 //! The kernel log: the `log` facade printed the way Linux's dmesg reads
 //! (`[    0.123456] message`, seconds since boot from the TSC), and kept in a ring
-//! buffer for the shell's `dmesg` command. Warnings and errors carry a level tag.
+//! buffer for the shell's `dmesg` command. Warnings and errors carry a level tag
+//! (and are yellow and red on the framebuffer console).
 use core::fmt::{self, Write};
 use log::{Level, LevelFilter, Metadata, Record};
 use spin::Mutex;
@@ -58,15 +59,18 @@ impl log::Log for KernelLogger {
         }
         let ns = crate::tsc::uptime_ns();
         let (secs, usecs) = (ns / 1_000_000_000, (ns / 1000) % 1_000_000);
-        let tag = match record.level() {
-            Level::Error => "error: ",
-            Level::Warn => "warning: ",
-            _ => "",
+        let (tag, colour) = match record.level() {
+            Level::Error => ("error: ", crate::fbcon::Colour::Error),
+            Level::Warn => ("warning: ", crate::fbcon::Colour::Warning),
+            _ => ("", crate::fbcon::Colour::Normal),
         };
         let mut ring = RING.lock();
         let _ = writeln!(ring, "[{secs:5}.{usecs:06}] {tag}{}", record.args());
         drop(ring);
-        crate::serial_println!("[{secs:5}.{usecs:06}] {tag}{}", record.args());
+        crate::serial::write_fmt_coloured(
+            colour,
+            format_args!("[{secs:5}.{usecs:06}] {tag}{}\n", record.args()),
+        );
     }
 
     fn flush(&self) {}

@@ -12,6 +12,9 @@ entry_point!(kernel_main, config = &kernel::BOOTLOADER_CONFIG);
 
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     kernel::init_cpu();
+    // The screen shows the console from the first line on (drawn once the command
+    // line has been read and does not say fbcon=off).
+    kernel::fbcon::attach(boot_info.framebuffer.take());
     serial_println!(
         "zoned {} (x86_64, zoned physical memory with ZONE_DEVICE)",
         env!("CARGO_PKG_VERSION")
@@ -26,6 +29,10 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     kernel::serial::force_unlock();
     kernel::logger::force_unlock();
-    serial_println!("Kernel panic - not syncing: {}", info);
+    kernel::serial::write_fmt_coloured(
+        kernel::fbcon::Colour::Error,
+        format_args!("Kernel panic - not syncing: {info}\n"),
+    );
+    kernel::fbcon::emergency_flush();
     exit_qemu(ExitCode::Failed)
 }

@@ -2,10 +2,18 @@
 //! `uart_16550` crate. Output converts `\n` to `\r\n` (QEMU puts the host
 //! terminal in raw mode, as a real serial line would be); input is read when
 //! the shell wakes on the UART's receive interrupt (IRQ 4).
+//!
+//! The console has two more ends: every write also goes to the framebuffer console
+//! (fbcon.rs; lock order COM1 then fbcon), and [`try_read_byte`] takes keys from
+//! the PS/2 keyboard (keyboard.rs) after COM1's bytes, so either can type. When no
+//! byte is waiting, the framebuffer is drawn before the shell sleeps. Without a
+//! UART the framebuffer still shows everything.
 use core::fmt::{self, Write};
 use spin::Mutex;
 use uart_16550::backend::PioBackend;
 use uart_16550::{Config, Uart16550};
+
+use crate::fbcon::{self, Colour};
 
 /// The console UART; `None` until [`init`] found and configured it.
 static COM1: Mutex<Option<Uart16550<PioBackend>>> = Mutex::new(None);
@@ -53,18 +61,29 @@ pub fn init() {
     }
 }
 
-struct Writer<'a>(&'a mut Uart16550<PioBackend>);
+/// Both ends of a console write: the UART (if any) and the framebuffer console (if
+/// its lock could be had), text in `colour` there.
+struct Writer<'a> {
+    uart: Option<&'a mut Uart16550<PioBackend>>,
+    fb: Option<&'a mut fbcon::Console>,
+    colour: Colour,
+}
 
 impl Write for Writer<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for chunk in s.split_inclusive('\n') {
-            match chunk.strip_suffix('\n') {
-                Some(line) => {
-                    self.0.send_bytes_exact(line.as_bytes());
-                    self.0.send_bytes_exact(b"\r\n");
+        if let Some(uart) = self.uart.as_deref_mut() {
+            for chunk in s.split_inclusive('\n') {
+                match chunk.strip_suffix('\n') {
+                    Some(line) => {
+                        uart.send_bytes_exact(line.as_bytes());
+                        uart.send_bytes_exact(b"\r\n");
+                    }
+                    None => uart.send_bytes_exact(chunk.as_bytes()),
                 }
-                None => self.0.send_bytes_exact(chunk.as_bytes()),
             }
+        }
+        if let Some(fb) = self.fb.as_deref_mut() {
+            fb.write_coloured(self.colour, s.as_bytes());
         }
         Ok(())
     }
@@ -72,19 +91,36 @@ impl Write for Writer<'_> {
 
 /// Write formatted text to the console.
 pub fn write_fmt(args: fmt::Arguments) {
-    if let Some(uart) = COM1.lock().as_mut() {
-        let _ = Writer(uart).write_fmt(args);
+    write_fmt_coloured(Colour::Normal, args);
+}
+
+/// Write formatted text to the console, in `colour` on the framebuffer (the log's
+/// warnings and errors).
+pub fn write_fmt_coloured(colour: Colour, args: fmt::Arguments) {
+    let mut com1 = COM1.lock();
+    let mut fb = fbcon::lock();
+    let _ = Writer {
+        uart: com1.as_mut(),
+        fb: Some(&mut fb),
+        colour,
     }
+    .write_fmt(args);
+    fbcon::flush_if_due(&mut fb);
 }
 
 /// Write formatted text to the console unless its lock is held, in which case the
 /// text is dropped: for handlers that may have interrupted a console write (the
 /// breakpoint handler), which must not wait for a lock the interrupted code holds.
+/// The framebuffer's lock is only tried too.
 pub fn try_write_fmt(args: fmt::Arguments) {
-    if let Some(mut guard) = COM1.try_lock()
-        && let Some(uart) = guard.as_mut()
-    {
-        let _ = Writer(uart).write_fmt(args);
+    if let Some(mut com1) = COM1.try_lock() {
+        let mut fb = fbcon::try_lock();
+        let _ = Writer {
+            uart: com1.as_mut(),
+            fb: fb.as_deref_mut(),
+            colour: Colour::Normal,
+        }
+        .write_fmt(args);
     }
 }
 
@@ -97,12 +133,18 @@ pub(crate) fn with_console_locked<R>(f: impl FnOnce() -> R) -> R {
 
 /// Write raw bytes (the shell's echo and control sequences) without conversion.
 pub fn write_bytes(bytes: &[u8]) {
-    if let Some(uart) = COM1.lock().as_mut() {
+    let mut com1 = COM1.lock();
+    if let Some(uart) = com1.as_mut() {
         uart.send_bytes_exact(bytes);
     }
+    let mut fb = fbcon::lock();
+    fb.write_bytes(bytes);
+    fbcon::flush_if_due(&mut fb);
 }
 
-/// One received byte, if the UART has one.
+/// One received byte: piped early input first, then the UART's, then the
+/// keyboard's. When there is none the framebuffer console is brought up to date,
+/// since the caller (the shell) is about to sleep until the next interrupt.
 pub fn try_read_byte() -> Option<u8> {
     {
         let mut early = EARLY_INPUT.lock();
@@ -111,16 +153,22 @@ pub fn try_read_byte() -> Option<u8> {
             return Some(early.0[early.1 - 1]);
         }
     }
-    COM1.lock().as_mut()?.try_receive_byte().ok()
+    let uart = COM1.lock().as_mut().and_then(|u| u.try_receive_byte().ok());
+    let byte = uart.or_else(crate::keyboard::try_read_byte);
+    if byte.is_none() {
+        fbcon::flush();
+    }
+    byte
 }
 
-/// Release the console lock whatever holds it, so a panic or fault report can be
-/// printed even when it interrupted a write.
+/// Release the console locks (COM1's and the framebuffer's) whatever holds them,
+/// so a panic or fault report can be printed even when it interrupted a write.
 pub fn force_unlock() {
     // SAFETY: called only on the way to halting the machine (panic, fatal fault):
     // the interrupted holder never runs again, and the kernel runs on one CPU
     // with interrupts disabled, so no other holder exists.
     unsafe { COM1.force_unlock() };
+    fbcon::force_unlock();
 }
 
 /// `print!` to the serial console.
