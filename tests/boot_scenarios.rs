@@ -199,6 +199,38 @@ fn uefi_boot_finds_the_nvdimm() {
     );
 }
 
+/// RAM and device memory inside one 4 MiB max-order block (issue 14): merging stops at the
+/// boundary, the device pfns below RAM are refused by every free path, stress stays
+/// consistent.
+#[test]
+fn ram_and_device_in_one_max_order_block() {
+    let res = boot(
+        "--cmdline memmap=62M!258M",
+        "page 0x101ff\npage 0x10200\nfree 0x10200 0\nfree 0x10200 9\nfree 0x10000 10\n\
+         stress 20000\nzoneinfo\npoweroff\n",
+    );
+    let out = &res.output;
+    assert!(section(out, "page 0x101ff").contains("zone:DMA32"), "{out}");
+    assert!(
+        section(out, "page 0x10200").contains("zone:Device"),
+        "{out}"
+    );
+    for cmd in ["free 0x10200 0", "free 0x10200 9"] {
+        let f = section(out, cmd);
+        assert!(
+            f.contains("ZONE_DEVICE page freed to the buddy allocator"),
+            "{cmd}: {f}"
+        );
+    }
+    // The 4 MiB block at 256 MiB is half RAM: a free head there is RAM, never order 10.
+    let f = section(out, "free 0x10000 10");
+    assert!(f.contains("bad page: pfn 0x10000"), "{f}");
+    assert!(section(out, "stress 20000").contains("consistent"), "{out}");
+    let zi = section(out, "zoneinfo");
+    assert_eq!(zone_field(zi, "Device", "spanned"), (62 << 20) >> 12);
+    assert_eq!(zone_field(zi, "Device", "present"), 0);
+}
+
 #[test]
 fn uefi_boot_with_memmap_parameter() {
     let res = boot("--uefi --cmdline memmap=64M!256M", "iomem\npoweroff\n");

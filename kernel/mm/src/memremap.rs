@@ -374,10 +374,13 @@ pub(crate) fn fill_range<P: Platform>(node: &mut Machine<P>, spfn: u64, epfn: u6
 }
 
 /// Write `template` to `pages` (the struct pages from `start_pfn` on), with each page's
-/// section number.
+/// section number. Pages for pfns at or past [`MAX_PFN_LIMIT`](crate::MAX_PFN_LIMIT) (which
+/// cannot exist) are left as they are.
 fn fill_pages(start_pfn: u64, pages: &mut [Page], template: Page) {
     let mut pfn = start_pfn;
-    let end = start_pfn + pages.len() as u64;
+    let end = start_pfn
+        .saturating_add(pages.len() as u64)
+        .min(crate::MAX_PFN_LIMIT);
     while pfn < end {
         let next = end.min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
         let t = Page {
@@ -404,7 +407,7 @@ pub(crate) fn device_page(index: usize, memmap: bool, nid: usize) -> Page {
 
 /// Initialise `pages`, the struct pages of device pfns from `start_pfn` on, as idle device pages
 /// of pagemap `index` on node `nid`, the first `altmap_pages` of them holding memmap. This is
-/// the whole per-page cost of `memremap_pages`.
+/// the whole per-page cost of `memremap_pages`. Pfns at or past `MAX_PFN_LIMIT` are skipped.
 pub fn memmap_init_device_pages(
     start_pfn: u64,
     pages: &mut [Page],
@@ -416,7 +419,7 @@ pub fn memmap_init_device_pages(
     let (alt, rest) = pages.split_at_mut(split);
     fill_pages(start_pfn, alt, device_page(index, true, nid));
     fill_pages(
-        start_pfn + split as u64,
+        start_pfn.saturating_add(split as u64),
         rest,
         device_page(index, false, nid),
     );

@@ -60,10 +60,13 @@ pub(crate) fn memmap_init_range(memblock: &Memblock, sparse: &mut Sparse, start:
 /// Initialise `pages`, the struct pages of the pfns from `start_pfn` on, from memblock: zone by
 /// address, node from the memblock region, holes `RESERVED|HOLE`, memblock reservations
 /// `RESERVED`, free RAM without state flags. One `fill` per run of identical pages; this is the
-/// whole per-page cost of boot.
+/// whole per-page cost of boot. Pages for pfns at or past [`MAX_PFN_LIMIT`] (which cannot
+/// exist) are left as they are.
 pub fn memmap_init_pages(memblock: &Memblock, start_pfn: u64, pages: &mut [Page]) {
     let (mem, res) = (memblock.memory().regions(), memblock.reserved().regions());
-    let end = start_pfn + pages.len() as u64;
+    let end = start_pfn
+        .saturating_add(pages.len() as u64)
+        .min(MAX_PFN_LIMIT);
     let mut pfn = start_pfn;
     while pfn < end {
         let (in_mem, nid, mem_next) = classify(mem, pfn, true);
