@@ -92,6 +92,15 @@ impl Session {
             .map_err(|e| format!("cannot write to QEMU: {e}"))
     }
 
+    /// Send `text` as typed, without a newline (a line left unfinished at the prompt).
+    pub fn type_text(&mut self, text: &str) -> Result<(), String> {
+        let stdin = self.stdin.as_mut().ok_or("stdin closed")?;
+        stdin
+            .write_all(text.as_bytes())
+            .and_then(|_| stdin.flush())
+            .map_err(|e| format!("cannot write to QEMU: {e}"))
+    }
+
     /// Send `line` and wait for the next prompt; returns the output of the command.
     pub fn command(&mut self, line: &str, timeout: Duration) -> Result<String, String> {
         let prompts = self.output().matches(qemu::PROMPT).count();
