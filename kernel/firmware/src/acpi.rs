@@ -112,6 +112,8 @@ impl Signature {
     pub const SRAT: Signature = Signature(*b"SRAT");
     /// `SLIT`.
     pub const SLIT: Signature = Signature(*b"SLIT");
+    /// `APIC`: the MADT.
+    pub const APIC: Signature = Signature(*b"APIC");
 }
 
 impl fmt::Display for Signature {

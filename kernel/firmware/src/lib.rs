@@ -15,6 +15,8 @@
 //! - [`acpi`]: RSDP and root table walk through a [`acpi::PhysRead`] trait, table copy-out.
 //! - [`nfit`]: the NFIT parser (SPA ranges, persistent-memory GUID).
 //! - [`srat`], [`slit`]: the SRAT (CPU and memory affinity) and SLIT (node distances).
+//! - [`madt`]: the MADT (local APICs, x2APICs, I/O APICs, overrides, NMIs) and the CPU list
+//!   Linux brings up from it (`smpboot: Allowing N CPUs, M hotplug CPUs`).
 //! - [`numa`]: Linux's `x86_numa_init`: nodes, their memory blocks, distances, fallbacks;
 //!   [`numa_emulation`]: `numa=fake=N`.
 //! - [`pmem`]: the union of E820 and NFIT persistent ranges, refusing those over RAM.
@@ -114,6 +116,7 @@ pub mod acpi;
 pub mod cmdline;
 pub mod e820;
 pub mod iomem;
+pub mod madt;
 pub mod nfit;
 pub mod numa;
 pub mod numa_emulation;

@@ -5,6 +5,7 @@ mod acpi;
 mod cmdline;
 mod e820;
 mod iomem;
+mod madt;
 mod nfit;
 mod numa;
 mod pmem;
