@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs cargo-fuzz on the firmware crate's fuzz targets (e820, nfit, acpi, cmdline, srat, slit):
+# Runs cargo-fuzz on the firmware crate's fuzz targets (e820, nfit, acpi, cmdline, srat, slit, madt):
 # `kernel/firmware/fuzz/fuzz.sh run nfit -- -max_total_time=120` (any cargo-fuzz subcommand
 # and arguments work). Long runs (10 million executions, or a time limit) go like
 #   kernel/firmware/fuzz/fuzz.sh run -s none --no-trace-compares nfit /tmp/nfit-corpus \

@@ -353,3 +353,73 @@ for target, name in [("srat", "qemu_two_nodes_SRAT"), ("srat", "qemu_four_nodes_
                      ("slit", "qemu_two_nodes_SLIT")]:
     with open(os.path.join(DATA, name + ".bin"), "rb") as f:
         write(target, "linux_ref_" + name, b"\0" + f.read())
+
+
+# ---- madt: mode byte (bit 0 fix length, bit 1 fix checksum, bit 2 x2APIC mode, bits 3-4
+# online-capable rule, bits 5-7 NR_CPUS and boot APIC id), then the table, as QEMU's
+# acpi_build_madt emits it ----
+def madt_lapic(acpi_id, apic_id, flags=1):
+    return struct.pack("<BBBBI", 0, 8, acpi_id, apic_id, flags)
+
+
+def madt_ioapic(ioapic_id, address, gsi_base):
+    return struct.pack("<BBBBII", 1, 12, ioapic_id, 0, address, gsi_base)
+
+
+def madt_iso(irq, gsi, flags):
+    return struct.pack("<BBBBIH", 2, 10, 0, irq, gsi, flags)
+
+
+def madt_lapic_nmi(acpi_id, flags, lint):
+    return struct.pack("<BBBHB", 4, 6, acpi_id, flags, lint)
+
+
+def madt_x2apic(apic_id, flags, uid):
+    return struct.pack("<BBHIII", 9, 16, 0, apic_id, flags, uid)
+
+
+def madt_x2apic_nmi(uid, flags, lint):
+    return struct.pack("<BBHIB3s", 0xA, 12, flags, uid, lint, b"\0\0\0")
+
+
+def madt(revision, subs, lapic_addr=0xFEE00000, flags=1):
+    return sdt(b"APIC", revision, struct.pack("<II", lapic_addr, flags) + b"".join(subs))
+
+
+def qemu_madt_subs(n, present):
+    # One local APIC per possible CPU (acpi_id = apic_id), the I/O APIC, IRQ0 -> GSI 2,
+    # IRQs 5, 9, 10, 11 active high level (flags 0xd), LINT1 NMI for all processors.
+    subs = [madt_lapic(i, i, 1 if i < present else 0) for i in range(n)]
+    subs.append(madt_ioapic(0, 0xFEC00000, 0))
+    subs.append(madt_iso(0, 2, 0))
+    subs += [madt_iso(irq, irq, 0xD) for irq in (5, 9, 10, 11)]
+    subs.append(madt_lapic_nmi(0xFF, 0, 1))
+    return subs
+
+
+QEMU_SMP4 = madt(1, qemu_madt_subs(4, 4))
+write("madt", "qemu_smp4", b"\x20" + QEMU_SMP4)
+write("madt", "qemu_smp2_maxcpus4", b"\x40" + madt(1, qemu_madt_subs(4, 2)))
+write("madt", "x2apic_ids_rev5", b"\x64" + madt(5, [
+    madt_x2apic(0, 1, 0), madt_x2apic(0x100, 1, 1), madt_x2apic(0x101, 2, 2),
+    madt_x2apic(0xFFFFFFFF, 1, 3), madt_x2apic_nmi(0xFFFFFFFF, 0, 1),
+    madt_ioapic(0, 0xFEC00000, 0)]))
+write("madt", "all_types", b"\xe0" + madt(4, [
+    madt_lapic(0, 0), madt_lapic(1, 1, 0), madt_lapic(2, 2, 2), madt_lapic(3, 0xFF),
+    madt_ioapic(2, 0xFEC00000, 24), madt_iso(9, 9, 0x10D),
+    struct.pack("<BBHI", 3, 8, 0xF, 7), madt_lapic_nmi(0, 0xF, 0),
+    struct.pack("<BBHQ", 5, 12, 0, 0xFEE01000), madt_x2apic(7, 1, 7),
+    bytes([0xB, 80]) + bytes(78)]))
+write("madt", "duplicates_and_limit", b"\x20" + madt(1, [madt_lapic(i, i % 5, 1) for i in range(12)]
+                                                   + [madt_ioapic(0, 0xFEC00000, 0)]))
+write("madt", "short_lapic", b"\0" + madt(1, [madt_lapic(0, 0), madt_lapic(1, 1)[:6].replace(b"\0\x08", b"\0\x06", 1)]))
+write("madt", "zero_length", b"\0" + madt(1, [madt_lapic(0, 0), b"\x11\0\0\0"]))
+write("madt", "truncated_fix_length", b"\3" + QEMU_SMP4[:-3])
+bad_madt = bytearray(QEMU_SMP4)
+bad_madt[40] ^= 1
+write("madt", "bad_checksum", b"\0" + bytes(bad_madt))
+
+# The QEMU -smp 4 layout above as a host-test fixture (hand-built to QEMU's documented
+# layout: no captured dump was available).
+with open(os.path.join(DATA, "qemu_smp4_APIC_handbuilt.bin"), "wb") as f:
+    f.write(QEMU_SMP4)

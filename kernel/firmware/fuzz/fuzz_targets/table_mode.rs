@@ -1,4 +1,4 @@
-//! The mode byte the ACPI table targets (nfit, srat, slit) start with: bit 0 sets the
+//! The mode byte the ACPI table targets (nfit, srat, slit, madt) start with: bit 0 sets the
 //! header's length field to the input's size, bit 1 makes the checksum good, so that the
 //! fuzzer also gets past the whole-table checks into the subtables; the other bits are the
 //! target's own.
