@@ -175,14 +175,20 @@ fn write_usb_images(elf: &Path, dir: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Boot `n` times; print the median wall time from QEMU start to the shell prompt
-/// and the kernel's own entry-to-prompt time (TSC) that it prints at the prompt.
+/// Boot `n` times with the framebuffer console and `n` times with `fbcon=off`,
+/// alternately (so both see the same machine load); print for each the median wall
+/// time from QEMU start to the shell prompt and the kernel's own entry-to-prompt
+/// time (TSC) that it prints at the prompt.
 fn bench_boot(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
-    let mut walls = Vec::new();
-    let mut kernels = Vec::new();
-    for i in 0..n.max(1) {
+    let mut walls = [Vec::new(), Vec::new()];
+    let mut kernels = [Vec::new(), Vec::new()];
+    for i in 0..2 * n.max(1) {
+        let side = (i % 2) as usize;
         let mut o = opts.clone();
         o.timeout = Some(o.timeout.unwrap_or(120));
+        if side == 1 {
+            o.cmdline = format!("{} fbcon=off", o.cmdline).trim().to_string();
+        }
         match qemu::run(
             image,
             &o,
@@ -196,7 +202,7 @@ fn bench_boot(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
                     eprintln!("boot {i}: no prompt seen");
                     return ExitCode::from(1);
                 };
-                walls.push(wall.as_secs_f64());
+                walls[side].push(wall.as_secs_f64());
                 if let Some(us) = res
                     .output
                     .lines()
@@ -204,7 +210,7 @@ fn bench_boot(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
                     .and_then(|r| r.split(" us").next())
                     .and_then(|v| v.trim().parse::<f64>().ok())
                 {
-                    kernels.push(us / 1000.0);
+                    kernels[side].push(us / 1000.0);
                 }
             }
             Ok(res) => {
@@ -221,11 +227,13 @@ fn bench_boot(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
-    println!(
-        "boots: {}  median QEMU start to prompt: {:.3} s  median kernel entry to prompt: {:.1} ms (TCG)",
-        walls.len(),
-        median(&mut walls),
-        median(&mut kernels)
-    );
+    for (side, label) in ["framebuffer console on", "fbcon=off"].iter().enumerate() {
+        println!(
+            "{label}: boots: {}  median QEMU start to prompt: {:.3} s  median kernel entry to prompt: {:.1} ms (TCG)",
+            walls[side].len(),
+            median(&mut walls[side]),
+            median(&mut kernels[side])
+        );
+    }
     ExitCode::SUCCESS
 }

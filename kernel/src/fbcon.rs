@@ -41,7 +41,7 @@ const MAX_ROWS: usize = 2160 / CELL_H;
 const MAX_CELLS: usize = MAX_COLS * MAX_ROWS;
 
 /// A burst of output is drawn at least this often (else only when the shell waits).
-pub const FLUSH_INTERVAL_NS: u64 = 50_000_000;
+pub const FLUSH_INTERVAL_NS: u64 = 500_000_000;
 
 /// Colours as (red, green, blue); a cell stores the index.
 pub const PALETTE: [[u8; 3]; 3] = [[0xc0, 0xc0, 0xc0], [0xff, 0xd7, 0x00], [0xff, 0x55, 0x55]];
@@ -103,6 +103,8 @@ pub struct Console {
     colour: Colour,
     /// The grid changed since the last flush.
     dirty: bool,
+    /// The margins around the grid still show what the firmware drew.
+    margins_unknown: bool,
     /// Uptime of the last flush.
     last_flush_ns: u64,
     /// Pixel bytes per colour and glyph intensity ([`Console::build_lut`]).
@@ -139,6 +141,7 @@ impl Console {
             cy: 0,
             colour: Colour::Normal,
             dirty: false,
+            margins_unknown: false,
             last_flush_ns: 0,
             lut: [[[0; 4]; 256]; PALETTE.len()],
         }
@@ -182,14 +185,13 @@ impl Console {
         self.state = State::Pending;
     }
 
-    /// Start drawing: the whole screen is cleared and redrawn at the next flush.
+    /// Start drawing: the whole screen is redrawn at the next flush (every cell, and
+    /// the margins cleared).
     pub fn enable(&mut self) {
         if self.state == State::Pending {
             self.state = State::On;
             self.shown[..self.cols * self.rows].fill(UNKNOWN);
-            if let Some(fb) = self.fb.as_deref_mut() {
-                fb.fill(0);
-            }
+            self.margins_unknown = true;
             self.dirty = true;
         }
     }
@@ -287,6 +289,10 @@ impl Console {
         if self.state != State::On || !self.dirty {
             return;
         }
+        if self.margins_unknown {
+            self.clear_margins();
+            self.margins_unknown = false;
+        }
         let cursor = (self.cy, self.cx.min(self.cols - 1));
         for row in 0..self.rows {
             for col in 0..self.cols {
@@ -365,6 +371,29 @@ impl Console {
             } else {
                 for (gx, px) in dst.chunks_exact_mut(bpp).enumerate() {
                     px.copy_from_slice(&lut[intensity(gx) as usize][..bpp]);
+                }
+            }
+        }
+    }
+
+    /// Black the pixels outside the cell grid.
+    fn clear_margins(&mut self) {
+        let (bpp, stride, width) = (self.bpp, self.stride, self.width);
+        let grid = self.y0..self.y0 + self.rows * CELL_H;
+        let (left, right) = (self.x0, self.x0 + self.cols * CELL_W);
+        let Some(fb) = self.fb.as_deref_mut() else {
+            return;
+        };
+        for y in 0..self.height {
+            let line = y * stride * bpp;
+            let spans = if grid.contains(&y) {
+                [(0, left), (right, width)]
+            } else {
+                [(0, width), (0, 0)]
+            };
+            for (a, b) in spans {
+                if let Some(px) = fb.get_mut(line + a * bpp..line + b * bpp) {
+                    px.fill(0);
                 }
             }
         }
@@ -525,6 +554,15 @@ mod tests {
         con.write_bytes(b"\n");
         assert_eq!(row(&con, 1), "12345");
         assert_eq!(row(&con, 2), "     ");
+        // Drawing blacks the margins the firmware's picture was left in.
+        con.flush(0);
+        for (x, y) in [
+            (0, 0),
+            (5 * CELL_W + 1, 3 * CELL_H + 2),
+            (0, 3 * CELL_H + 1),
+        ] {
+            assert_eq!(px(&con, x, y), [0, 0, 0], "margin pixel {x},{y}");
+        }
     }
 
     #[test_case]
