@@ -123,7 +123,8 @@ Options:
   --timeout SECONDS       kill QEMU after SECONDS (exit code 124)
   --qemu ARG              pass ARG to QEMU (repeatable)
   --kernel ELF            boot this kernel ELF instead of building kernel/
-  --bench-boot N          boot N times, print the median time to the prompt
+  --bench-boot N          boot N times with the screen console and N with fbcon=off,
+                          alternating; print the median times to the prompt
   --display               show the screen: a QEMU window if the host has a display
                           ($DISPLAY or $WAYLAND_DISPLAY), else VNC on a free port
                           (printed); the serial console stays on stdio
@@ -138,23 +139,14 @@ Exit codes: 0 success (poweroff, tests passed); 1 the kernel reported failure
 (panic, failed test); 2 triple fault or unexpected reset; 3 QEMU could not run;
 124 timeout; 64 bad usage.";
 
-/// Parse a size: decimal or 0x-hex with an optional K/M/G/T suffix (binary units).
+/// Parse a size: decimal or 0x-hex with an optional K/M/G/T binary unit (`512M`, `0x1000`,
+/// `4GiB`): the shell's own parser, so the runner and the kernel's console agree.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let (num, shift) = match s.chars().last() {
-        Some('k' | 'K') => (&s[..s.len() - 1], 10),
-        Some('m' | 'M') => (&s[..s.len() - 1], 20),
-        Some('g' | 'G') => (&s[..s.len() - 1], 30),
-        Some('t' | 'T') => (&s[..s.len() - 1], 40),
-        _ => (s, 0),
-    };
-    let n = match num.strip_prefix("0x").or_else(|| num.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => num.parse::<u64>(),
-    }
-    .map_err(|_| format!("bad size '{s}'"))?;
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("size '{s}' is too large"))
+    shell::num::parse_size(s).map_err(|e| match e {
+        shell::num::NumError::Overflow => format!("size '{s}' is too large"),
+        e => format!("bad size '{s}': {e}"),
+    })
 }
 
 fn parse_nvdimm(s: &str) -> Result<Nvdimm, String> {

@@ -21,10 +21,10 @@ use firmware::srat::{parse_srat, srat_from_dmesg};
 use mm::{Memblock, ZoneRanges};
 
 /// Bytes of struct pages per 128 MiB section (32768 pages of 32 bytes).
-const MEMMAP_PER_SECTION: u64 = (1 << 15) * size_of::<mm::Page>() as u64;
-const SECTION_SHIFT: u32 = 27;
+const MEMMAP_PER_SECTION: u64 = mm::sparse::MEMMAP_BYTES_PER_SECTION;
+const SECTION_SHIFT: u32 = mm::sparse::SECTION_SIZE_BITS;
 /// Device ranges above this keep their memmap on the device (altmap), as the kernel does.
-const ALTMAP_THRESHOLD: u64 = 1 << 30;
+const ALTMAP_THRESHOLD: u64 = mm::memremap::ALTMAP_DEFAULT_THRESHOLD;
 
 /// Usage of `plan`.
 pub const USAGE: &str = "usage: cargo run -- plan --e820 FILE [--cmdline \"memmap=... numa=fake=N\"] \
@@ -141,16 +141,25 @@ fn report(
         let _ = write!(head, "{}", setup.e820.lines("user"));
     }
     out.insert_str(0, &head);
+    // memblock as the kernel builds it (RAM, then each NUMA block's node), printed by the
+    // kernel's own renderer.
     let mut mb = Memblock::new();
     for r in setup.zone_map.usable_pages() {
         if let Err(e) = mb.add(r.start, r.size()) {
             let _ = writeln!(out, "memblock: cannot add {r}: {e}");
         }
     }
-    let ranges = ZoneRanges::compute(mb.start_pfn(), mb.end_pfn(), None);
-    let _ = ranges.write(&mut out);
-    let _ = writeln!(out, "Movable zone start for each node");
-    let _ = numa.write_node_ranges(&mut out, &memory);
+    for b in &numa.memblks {
+        if let Err(e) = mb.set_node(b.range.start, b.range.size(), b.nid as u16) {
+            let _ = writeln!(
+                out,
+                "memblock: cannot set node {} on {}: {e}",
+                b.nid, b.range
+            );
+        }
+    }
+    let nr_nodes = numa.possible.last().map_or(1, |&n| n + 1);
+    let _ = mm::views::write_boot_ranges(&mut out, &ZoneRanges::from_memblock(&mb), &mb, nr_nodes);
     for r in &setup.rejected {
         let _ = writeln!(out, "{r}");
     }
@@ -230,16 +239,18 @@ fn sections(start: u64, end: u64) -> u64 {
 mod tests {
     use super::*;
 
-    /// A QEMU SeaBIOS machine with 512 MiB, as Linux 6.x printed it.
+    /// The map SeaBIOS gives the runner's default machine (`-m 512M`, AMD-vendor CPU), as
+    /// Linux prints it: the same map as the firmware crate's tests use (QEMU_SEABIOS_512M).
     const QEMU_512M: &str = "\
 [    0.000000] BIOS-provided physical RAM map:
 [    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable
 [    0.000000] BIOS-e820: [mem 0x000000000009fc00-0x000000000009ffff] reserved
 [    0.000000] BIOS-e820: [mem 0x00000000000f0000-0x00000000000fffff] reserved
-[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x000000001ffdefff] usable
-[    0.000000] BIOS-e820: [mem 0x000000001ffdf000-0x000000001fffffff] reserved
+[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x000000001ffdffff] usable
+[    0.000000] BIOS-e820: [mem 0x000000001ffe0000-0x000000001fffffff] reserved
 [    0.000000] BIOS-e820: [mem 0x00000000feffc000-0x00000000feffffff] reserved
 [    0.000000] BIOS-e820: [mem 0x00000000fffc0000-0x00000000ffffffff] reserved
+[    0.000000] BIOS-e820: [mem 0x000000fd00000000-0x000000ffffffffff] reserved
 ";
 
     fn plan(text: &str, cmdline: &str) -> String {
@@ -258,14 +269,14 @@ mod tests {
         let linux = "\
 Zone ranges:
   DMA      [mem 0x0000000000001000-0x0000000000ffffff]
-  DMA32    [mem 0x0000000001000000-0x000000001ffdefff]
+  DMA32    [mem 0x0000000001000000-0x000000001ffdffff]
   Normal   empty
   Device   empty
 Movable zone start for each node
 Early memory node ranges
   node   0: [mem 0x0000000000001000-0x000000000009efff]
-  node   0: [mem 0x0000000000100000-0x000000001ffdefff]
-Initmem setup node 0 [mem 0x0000000000001000-0x000000001ffdefff]
+  node   0: [mem 0x0000000000100000-0x000000001ffdffff]
+Initmem setup node 0 [mem 0x0000000000001000-0x000000001ffdffff]
 ";
         assert!(out.contains(linux), "{out}");
         assert!(out.contains("Persistent memory: none"));

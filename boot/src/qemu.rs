@@ -74,8 +74,8 @@ pub struct RunResult {
     pub prompt_at: Option<Duration>,
 }
 
-/// The shell prompt the kernel prints.
-pub const PROMPT: &str = "zoned> ";
+/// The shell prompt the kernel prints (one constant, the shell crate's, for both sides).
+pub use shell::PROMPT;
 
 /// Where the console goes and where input comes from.
 #[derive(Debug, Clone)]

@@ -185,7 +185,7 @@ impl Platform for KernelPlatform {
     }
 
     fn zero_pages(&mut self, pfn: u64, count: u64) {
-        let (pa, len) = (pfn << 12, count << 12);
+        let (pa, len) = (mm::pfn_phys(pfn), mm::pfn_phys(count));
         if let Some(virt) = paging::phys_to_virt(pa, len) {
             // SAFETY: the frames were just allocated by the caller, so nothing else
             // uses them; they are mapped (RAM inside the physical mapping).
@@ -212,7 +212,7 @@ pub fn pt_frames_for(len: u64) -> usize {
 pub fn fill_pt_pool(node: &mut Machine<KernelPlatform>, n: usize) -> bool {
     while node.platform().pt_pool.len() < n {
         match node.alloc_pages(Gfp::KERNEL | Gfp::ZERO | Gfp::NOWARN, 0) {
-            Some(pfn) => node.platform_mut().pt_pool.push(pfn << 12),
+            Some(pfn) => node.platform_mut().pt_pool.push(mm::pfn_phys(pfn)),
             None => return false,
         }
     }
@@ -222,7 +222,7 @@ pub fn fill_pt_pool(node: &mut Machine<KernelPlatform>, n: usize) -> bool {
 /// Give unused pool frames back.
 pub fn drain_pt_pool(node: &mut Machine<KernelPlatform>) {
     while let Some(pa) = node.platform_mut().pt_pool.pop() {
-        let _ = node.free_pages(pa >> 12, 0);
+        let _ = node.free_pages(mm::pfn_down(pa), 0);
     }
 }
 
@@ -232,7 +232,7 @@ fn heap_page() -> Option<u64> {
     let mut guard = MM.try_lock()?;
     let node = guard.as_mut()?;
     node.alloc_pages(Gfp::KERNEL | Gfp::NOWARN, 0)
-        .map(|pfn| pfn << 12)
+        .map(mm::pfn_phys)
 }
 
 fn log_lines(text: &str) {
@@ -263,7 +263,7 @@ pub fn memremap(
             log::info!(
                 "memremap: [mem {start:#018x}-{:#018x}] ZONE_DEVICE pagemap {index}: {} pages, memmap {} (altmap {} pages)",
                 start + size - 1,
-                size >> 12,
+                mm::pfn_down(size),
                 if map.altmap_pages() > 0 {
                     "on the device"
                 } else {
@@ -288,11 +288,11 @@ fn register_pmem(node: &Machine<KernelPlatform>, start: u64, size: u64, legacy: 
     let Some(map) = node
         .pagemaps()
         .iter()
-        .find(|p| p.start_pfn() == start >> 12)
+        .find(|p| p.start_pfn() == mm::pfn_down(start))
     else {
         return;
     };
-    let reserved = map.altmap_pages() << 12;
+    let reserved = mm::pfn_phys(map.altmap_pages());
     let nodes = pmem::PmemNodes {
         numa_node: node.nearest_online_node(map.nid()),
         target_node: map.nid(),
@@ -412,7 +412,7 @@ pub fn init(d: &mut Discovery) {
     log_lines(&text);
     BOOT_MEMMAP_CYCLES.store(t1 - t0, Ordering::Relaxed);
     BOOT_MEMMAP_PAGES.store(
-        node.sparse().present_sections() << (27 - 12),
+        node.sparse().present_sections() * mm::sparse::PAGES_PER_SECTION,
         Ordering::Relaxed,
     );
     for p in &d.pmem {
@@ -480,10 +480,10 @@ pub fn hotplug_scan(out: &mut String) {
             let known = with(|n| {
                 n.hotplug_ranges()
                     .iter()
-                    .any(|h| h.start_pfn == slot.base >> 12)
+                    .any(|h| h.start_pfn == mm::pfn_down(slot.base))
                     || n.pagemaps()
                         .iter()
-                        .any(|p| p.start_pfn() == slot.base >> 12)
+                        .any(|p| p.start_pfn() == mm::pfn_down(slot.base))
             })
             .unwrap_or(false);
             (pm, known, nid)
@@ -573,11 +573,15 @@ pub fn hotplug_list(out: &mut String) {
         let online = with(|n| {
             n.hotplug_ranges()
                 .iter()
-                .any(|h| h.start_pfn == s.base >> 12 && h.online)
+                .any(|h| h.start_pfn == mm::pfn_down(s.base) && h.online)
         })
         .unwrap_or(false);
-        let dev =
-            with(|n| n.pagemaps().iter().any(|p| p.start_pfn() == s.base >> 12)).unwrap_or(false);
+        let dev = with(|n| {
+            n.pagemaps()
+                .iter()
+                .any(|p| p.start_pfn() == mm::pfn_down(s.base))
+        })
+        .unwrap_or(false);
         let _ = writeln!(
             out,
             "slot {:>3}: {} node {} {}{}",
@@ -653,7 +657,7 @@ mod tests {
             .flatten()
             .expect("two frames");
         // The frames stay the storage's for ever: never freed.
-        let pa = pfn << 12;
+        let pa = mm::pfn_phys(pfn);
         let per_frame = 4096 / size_of::<Page>();
         let mut platform = KernelPlatform {
             pt_pool: Vec::new(),

@@ -8,7 +8,7 @@ use mm::{PageFlags, ZoneId};
 
 use crate::memory::MM;
 
-const SECTION_PAGES: u64 = 1 << (27 - 12);
+const SECTION_PAGES: u64 = mm::sparse::PAGES_PER_SECTION;
 const BAR: usize = 20;
 
 #[derive(Default, Clone, Copy)]
@@ -57,8 +57,8 @@ fn flush(out: &mut String, run: &Option<Run>) {
     let _ = writeln!(
         out,
         "{:#011x}-{:#011x} {:>4} {:<6} [{bar}] {:>8} free {:>8} used {:>8} rsvd{}",
-        r.start << 12,
-        (r.end << 12) - 1,
+        mm::pfn_phys(r.start),
+        mm::pfn_phys(r.end) - 1,
         r.nid,
         r.zone.name(),
         r.c.free,
@@ -106,8 +106,8 @@ pub fn write(out: &mut String) {
             let _ = writeln!(
                 out,
                 "{:#011x}-{:#011x} (no memory)",
-                g << 12,
-                (first << 12) - 1
+                mm::pfn_phys(g),
+                mm::pfn_phys(first) - 1
             );
         }
         let mut pfn = first;

@@ -13,8 +13,8 @@ use crate::memory::{self, MM};
 use crate::qemu::{ExitCode, exit_qemu};
 use crate::{boot, pmem, serial, serial_print, tsc};
 
-/// The prompt (the host runner watches for it).
-pub const PROMPT: &str = "zoned> ";
+/// The prompt (the host runner watches for the same constant).
+pub use shell::PROMPT;
 
 /// Blocks allocated with `alloc`, so `free` never releases someone else's pages.
 struct ShellState {
@@ -144,7 +144,7 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
                         return Err(nid);
                     }
                     if thisnode {
-                        gfp = gfp | mm::Gfp::THISNODE;
+                        gfp |= mm::Gfp::THISNODE;
                     }
                     Ok(n.alloc_pages_node(nid, gfp, order))
                 }
@@ -163,8 +163,8 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
                         out,
                         "pfn {pfn:#x} order {order} ({} pages, node {nid}, zone {zone}, [mem {:#018x}-{:#018x}])",
                         1u64 << order,
-                        pfn << 12,
-                        ((pfn + (1 << order)) << 12) - 1
+                        mm::pfn_phys(pfn),
+                        mm::pfn_phys(pfn + (1 << order)) - 1
                     );
                 }
                 Some(Ok(None)) => {

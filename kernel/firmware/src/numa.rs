@@ -237,54 +237,6 @@ impl NumaLayout {
         out
     }
 
-    /// `Early memory node ranges` with each RAM range's node, then `Initmem setup node N
-    /// [mem ...]` per node with memory and `Initializing node N as memoryless` / `Initmem
-    /// setup node N as memoryless` per possible node without, as Linux's `free_area_init`
-    /// prints them. `memory` is the zone map's usable pages.
-    pub fn write_node_ranges(
-        &self,
-        w: &mut impl core::fmt::Write,
-        memory: &[PhysRange],
-    ) -> core::fmt::Result {
-        let pages = |r: PhysRange| {
-            let (s, e) = (r.start.div_ceil(PAGE_SIZE), r.end / PAGE_SIZE);
-            (s < e).then(|| PhysRange::new(s * PAGE_SIZE, e * PAGE_SIZE))
-        };
-        let pieces: Vec<(usize, PhysRange)> = self
-            .memory_nodes(memory)
-            .into_iter()
-            .filter_map(|(n, r)| Some((n?, pages(r)?)))
-            .collect();
-        writeln!(w, "Early memory node ranges")?;
-        for (n, r) in &pieces {
-            writeln!(
-                w,
-                "  node {n:>3}: [mem {:#018x}-{:#018x}]",
-                r.start,
-                r.end - 1
-            )?;
-        }
-        for &nid in &self.possible {
-            let mut own = pieces.iter().filter(|p| p.0 == nid).map(|p| p.1);
-            match own.next() {
-                Some(first) => {
-                    let end = own.next_back().unwrap_or(first).end;
-                    writeln!(
-                        w,
-                        "Initmem setup node {nid} [mem {:#018x}-{:#018x}]",
-                        first.start,
-                        end - 1
-                    )?;
-                }
-                None => {
-                    writeln!(w, "Initializing node {nid} as memoryless")?;
-                    writeln!(w, "Initmem setup node {nid} as memoryless")?;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Writes the messages through the `log` facade.
     pub fn log(&self) {
         for (level, line) in &self.messages {

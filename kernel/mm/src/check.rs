@@ -252,7 +252,7 @@ impl<P: Platform> Machine<P> {
             let ((head, end), (pfn, _)) = (w[0], w[1]);
             if pfn < end {
                 // A block listed twice, listed and cached, or starting inside another.
-                let flags = self.page(pfn).map_or(PageFlags(0), |p| p.flags());
+                let flags = self.page(pfn).map_or(PageFlags::empty(), |p| p.flags());
                 return Err(CheckError::Overlap { head, pfn, flags });
             }
         }
@@ -316,8 +316,8 @@ impl<P: Platform> Machine<P> {
             }
             let t = &mut tally[p.nid()][expected.index()];
             let zone = self.nodes[p.nid()].zone(expected);
-            let state = flags.0 & PageFlags::STATE.0;
-            if state == PageFlags::RESERVED.0 {
+            let state = flags.intersection(PageFlags::STATE);
+            if state == PageFlags::RESERVED {
                 if !flags.intersects(PageFlags::HOLE.union(PageFlags::OFFLINE)) {
                     t.present += 1;
                     t.reserved += 1;
@@ -334,18 +334,18 @@ impl<P: Platform> Machine<P> {
             if !zone.spans(pfn) {
                 return bad("page outside its zone's span");
             }
-            if flags.contains(PageFlags::MEMMAP) && state != PageFlags::HEAD.0 {
+            if flags.contains(PageFlags::MEMMAP) && state != PageFlags::HEAD {
                 return bad("memmap storage that is free");
             }
-            if state == PageFlags::PCP.0 {
+            if state == PageFlags::PCP {
                 t.present += 1;
                 t.free += 1;
                 t.pcp += 1;
                 i += 1;
                 continue;
             }
-            if state != PageFlags::BUDDY.0 && state != PageFlags::HEAD.0 {
-                return bad(if state == 0 {
+            if state != PageFlags::BUDDY && state != PageFlags::HEAD {
+                return bad(if state.is_empty() {
                     "page in no block: neither reserved, free nor allocated"
                 } else {
                     "page in more than one state"
@@ -362,13 +362,13 @@ impl<P: Platform> Machine<P> {
             if i + n > pages.len() {
                 return bad("block runs past its memmap chunk");
             }
-            if state == PageFlags::HEAD.0 && p.refcount == 0 {
+            if state == PageFlags::HEAD && p.refcount == 0 {
                 return bad("allocated block with refcount 0");
             }
             // Tails carry no flag, except MEMMAP inside an allocated block (memmap storage
             // taken from the buddy allocator).
-            let allowed = if state == PageFlags::HEAD.0 {
-                PageFlags::MEMMAP.0
+            let allowed = if state == PageFlags::HEAD {
+                PageFlags::MEMMAP.bits()
             } else {
                 0
             };
@@ -388,7 +388,7 @@ impl<P: Platform> Machine<P> {
                 });
             }
             t.present += n as u64;
-            if state == PageFlags::BUDDY.0 {
+            if state == PageFlags::BUDDY {
                 t.free += n as u64;
                 t.blocks[order as usize] += 1;
             }

@@ -1,46 +1,41 @@
 //! Allocation flags (`gfp_t`): zone modifiers, zero-fill and access to the reserves.
 
-use core::ops::BitOr;
-
 use crate::zone::ZoneId;
 
-/// Get-free-pages flags. Combine with `|`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Gfp(pub u32);
+bitflags::bitflags! {
+    /// Get-free-pages flags. Combine with `|`.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Gfp: u32 {
+        /// `GFP_KERNEL`: any RAM zone, Normal first, watermarks respected.
+        const KERNEL = 0;
+        /// `__GFP_DMA`: only ZONE_DMA (below 16 MiB).
+        const DMA = 1 << 0;
+        /// `__GFP_DMA32`: ZONE_DMA32 then ZONE_DMA (below 4 GiB).
+        const DMA32 = 1 << 1;
+        /// `__GFP_ZERO`: the pages are zero-filled through the [`Platform`](crate::Platform).
+        const ZERO = 1 << 2;
+        /// `__GFP_HIGH` (`GFP_ATOMIC`): may dip to half of the min watermark
+        /// (Linux's `ALLOC_MIN_RESERVE`).
+        const HIGH = 1 << 3;
+        /// `GFP_ATOMIC`, an alias of [`Gfp::HIGH`].
+        const ATOMIC = Self::HIGH.bits();
+        /// `__GFP_MEMALLOC`: emergency, ignores the watermarks and the lowmem reserve
+        /// entirely (`ALLOC_NO_WATERMARKS`).
+        const MEMALLOC = 1 << 4;
+        /// `__GFP_NOWARN`: do not log an allocation failure.
+        const NOWARN = 1 << 5;
+        /// `__GFP_THISNODE`: only the zones of the node asked for, never another node's.
+        const THISNODE = 1 << 6;
+    }
+}
 
 impl Gfp {
-    /// `GFP_KERNEL`: any RAM zone, Normal first, watermarks respected.
-    pub const KERNEL: Self = Self(0);
-    /// `__GFP_DMA`: only ZONE_DMA (below 16 MiB).
-    pub const DMA: Self = Self(1 << 0);
-    /// `__GFP_DMA32`: ZONE_DMA32 then ZONE_DMA (below 4 GiB).
-    pub const DMA32: Self = Self(1 << 1);
-    /// `__GFP_ZERO`: the pages are zero-filled through the [`Platform`](crate::Platform).
-    pub const ZERO: Self = Self(1 << 2);
-    /// `__GFP_HIGH` (`GFP_ATOMIC`): may dip to half of the min watermark
-    /// (Linux's `ALLOC_MIN_RESERVE`).
-    pub const HIGH: Self = Self(1 << 3);
-    /// `GFP_ATOMIC`, an alias of [`Gfp::HIGH`].
-    pub const ATOMIC: Self = Self::HIGH;
-    /// `__GFP_MEMALLOC`: emergency, ignores the watermarks entirely (`ALLOC_NO_WATERMARKS`).
-    pub const MEMALLOC: Self = Self(1 << 4);
-    /// `__GFP_NOWARN`: do not log an allocation failure.
-    pub const NOWARN: Self = Self(1 << 5);
-    /// `__GFP_THISNODE`: only the zones of the node asked for, never another node's.
-    pub const THISNODE: Self = Self(1 << 6);
-
-    /// Whether all bits of `other` are set.
-    #[inline]
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
     /// `gfp_zone`: the highest zone the flags allow. No flag reaches ZONE_DEVICE.
     #[inline]
     pub const fn high_zone(self) -> ZoneId {
-        if self.0 & Self::DMA.0 != 0 {
+        if self.contains(Self::DMA) {
             ZoneId::Dma
-        } else if self.0 & Self::DMA32.0 != 0 {
+        } else if self.contains(Self::DMA32) {
             ZoneId::Dma32
         } else {
             ZoneId::Normal
@@ -50,20 +45,13 @@ impl Gfp {
     /// The watermark floor an allocation with these flags may go down to, given `min`.
     #[inline]
     pub const fn watermark_floor(self, min: u64) -> u64 {
-        if self.0 & Self::MEMALLOC.0 != 0 {
+        if self.contains(Self::MEMALLOC) {
             0
-        } else if self.0 & Self::HIGH.0 != 0 {
+        } else if self.contains(Self::HIGH) {
             min - min / 2
         } else {
             min
         }
-    }
-}
-
-impl BitOr for Gfp {
-    type Output = Self;
-    fn bitor(self, rhs: Self) -> Self {
-        Self(self.0 | rhs.0)
     }
 }
 

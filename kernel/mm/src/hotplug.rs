@@ -323,7 +323,7 @@ impl<P: Platform> Machine<P> {
             return Err(HotplugError::NotOnlining);
         };
         let ok = pages.iter().all(|p| {
-            p.flags & !PageFlags::RESERVED.0 == 0
+            p.flags & !PageFlags::RESERVED.bits() == 0
                 && p.has(PageFlags::RESERVED)
                 && p.zone == zid as u8
                 && usize::from(p.node) == nid

@@ -287,7 +287,8 @@ pub(crate) fn add_sections<P: Platform>(
             pfn_phys(epfn) - 1
         );
     }
-    // Allocate everything first so that a failure leaves nothing behind.
+    // Every block is allocated before any becomes storage, so running out of memory changes
+    // nothing.
     let mut blocks: Vec<(u64, u64)> = Vec::with_capacity(missing as usize);
     for &(first, end) in &runs {
         for nr in first..end {
@@ -302,17 +303,30 @@ pub(crate) fn add_sections<P: Platform>(
             }
         }
     }
-    for (nr, pfn) in blocks {
-        let pages = node
+    // If the platform then refuses a block's storage, the sections added so far stay present
+    // (holes, with their memmap accounted, as a later attempt expects) and the blocks not
+    // used are freed again.
+    let mut blocks = blocks.into_iter();
+    let mut result = Ok(());
+    for (nr, pfn) in blocks.by_ref() {
+        let added = node
             .platform
             .memmap_storage(pfn_phys(pfn), PAGES_PER_SECTION as usize)
-            .map_err(MemremapError::Map)?;
-        add_chunk(node, nr, pages, nid)?;
+            .map_err(MemremapError::Map)
+            .and_then(|pages| add_chunk(node, nr, pages, nid));
+        if let Err(e) = added {
+            let _ = node.free_pages(pfn, SECTION_MEMMAP_ORDER);
+            result = Err(e);
+            break;
+        }
         node.mark_memmap(pfn, 1 << SECTION_MEMMAP_ORDER);
+        node.memmap_ram_bytes += MEMMAP_BYTES_PER_SECTION;
         out.buddy_bytes += MEMMAP_BYTES_PER_SECTION;
     }
-    node.memmap_ram_bytes += out.buddy_bytes;
-    Ok(out)
+    for (_, pfn) in blocks {
+        let _ = node.free_pages(pfn, SECTION_MEMMAP_ORDER);
+    }
+    result.map(|()| out)
 }
 
 /// Add one chunk of sections and initialise its pages as holes of node `nid`.

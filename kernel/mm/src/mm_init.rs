@@ -81,7 +81,7 @@ pub fn memmap_init_pages(memblock: &Memblock, start_pfn: u64, pages: &mut [Page]
         } else if in_res {
             PageFlags::RESERVED
         } else {
-            PageFlags(0)
+            PageFlags::empty()
         };
         let template = Page::new(
             flags,

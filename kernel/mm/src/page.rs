@@ -3,7 +3,7 @@
 //! A [`Page`] is made of plain integers only, and **the all-zero bit pattern is a valid value**
 //! (no flags, zone DMA, node 0, order 0, refcount 0, no pagemap, no links): the memmap storage the
 //! [`Platform`](crate::Platform) hands out is already zeroed, and the kernel turns that zeroed
-//! memory into `&'static mut [Page]` in its one `unsafe` block. Keep it that way: no enums,
+//! memory into `&'static mut [Page]` in `KernelPlatform::memmap_storage`. Keep it that way: no enums,
 //! references, `NonZero` or `bool` fields here.
 //!
 //! Free-list links are pfns, not pointers; they are meaningful only while the page is the head
@@ -13,38 +13,43 @@ use core::fmt;
 
 use crate::zone::ZoneId;
 
-/// Page flag bits (Linux's `PG_*`), stored in [`Page`].
-///
-/// The states a page can be in are:
-/// * [`RESERVED`](Self::RESERVED): not managed by the buddy allocator (firmware or boot
-///   reservations, holes, memmap storage, device pages, offline hot-added RAM);
-/// * [`BUDDY`](Self::BUDDY): head of a free block of `order` in its zone's free list;
-/// * [`PCP`](Self::PCP): a free order-0 page held in its zone's page cache;
-/// * [`HEAD`](Self::HEAD): head of an allocated block of `order` (refcount ≥ 1);
-/// * no state flag: a tail page of a free or allocated block.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PageFlags(pub u16);
+bitflags::bitflags! {
+    /// Page flag bits (Linux's `PG_*`), stored in [`Page`] as their `u16` bits.
+    ///
+    /// The states a page can be in are:
+    /// * [`RESERVED`](Self::RESERVED): not managed by the buddy allocator (firmware or boot
+    ///   reservations, holes, memmap storage, device pages, offline hot-added RAM);
+    /// * [`BUDDY`](Self::BUDDY): head of a free block of `order` in its zone's free list;
+    /// * [`PCP`](Self::PCP): a free order-0 page held in its zone's page cache;
+    /// * [`HEAD`](Self::HEAD): head of an allocated block of `order` (refcount ≥ 1);
+    /// * no state flag: a tail page of a free or allocated block.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct PageFlags: u16 {
+        /// Not managed by the buddy allocator.
+        const RESERVED = 1 << 0;
+        /// Head of a free buddy block (`PageBuddy`).
+        const BUDDY = 1 << 1;
+        /// Head of an allocated block.
+        const HEAD = 1 << 2;
+        /// Free order-0 page cached in the zone's page cache (Linux's pcp lists).
+        const PCP = 1 << 3;
+        /// ZONE_DEVICE page, owned by a device pagemap.
+        const DEVICE = 1 << 4;
+        /// The frame holds memmap storage (struct pages).
+        const MEMMAP = 1 << 5;
+        /// Hot-added RAM that has not been onlined yet.
+        const OFFLINE = 1 << 6;
+        /// No memory behind this pfn: a hole inside a present section.
+        const HOLE = 1 << 7;
+    }
+}
 
 impl PageFlags {
-    /// Not managed by the buddy allocator.
-    pub const RESERVED: Self = Self(1 << 0);
-    /// Head of a free buddy block (`PageBuddy`).
-    pub const BUDDY: Self = Self(1 << 1);
-    /// Head of an allocated block.
-    pub const HEAD: Self = Self(1 << 2);
-    /// Free order-0 page cached in the zone's page cache (Linux's pcp lists).
-    pub const PCP: Self = Self(1 << 3);
-    /// ZONE_DEVICE page, owned by a device pagemap.
-    pub const DEVICE: Self = Self(1 << 4);
-    /// The frame holds memmap storage (struct pages).
-    pub const MEMMAP: Self = Self(1 << 5);
-    /// Hot-added RAM that has not been onlined yet.
-    pub const OFFLINE: Self = Self(1 << 6);
-    /// No memory behind this pfn: a hole inside a present section.
-    pub const HOLE: Self = Self(1 << 7);
-
     /// The flags that say what a page is (free head, cache, allocated head, reserved).
-    pub const STATE: Self = Self(Self::RESERVED.0 | Self::BUDDY.0 | Self::HEAD.0 | Self::PCP.0);
+    pub const STATE: Self = Self::RESERVED
+        .union(Self::BUDDY)
+        .union(Self::HEAD)
+        .union(Self::PCP);
 
     const NAMES: [(Self, &'static str); 8] = [
         (Self::RESERVED, "reserved"),
@@ -56,36 +61,12 @@ impl PageFlags {
         (Self::OFFLINE, "offline"),
         (Self::HOLE, "hole"),
     ];
-
-    /// Whether every bit of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any bit of `other` is set.
-    #[inline]
-    pub const fn intersects(self, other: Self) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// Union of two flag sets.
-    #[inline]
-    pub const fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
-    /// `self` without the bits of `other`.
-    #[inline]
-    pub const fn without(self, other: Self) -> Self {
-        Self(self.0 & !other.0)
-    }
 }
 
 impl fmt::Display for PageFlags {
     /// Linux's `%pGp` style: `0x11(reserved|device)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#x}(", self.0)?;
+        write!(f, "{:#x}(", self.bits())?;
         let mut first = true;
         for (flag, name) in Self::NAMES {
             if self.contains(flag) {
@@ -131,7 +112,7 @@ impl Page {
     #[inline]
     pub(crate) const fn new(flags: PageFlags, zone: ZoneId, node: u8, section: u32) -> Self {
         Self {
-            flags: flags.0,
+            flags: flags.bits(),
             zone: zone as u8,
             order: 0,
             refcount: 0,
@@ -147,23 +128,23 @@ impl Page {
     /// The page's flags.
     #[inline]
     pub fn flags(&self) -> PageFlags {
-        PageFlags(self.flags)
+        PageFlags::from_bits_retain(self.flags)
     }
 
     /// Whether any of `f` is set.
     #[inline]
     pub(crate) fn has(&self, f: PageFlags) -> bool {
-        self.flags & f.0 != 0
+        self.flags & f.bits() != 0
     }
 
     #[inline]
     pub(crate) fn set(&mut self, f: PageFlags) {
-        self.flags |= f.0;
+        self.flags |= f.bits();
     }
 
     #[inline]
     pub(crate) fn clear(&mut self, f: PageFlags) {
-        self.flags &= !f.0;
+        self.flags &= !f.bits();
     }
 
     /// The zone this page belongs to (`page_zonenum`).
@@ -224,7 +205,7 @@ mod tests {
     #[test]
     fn all_zero_page_is_a_plain_reserved_free_value() {
         let p = Page::default();
-        assert_eq!(p.flags(), PageFlags(0));
+        assert_eq!(p.flags(), PageFlags::empty());
         assert_eq!(p.zone(), ZoneId::Dma);
         assert_eq!(p.pagemap(), None);
         assert_eq!(p.nid(), 0);
@@ -235,8 +216,16 @@ mod tests {
     fn flags_display_like_linux() {
         let f = PageFlags::RESERVED.union(PageFlags::DEVICE);
         assert_eq!(std::format!("{f}"), "0x11(reserved|device)");
-        assert_eq!(std::format!("{}", PageFlags(0)), "0x0()");
+        assert_eq!(std::format!("{}", PageFlags::empty()), "0x0()");
+        assert_eq!(
+            std::format!("{}", PageFlags::from_bits_retain(0x8021)),
+            "0x8021(reserved|memmap)",
+            "unknown bits show in the number only"
+        );
         assert!(f.contains(PageFlags::DEVICE));
-        assert!(!f.without(PageFlags::DEVICE).intersects(PageFlags::DEVICE));
+        assert!(
+            !f.difference(PageFlags::DEVICE)
+                .intersects(PageFlags::DEVICE)
+        );
     }
 }

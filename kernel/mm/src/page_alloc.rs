@@ -47,7 +47,7 @@ impl<P: Platform> Machine<P> {
         if !gfp.contains(Gfp::NOWARN) {
             log::warn!(
                 "page allocation failure: order:{order}, mode:{:#x}, nid:{nid}",
-                gfp.0
+                gfp.bits()
             );
         }
         None
@@ -110,7 +110,7 @@ impl<P: Platform> Machine<P> {
             }
             if let Some(page) = self.sparse.page_mut(pfn) {
                 // prep_new_page
-                page.flags = (page.flags & !PageFlags::PCP.0) | PageFlags::HEAD.0;
+                page.flags = (page.flags & !PageFlags::PCP.bits()) | PageFlags::HEAD.bits();
                 page.order = order as u8;
                 page.refcount = 1;
             }
@@ -161,14 +161,14 @@ impl<P: Platform> Machine<P> {
             flags,
         };
         if order > MAX_ORDER {
-            return Err(bad(BadPageReason::OrderTooLarge, PageFlags(0)));
+            return Err(bad(BadPageReason::OrderTooLarge, PageFlags::empty()));
         }
         let Some(page) = self.sparse.page_mut(pfn) else {
-            return Err(bad(BadPageReason::InvalidPfn, PageFlags(0)));
+            return Err(bad(BadPageReason::InvalidPfn, PageFlags::empty()));
         };
         let flags = page.flags();
-        if page.flags & (PageFlags::HEAD.0 | PageFlags::DEVICE.0 | PageFlags::MEMMAP.0)
-            != PageFlags::HEAD.0
+        if page.flags & (PageFlags::HEAD | PageFlags::DEVICE | PageFlags::MEMMAP).bits()
+            != PageFlags::HEAD.bits()
             || u32::from(page.order) != order
             || page.zone >= ZoneId::Device as u8
             || usize::from(page.node) >= self.nodes.len()
@@ -197,7 +197,7 @@ impl<P: Platform> Machine<P> {
         page.order = 0;
         let zone = &mut self.nodes[nid].zones[usize::from(zid)];
         if order == 0 {
-            page.flags = (page.flags & !PageFlags::HEAD.0) | PageFlags::PCP.0;
+            page.flags = (page.flags & !PageFlags::HEAD.bits()) | PageFlags::PCP.bits();
             if zone.pcp.is_full() {
                 drain_batch(&mut self.sparse, zone, pcp::PCP_BATCH);
             }

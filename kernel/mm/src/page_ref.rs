@@ -55,7 +55,8 @@ impl<P: Platform> Machine<P> {
         if page.refcount > 0 {
             return Ok(page.refcount);
         }
-        // Back to 1 for the free path's checks, then free the block.
+        // The last reference goes with the block: free it with its count restored, so a
+        // refused free (a memmap block) leaves the page as it was.
         page.refcount = 1;
         let order = page.order();
         self.free_pages(pfn, order)

@@ -1,7 +1,7 @@
 //! Zone watermarks, computed the Linux way (`calculate_min_free_kbytes`,
 //! `__setup_per_zone_wmarks`):
 //!
-//! * `min_free_kbytes = clamp(int_sqrt(lowmem_kbytes * 16), 128, 262144)`, where lowmem is the
+//! * `min_free_kbytes = clamp(int_sqrt(lowmem_kbytes * 16), 128, 262144)` (`u64::isqrt`), where lowmem is the
 //!   managed RAM of all RAM zones;
 //! * each zone's `min` is its share of `min_free_kbytes` in proportion to its managed pages;
 //! * `low = min + max(min / 4, managed * watermark_scale_factor / 10000)`, `high = low + the same`,
@@ -27,26 +27,10 @@ pub struct Watermarks {
     pub high: u64,
 }
 
-/// Integer square root (`int_sqrt`), rounded down.
-pub fn int_sqrt(x: u64) -> u64 {
-    if x < 2 {
-        return x;
-    }
-    // Newton's method from an over-estimate.
-    let mut r = 1u64 << (64 - x.leading_zeros()).div_ceil(2);
-    loop {
-        let n = (r + x / r) / 2;
-        if n >= r {
-            return r;
-        }
-        r = n;
-    }
-}
-
 /// `calculate_min_free_kbytes` for `lowmem_pages` managed RAM pages.
 pub fn min_free_kbytes(lowmem_pages: u64) -> u64 {
     let lowmem_kbytes = lowmem_pages * (crate::PAGE_SIZE >> 10);
-    int_sqrt(lowmem_kbytes * 16).clamp(128, 262_144)
+    (lowmem_kbytes * 16).isqrt().clamp(128, 262_144)
 }
 
 /// Watermarks of one zone with `managed` pages, given the node-wide `pages_min`
@@ -107,15 +91,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn int_sqrt_is_floor() {
-        for x in [0u64, 1, 2, 3, 4, 15, 16, 17, 99, 100, 1 << 40, u64::MAX] {
-            let r = int_sqrt(x);
-            assert!(r.checked_mul(r).is_some_and(|s| s <= x), "{x}");
-            assert!((r + 1).checked_mul(r + 1).is_none_or(|s| s > x), "{x}");
-        }
-    }
-
-    #[test]
     fn min_free_kbytes_matches_linux_table() {
         // Linux's comment table: 16MB: 512k, 32MB: 724k, 64MB: 1024k, 128MB: 1448k,
         // 1GB: 4096k, 16GB: 16384k, 4TB: 262144k (clamped).
@@ -132,16 +107,18 @@ mod tests {
 
     #[test]
     fn watermarks_split_by_managed_pages() {
-        // 512 MiB guest: DMA 3977 managed, DMA32 ~ 120000 managed.
-        let lowmem = 3977 + 120_000;
-        let pages_min = min_free_kbytes(lowmem) >> 2;
-        let dma = zone_watermarks(3977, pages_min, lowmem);
-        let dma32 = zone_watermarks(120_000, pages_min, lowmem);
-        assert!(dma.min + dma32.min <= pages_min);
-        assert!(dma32.min > 20 * dma.min);
-        assert_eq!(dma.low - dma.min, (dma.min / 4).max(3977 * 10 / 10_000));
-        assert_eq!(dma32.high - dma32.low, dma32.low - dma32.min);
-        assert_eq!(zone_watermarks(0, pages_min, lowmem), Watermarks::default());
+        // Linux's __setup_per_zone_wmarks worked by hand for pages_min 1000 over 123977
+        // managed pages: DMA (3977) gets 1000 * 3977 / 123977 = 32, low and high step by
+        // max(32 / 4, 3977 * 10 / 10000) = 8; DMA32 (120000) gets 967, steps of 241.
+        let w = |min, low, high| Watermarks { min, low, high };
+        assert_eq!(zone_watermarks(3977, 1000, 123_977), w(32, 40, 48));
+        assert_eq!(zone_watermarks(120_000, 1000, 123_977), w(967, 1208, 1449));
+        // A large zone whose scale-factor step (0.1 % of managed) beats min / 4.
+        assert_eq!(
+            zone_watermarks(4_000_000, 1000, 4_000_000),
+            w(1000, 5000, 9000)
+        );
+        assert_eq!(zone_watermarks(0, 1000, 123_977), Watermarks::default());
     }
 
     #[test]

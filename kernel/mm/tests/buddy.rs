@@ -207,7 +207,7 @@ fn bad_frees_are_refused_and_leave_the_lists_intact() {
     let free_tail = (0x1000..0x4000)
         .find(|&p| {
             let pg = n.page(p).unwrap();
-            pg.flags().0 == 0
+            pg.flags().is_empty()
         })
         .unwrap();
     assert_eq!(

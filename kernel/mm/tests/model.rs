@@ -71,7 +71,7 @@ proptest! {
             match op {
                 Op::Alloc { order, zone, flags } => {
                     let mut gfp = [Gfp::DMA, Gfp::DMA32, Gfp::KERNEL][zone as usize] | Gfp::NOWARN;
-                    gfp = gfp | [Gfp::KERNEL, Gfp::ATOMIC, Gfp::MEMALLOC, Gfp::ZERO][flags as usize];
+                    gfp |= [Gfp::KERNEL, Gfp::ATOMIC, Gfp::MEMALLOC, Gfp::ZERO][flags as usize];
                     if let Some(pfn) = n.alloc_pages(gfp, order) {
                         let end = pfn + (1 << order);
                         prop_assert_eq!(pfn % (1 << order), 0);

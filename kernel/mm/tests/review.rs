@@ -248,3 +248,23 @@ fn memmap_init_near_the_end_of_the_pfn_space_terminates() {
     assert!(pages[..3].iter().all(|p| p.is_device()));
     assert!(pages[3..].iter().all(|p| *p == mm::Page::default()));
 }
+
+#[test]
+fn a_refused_memmap_storage_leaves_the_free_memory_as_it_was() {
+    let mut n = node(&[(0x1000, 0x9f000), (MIB, 512 * MIB)], &[]);
+    let (free, sections) = (n.nr_free_pages(), n.sparse().present_sections());
+    n.platform_mut().fail_storage = true;
+    let e = n
+        .memremap_pages(4 * GIB, 256 * MIB, MemremapOptions::new(0).altmap(false))
+        .unwrap_err();
+    assert!(e.to_string().contains("mapping failed"), "{e}");
+    assert_eq!(n.nr_free_pages(), free, "the memmap blocks went back");
+    assert_eq!(n.sparse().present_sections(), sections);
+    assert!(n.pagemaps().is_empty());
+    settle(&n);
+    // And the same range works once the platform agrees.
+    n.platform_mut().fail_storage = false;
+    n.memremap_pages(4 * GIB, 256 * MIB, MemremapOptions::new(0).altmap(false))
+        .unwrap();
+    settle(&n);
+}

@@ -14,12 +14,12 @@ use crate::error::{ErrorKind, ParseError};
 use crate::help::HELP;
 use crate::num::{self, NumError};
 
-/// Highest buddy order (Linux MAX_PAGE_ORDER: blocks of 2^10 pages, 4 MiB).
-pub const MAX_ORDER: u8 = 10;
+/// Highest buddy order: the memory manager's (blocks of 2^10 pages, 4 MiB).
+pub const MAX_ORDER: u8 = mm::MAX_ORDER as u8;
 /// Highest pfn accepted: physical addresses have at most 52 bits.
-pub const MAX_PFN: u64 = (1 << 40) - 1;
+pub const MAX_PFN: u64 = mm::MAX_PFN_LIMIT - 1;
 /// Highest physical address accepted (52 bits).
-pub const MAX_PHYS_ADDR: u64 = (1 << 52) - 1;
+pub const MAX_PHYS_ADDR: u64 = (1 << mm::MAX_PHYSMEM_BITS) - 1;
 /// Longest `pmem read`, in bytes.
 pub const MAX_READ: u64 = 4096;
 /// Most bytes one `pmem write` may carry.
@@ -399,8 +399,8 @@ pub enum NodePolicy {
     Interleave,
 }
 
-/// Highest node id (Linux's MAX_NUMNODES - 1 for this kernel).
-pub const MAX_NODE: u8 = 63;
+/// Highest node id (the memory manager's MAX_NUMNODES - 1).
+pub const MAX_NODE: u8 = (mm::numa::MAX_NUMNODES - 1) as u8;
 
 fn node_id<'a>(args: &mut Args<'a>) -> Result<u8, ErrorKind<'a>> {
     node_token(required(args, "NODE")?)

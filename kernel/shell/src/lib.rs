@@ -48,6 +48,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The console's prompt; the host runner waits for it, so both use this one constant.
+pub const PROMPT: &str = "zoned> ";
+
 mod args;
 pub mod command;
 pub mod echo;

@@ -24,13 +24,15 @@
 #![no_main]
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use libfuzzer_sys::fuzz_target;
 use mm::testing::{FakePlatform, memblock};
 use mm::{
-    BadPageReason, Gfp, MAX_ORDER, MapError, MemremapOptions, Machine, Page, PageRefError, Platform,
+    BadPageReason, Gfp, MAX_ORDER, Machine, MapError, MemremapOptions, Page, PageRefError, PgData,
+    Platform,
     ZoneId,
 };
 
@@ -54,6 +56,9 @@ type Pool = (Vec<(*mut Page, usize)>, HashMap<usize, Vec<*mut Page>>);
 
 thread_local! {
     static POOL: RefCell<Pool> = RefCell::new((Vec::new(), HashMap::new()));
+    /// Node data buffers: handed out, and free ones.
+    static NODE_POOL: RefCell<(Vec<*mut MaybeUninit<PgData>>, Vec<*mut MaybeUninit<PgData>>)> =
+        const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// `FakePlatform` with memmap storage from [`POOL`].
@@ -89,6 +94,23 @@ impl Platform for PoolPlatform {
         })
     }
 
+    fn node_data_storage(
+        &mut self,
+        _pa: u64,
+    ) -> Result<&'static mut MaybeUninit<PgData>, MapError> {
+        NODE_POOL.with(|pool| {
+            let (used, free) = &mut *pool.borrow_mut();
+            let ptr = free
+                .pop()
+                .unwrap_or_else(|| Box::into_raw(Box::new(MaybeUninit::uninit())));
+            used.push(ptr);
+            // SAFETY: `ptr` is a live allocation that nothing else refers to: it was just
+            // made, or it came back to the free list after the machine that used it was
+            // dropped (`release_pool`). MaybeUninit has no validity requirement.
+            Ok(unsafe { &mut *ptr })
+        })
+    }
+
     fn map_device(&mut self, start: u64, len: u64) -> Result<(), MapError> {
         self.fake.map_device(start, len)
     }
@@ -111,6 +133,10 @@ fn release_pool() {
         for (ptr, count) in used.drain(..) {
             free.entry(count).or_default().push(ptr);
         }
+    });
+    NODE_POOL.with(|pool| {
+        let (used, free) = &mut *pool.borrow_mut();
+        free.append(used);
     });
 }
 
