@@ -1,5 +1,5 @@
 //! Physical memory discovery at boot: the bootloader's memory regions, the
-//! command line's `memmap=`, and the ACPI NFIT go through the hardware-free
+//! command line's `memmap=`, and the ACPI NFIT, SRAT, SLIT and MADT go through the hardware-free
 //! `firmware` crate, which turns them into the sanitized E820 map, the persistent
 //! ranges and the /proc/iomem tree. This file only supplies the hardware side:
 //! region kinds from bootloader_api and physical reads for the ACPI walk.
@@ -8,6 +8,7 @@ use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
 use firmware::acpi::{self, PhysRead, Signature};
 use firmware::e820::{self, E820Table, RegionKind};
 use firmware::iomem::IomemTree;
+use firmware::madt::{self, CpuPolicy, SmpConfig};
 use firmware::nfit::{self, SpaRange};
 use firmware::numa::{NumaInput, NumaLayout, numa_init};
 use firmware::pmem::PmemRange;
@@ -32,6 +33,9 @@ pub struct Discovery {
     pub iomem: IomemTree,
     /// NUMA nodes from the SRAT and SLIT (or one faked node), as Linux's x86_numa_init.
     pub numa: NumaLayout,
+    /// The CPUs and interrupt controllers from the MADT, as Linux's acpi_process_madt
+    /// (logged with the zones, where Linux's boot log has it).
+    pub smp: SmpConfig,
 }
 
 /// The ACPI tables discovery reads.
@@ -39,6 +43,7 @@ struct AcpiTables {
     spa: Vec<SpaRange>,
     srat: Option<Result<srat::Srat, srat::SratError>>,
     slit: Option<Result<slit::Slit, slit::SlitError>>,
+    madt: Option<Result<madt::Madt, madt::MadtError>>,
 }
 
 /// Physical reads through the bootloader's mapping of all physical memory.
@@ -77,6 +82,7 @@ fn read_acpi(rsdp: Option<u64>) -> AcpiTables {
         spa: Vec::new(),
         srat: None,
         slit: None,
+        madt: None,
     };
     let root = match rsdp {
         Some(pa) => acpi::read_root(&mem, pa),
@@ -108,10 +114,12 @@ fn read_acpi(rsdp: Option<u64>) -> AcpiTables {
     let nfit = find(*b"NFIT");
     let srat = find(*b"SRAT").map(|b| srat::parse_srat(&b));
     let slit = find(*b"SLIT").map(|b| slit::parse_slit(&b));
+    let madt = find(*b"APIC").map(|b| madt::parse_madt(&b));
     AcpiTables {
         spa: nfit.map_or_else(Vec::new, |b| spa_ranges(&b)),
         srat,
         slit,
+        madt,
     }
 }
 
@@ -176,8 +184,14 @@ pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Di
         cmdline,
     ));
     numa.log();
+    let policy = CpuPolicy {
+        boot_apic_id: core::arch::x86_64::__cpuid(1).ebx >> 24,
+        ..CpuPolicy::default()
+    };
+    let smp = madt::smp_config(tables.madt.as_ref(), &policy);
     Discovery {
         numa,
+        smp,
         e820: setup.e820,
         zone_map: setup.zone_map,
         bootloader: boot.bootloader,

@@ -313,9 +313,10 @@ fn register_pmem(node: &Machine<KernelPlatform>, start: u64, size: u64, legacy: 
 }
 
 /// The memory manager's view of the NUMA layout: nodes `0..=highest possible`,
-/// the SLIT distances, and each node's CPUs, numbered as Linux numbers them (in
-/// APIC-id order, the boot CPU first when it has the lowest id, as QEMU's MADT does).
-fn topology(numa: &firmware::numa::NumaLayout) -> Topology {
+/// the SLIT distances, and each node's CPUs, numbered as Linux numbers them: the
+/// MADT's present CPUs in its order, the boot CPU first (without an MADT, the
+/// SRAT's processors in APIC-id order).
+fn topology(numa: &firmware::numa::NumaLayout, smp: &firmware::madt::SmpConfig) -> Topology {
     let nr = numa.possible.last().map_or(1, |&n| n + 1);
     let mut distance = Vec::with_capacity(nr * nr);
     for a in 0..nr {
@@ -324,12 +325,20 @@ fn topology(numa: &firmware::numa::NumaLayout) -> Topology {
         }
     }
     let mut cpus: Vec<Vec<u32>> = alloc::vec![Vec::new(); nr];
-    for (cpu, (_, &nid)) in numa.apic_to_node.iter().enumerate() {
+    let apic_ids = smp.present_apic_ids();
+    let apic_ids: Vec<u32> = if smp.acpi_lapic && !apic_ids.is_empty() {
+        apic_ids
+    } else {
+        numa.apic_to_node.keys().copied().collect()
+    };
+    for (cpu, apic) in apic_ids.iter().enumerate() {
+        // A CPU the SRAT does not place is on node 0 (Linux: numa_init_array).
+        let nid = numa.apic_to_node.get(apic).copied().unwrap_or(0);
         if let Some(c) = cpus.get_mut(nid) {
             c.push(cpu as u32);
         }
     }
-    if numa.apic_to_node.is_empty() {
+    if apic_ids.is_empty() {
         cpus[0].push(0);
     }
     Topology::new(nr, distance, cpus).unwrap_or_else(|e| {
@@ -392,7 +401,7 @@ pub fn init(d: &mut Discovery) {
             log::warn!("memblock: cannot set node {} on {}: {e}", b.nid, b.range);
         }
     }
-    let topology = topology(&d.numa);
+    let topology = topology(&d.numa, &d.smp);
     let mut node = match Machine::init_numa(
         KernelPlatform {
             pt_pool: Vec::new(),
@@ -408,6 +417,10 @@ pub fn init(d: &mut Discovery) {
     let mut text = String::new();
     let _ = node.write_node_data(&mut text);
     let _ = node.write_zone_ranges(&mut text);
+    log_lines(&text);
+    // The MADT's lines come between the zones and the zonelists in Linux's log.
+    d.smp.log();
+    let mut text = String::new();
     let _ = node.write_zonelist_summary(&mut text);
     log_lines(&text);
     BOOT_MEMMAP_CYCLES.store(t1 - t0, Ordering::Relaxed);
