@@ -311,8 +311,8 @@ impl<P: Platform> Machine<P> {
         let has_memory: Vec<bool> = self.nodes.iter().map(|n| n.has_memory()).collect();
         let orders = node_orders(&self.topology, &has_memory);
         for (nid, order) in orders.into_iter().enumerate() {
-            self.nodes[nid].zonelist = build_zonelist(&self.nodes, &order);
-            self.nodes[nid].node_order = order;
+            let list = build_zonelist(&self.nodes, &order);
+            self.nodes[nid].set_zonelist(list, order);
         }
     }
 

@@ -29,6 +29,9 @@ pub struct PgData {
     ///
     /// [`node_orders`]: crate::numa::node_orders
     pub(crate) zonelist: Vec<ZoneRef>,
+    /// The zonelist cut for each allocation class, so the allocation path walks only the
+    /// zones it may use: index `2 * highest allowed zone + THISNODE`.
+    pub(crate) cut: [Vec<ZoneRef>; 6],
     /// The node fallback order the zonelist was built from.
     pub(crate) node_order: Vec<usize>,
 }
@@ -39,8 +42,24 @@ impl PgData {
             id,
             zones: ZoneId::ALL.map(|z| Zone::new(z, id)),
             zonelist: Vec::new(),
+            cut: Default::default(),
             node_order: Vec::new(),
         }
+    }
+
+    /// Set the zonelist and cut it per allocation class (see [`PgData::cut`]).
+    pub(crate) fn set_zonelist(&mut self, zonelist: Vec<ZoneRef>, order: Vec<usize>) {
+        for high in [ZoneId::Dma, ZoneId::Dma32, ZoneId::Normal] {
+            for thisnode in [false, true] {
+                self.cut[cut_index(high, thisnode)] = zonelist
+                    .iter()
+                    .copied()
+                    .filter(|z| z.zone <= high && (!thisnode || z.nid == self.id))
+                    .collect();
+            }
+        }
+        self.zonelist = zonelist;
+        self.node_order = order;
     }
 
     /// The node id.
@@ -123,6 +142,14 @@ impl PgData {
     fn ram_zones(&self) -> impl Iterator<Item = &Zone> {
         self.zones.iter().filter(|z| z.id != ZoneId::Device)
     }
+}
+
+/// Index into [`PgData::cut`] for an allocation whose highest allowed zone is `high` (never
+/// Device).
+#[inline]
+pub(crate) const fn cut_index(high: ZoneId, thisnode: bool) -> usize {
+    let h = if high.index() > 2 { 2 } else { high.index() };
+    2 * h + thisnode as usize
 }
 
 /// `build_zonelists_in_node_order`: for each node of `order`, its managed zones from the

@@ -4,7 +4,7 @@
 
 use crate::gfp::Gfp;
 use crate::machine::{BadPage, BadPageReason, Machine};
-use crate::node::ZoneRef;
+use crate::node::cut_index;
 use crate::page::PageFlags;
 use crate::platform::Platform;
 use crate::sparse::Sparse;
@@ -62,16 +62,12 @@ impl<P: Platform> Machine<P> {
         let thisnode = gfp.contains(Gfp::THISNODE);
         let memalloc = gfp.contains(Gfp::MEMALLOC);
         let nodes = &mut self.nodes;
-        let list = &nodes.get(nid)?.zonelist;
-        let eligible = |zr: &ZoneRef| zr.zone <= high && (!thisnode || usize::from(zr.nid) == nid);
-        // The preferred zone (`ac->preferred_zoneref`): the first eligible one.
-        let first = list.iter().position(eligible)?;
-        let pref = list[first];
-        for i in first..list.len() {
-            let zr = nodes[nid].zonelist[i];
-            if !eligible(&zr) {
-                continue;
-            }
+        let cut = cut_index(high, thisnode);
+        // The zonelist cut for this class; its first zone is the preferred zone
+        // (`ac->preferred_zoneref`).
+        let pref = *nodes.get(nid)?.cut[cut].first()?;
+        for i in 0..nodes[nid].cut[cut].len() {
+            let zr = nodes[nid].cut[cut][i];
             let zn = usize::from(zr.nid);
             let zone = &mut nodes[zn].zones[zr.zone.index()];
             // ALLOC_NO_WATERMARKS (__GFP_MEMALLOC) skips the lowmem reserve too.
