@@ -338,12 +338,13 @@ pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
             zone = Some(z);
         } else if is("node") && node.is_none() && !interleave {
             node = Some(node_id(args)?);
-        } else if t.len() > 5
-            && t[..5].eq_ignore_ascii_case("node=")
-            && node.is_none()
-            && !interleave
+        } else if let Some(value) = t
+            .get(..5)
+            .filter(|p| p.eq_ignore_ascii_case("node="))
+            .and_then(|_| t.get(5..))
+            .filter(|v| !v.is_empty() && node.is_none() && !interleave)
         {
-            node = Some(node_token(&t[5..])?);
+            node = Some(node_token(value)?);
         } else if is("thisnode") && !thisnode && !interleave {
             thisnode = true;
         } else if is("interleave") && node.is_none() && !thisnode && !interleave {
