@@ -252,7 +252,7 @@ fn four_nodes_memoryless_one_and_an_nvdimm_on_node_2() {
         "--smp 4 --numa 512M,cpus=0 --numa 512M,cpus=1 --numa 1G,cpus=2 --numa 0,cpus=3 \
          --nvdimm 128M,node=2 --slots 1 --maxmem 3968M",
         "numa\nzoneinfo\nalloc 0 node 3 thisnode\nalloc 0 node 3\nnumastat 0\npmem list\n\
-         poweroff\n",
+         cpus\npoweroff\n",
     );
     let out = &res.output;
     assert_in_order(

@@ -555,6 +555,34 @@ pub fn hotplug_scan(out: &mut String) {
     }
 }
 
+/// The `cpus` command: every CPU the MADT lists (Linux's possible CPUs), with its
+/// APIC id, NUMA node (the SRAT's) and state. Only the boot CPU runs: the others
+/// are present but not started until SMP bring-up exists.
+pub fn write_cpus(out: &mut String) {
+    let disc = boot::DISCOVERY.lock();
+    let Some(d) = disc.as_ref() else {
+        out.push_str("cpus: discovery has not run\n");
+        return;
+    };
+    if !d.smp.acpi_lapic {
+        out.push_str("cpus: no usable MADT; only the boot CPU runs\n");
+    }
+    let _ = writeln!(out, "CPU  APIC id  node  state");
+    for c in &d.smp.cpus {
+        let nid = d.numa.apic_to_node.get(&c.apic_id).copied().unwrap_or(0);
+        let (cpu, state) = match c.state {
+            firmware::madt::CpuState::Present { cpu: 0 } => {
+                (String::from("0"), "online (boot CPU)")
+            }
+            firmware::madt::CpuState::Present { cpu } => {
+                (alloc::format!("{cpu}"), "present, not started")
+            }
+            firmware::madt::CpuState::Hotplug => (String::from("-"), "hotplug (disabled)"),
+        };
+        let _ = writeln!(out, "{cpu:>3}  {:#7x}  {nid:>4}  {state}", c.apic_id);
+    }
+}
+
 /// The node of a DIMM: its proximity register through the SRAT (Linux's
 /// `acpi_get_node` of the DIMM's `_PXM`), else `memory_add_physaddr_to_nid`. With
 /// an SRAT, a proximity domain it did not name is reported in `out`.

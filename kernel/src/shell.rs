@@ -177,6 +177,7 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
             }
         }
         Command::Numa => view(out, |n, o| n.write_numa_hardware(o)),
+        Command::Cpus => crate::memory::write_cpus(out),
         Command::Numastat { node } => view(out, |n, o| match node {
             Some(nid) if n.node(usize::from(nid)).is_none() => {
                 writeln!(o, "numastat: node {nid} does not exist")

@@ -154,6 +154,8 @@ pub enum Command {
     },
     /// `numa`: the nodes, their CPUs, sizes and distances (as `numactl --hardware`).
     Numa,
+    /// `cpus`: the CPUs the MADT lists, with APIC id, node and state.
+    Cpus,
     /// `numastat [NODE]`: NUMA allocation counters: numastat's table for every online node,
     /// or sysfs' nodeN/numastat for one.
     Numastat {

@@ -134,6 +134,12 @@ pub static HELP: &[Spec] = &[
         parse: |_| Ok(Command::Numa),
     },
     Spec {
+        name: "cpus",
+        args: "",
+        about: "list the CPUs: APIC id, node, state",
+        parse: |_| Ok(Command::Cpus),
+    },
+    Spec {
         name: "numastat",
         args: "[NODE]",
         about: "print NUMA allocation counters",

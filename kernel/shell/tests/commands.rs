@@ -34,6 +34,7 @@ fn commands_without_arguments() {
         ("zoneinfo", Command::Zoneinfo),
         ("buddyinfo", Command::Buddyinfo),
         ("memmap", Command::Memmap),
+        ("cpus", Command::Cpus),
         ("bench", Command::Bench),
         ("poweroff", Command::Poweroff),
         ("reboot", Command::Reboot),
