@@ -183,6 +183,7 @@ impl<P: Platform> Drop for Machine<P> {
     fn drop(&mut self) {
         for n in &mut self.nodes {
             n.zonelist = Vec::new();
+            n.cut = Default::default();
             n.node_order = Vec::new();
         }
     }
