@@ -183,13 +183,7 @@ fn report(
         } else {
             device_ram += bytes;
         }
-        // Linux's target_node: the NFIT SPA range's proximity domain, else the SRAT range.
-        let node = spa
-            .iter()
-            .find(|s| s.is_persistent() && s.range() == p.range && s.flags & 2 != 0)
-            .and_then(|s| numa.pxm_to_node(s.proximity_domain))
-            .or_else(|| numa.phys_to_target_node(p.range.start))
-            .unwrap_or(0);
+        let node = numa.pmem_target_node(p);
         let _ = writeln!(
             out,
             "  {} {} ({}), node {}, {} pages, memmap {} bytes {}",

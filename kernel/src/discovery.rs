@@ -36,6 +36,8 @@ pub struct Discovery {
     /// The CPUs and interrupt controllers from the MADT, as Linux's acpi_process_madt
     /// (logged with the zones, where Linux's boot log has it).
     pub smp: SmpConfig,
+    /// The boot CPU's initial APIC id (CPUID leaf 1).
+    pub boot_apic_id: u32,
 }
 
 /// The ACPI tables discovery reads.
@@ -184,14 +186,16 @@ pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Di
         cmdline,
     ));
     numa.log();
+    let boot_apic_id = core::arch::x86_64::__cpuid(1).ebx >> 24;
     let policy = CpuPolicy {
-        boot_apic_id: core::arch::x86_64::__cpuid(1).ebx >> 24,
+        boot_apic_id,
         ..CpuPolicy::default()
     };
     let smp = madt::smp_config(tables.madt.as_ref(), &policy);
     Discovery {
         numa,
         smp,
+        boot_apic_id,
         e820: setup.e820,
         zone_map: setup.zone_map,
         bootloader: boot.bootloader,

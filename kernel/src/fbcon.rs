@@ -488,10 +488,10 @@ mod tests {
     /// A console on the heap (it is too large for the stack), with no framebuffer.
     fn boxed() -> Box<Console> {
         let b = Box::<Console>::new_zeroed();
-        // SAFETY: all-zero bytes are a valid `Console`, the same value as
-        // `Console::new()`: `None` for the framebuffer (null), zero numbers,
-        // `PixelFormat::Rgb`, `State::Off` and `Colour::Normal` (each the zero
+        // All-zero bytes are `Console::new()`: `None` for the framebuffer (null), zero
+        // numbers, and `PixelFormat::Rgb`, `State::Off`, `Colour::Normal` (each the zero
         // discriminant; PixelFormat is repr(C)), zeroed cells and colour table.
+        // SAFETY: so the zeroed allocation holds a valid `Console`.
         unsafe { b.assume_init() }
     }
 

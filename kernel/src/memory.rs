@@ -167,12 +167,10 @@ impl Platform for KernelPlatform {
             StorageError::BadRange => mm::MapError::BadAddress,
             StorageError::Overlap => mm::MapError::Other("node data storage handed out twice"),
         })?;
-        // SAFETY: [virt, virt + bytes) maps RAM that memblock just handed out (reserved
-        // there, so never freed to the buddy allocator), aligned for PgData (checked),
-        // and claim_storage just checked that no byte of it was handed out before, so
-        // no other reference aliases it. MaybeUninit<PgData> has no validity
-        // requirement; mm writes the value before reading it. The mapping lives for
-        // ever.
+        // The range is RAM memblock reserved for this (never freed to the buddy
+        // allocator), mapped for ever, and aligned for PgData (checked above).
+        // SAFETY: claim_storage proved no byte was handed out before (no alias), and
+        // MaybeUninit<PgData> has no validity requirement (mm writes it before use).
         Ok(unsafe { &mut *(virt as *mut MaybeUninit<PgData>) })
     }
 
@@ -347,25 +345,6 @@ fn topology(numa: &firmware::numa::NumaLayout, smp: &firmware::madt::SmpConfig) 
     })
 }
 
-/// The boot CPU's node: its initial APIC id (CPUID leaf 1) through the SRAT.
-fn bsp_node(numa: &firmware::numa::NumaLayout) -> usize {
-    let apic = core::arch::x86_64::__cpuid(1).ebx >> 24;
-    numa.apic_to_node.get(&apic).copied().unwrap_or(0)
-}
-
-/// The node whose ZONE_DEVICE gets a persistent range (Linux's `target_node`): the
-/// NFIT SPA range's proximity domain when its flags say it is valid, else the
-/// SRAT block that covers the range (reserved blocks included), else node 0.
-fn pmem_target_node(numa: &firmware::numa::NumaLayout, p: &firmware::pmem::PmemRange) -> usize {
-    const ACPI_NFIT_PROXIMITY_VALID: u16 = 1 << 1;
-    p.nfit
-        .as_ref()
-        .filter(|n| n.flags & ACPI_NFIT_PROXIMITY_VALID != 0)
-        .and_then(|n| numa.pxm_to_node(n.proximity_domain))
-        .or_else(|| numa.phys_to_target_node(p.range.start))
-        .unwrap_or(0)
-}
-
 /// Build the memory manager from what discovery found: memblock over usable RAM
 /// with the bootloader's ranges reserved, then memmap, zones and buddy, then
 /// ZONE_DEVICE for every persistent range. Switches the heap to the buddy allocator.
@@ -412,7 +391,14 @@ pub fn init(d: &mut Discovery) {
         Ok(n) => n,
         Err(e) => panic!("memory manager set-up failed: {e}"),
     };
-    node.set_local_node(bsp_node(&d.numa));
+    // The boot CPU's node: its APIC id (CPUID, read by discovery) through the SRAT.
+    let bsp = d
+        .numa
+        .apic_to_node
+        .get(&d.boot_apic_id)
+        .copied()
+        .unwrap_or(0);
+    node.set_local_node(bsp);
     let t1 = crate::tsc::rdtsc();
     let mut text = String::new();
     let _ = node.write_node_data(&mut text);
@@ -430,7 +416,7 @@ pub fn init(d: &mut Discovery) {
     );
     for p in &d.pmem {
         let (start, size) = (p.range.start, p.range.size());
-        let nid = pmem_target_node(&d.numa, p);
+        let nid = d.numa.pmem_target_node(p);
         let opts = MemremapOptions::new(size)
             .page_free(pmem::page_free)
             .node(nid);

@@ -195,6 +195,20 @@ impl NumaLayout {
         meminfo_to_nid(&self.memblks, addr).or_else(|| meminfo_to_nid(&self.reserved, addr))
     }
 
+    /// The node of a persistent range (Linux's region `target_node`): its NFIT SPA range's
+    /// proximity domain when the SPA flags say the domain is valid, else the block (RAM or
+    /// reserved) that covers the range, else node 0. The kernel and the planner both use it.
+    pub fn pmem_target_node(&self, p: &crate::pmem::PmemRange) -> usize {
+        /// `ACPI_NFIT_PROXIMITY_VALID`.
+        const PROXIMITY_VALID: u16 = 1 << 1;
+        p.nfit
+            .as_ref()
+            .filter(|n| n.flags & PROXIMITY_VALID != 0)
+            .and_then(|n| self.pxm_to_node(n.proximity_domain))
+            .or_else(|| self.phys_to_target_node(p.range.start))
+            .unwrap_or(0)
+    }
+
     /// Linux's `memory_add_physaddr_to_nid`: the node of the RAM block holding `addr`, else
     /// the first block's node.
     pub fn memory_add_physaddr_to_nid(&self, addr: u64) -> usize {

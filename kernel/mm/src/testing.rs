@@ -132,3 +132,10 @@ pub fn memmap_block_head<P: Platform>(n: &Machine<P>) -> Option<u64> {
         })
     })
 }
+
+/// Assert that no free list or page cache holds a device pfn and that the invariant checker
+/// passes: how every device and hotplug scenario ends.
+pub fn settle<P: Platform>(n: &Machine<P>) {
+    assert_eq!(n.device_pfns_in_free_lists(), 0);
+    n.check().unwrap();
+}

@@ -201,17 +201,16 @@ impl<P: Platform> Machine<P> {
     /// without a memmap are skipped).
     pub fn write_unavailable_ranges(&self, w: &mut impl Write) -> fmt::Result {
         const PAGEBLOCK: u64 = 1 << crate::PAGEBLOCK_ORDER;
+        // Pages of [spfn, epfn) in pageblocks that have a memmap, a pageblock at a time.
         let count = |spfn: u64, epfn: u64| {
             let mut n = 0;
             let mut pfn = spfn;
             while pfn < epfn {
-                let block = pfn & !(PAGEBLOCK - 1);
-                if !self.sparse.pfn_valid(block) {
-                    pfn = block + PAGEBLOCK;
-                    continue;
+                let next = ((pfn & !(PAGEBLOCK - 1)) + PAGEBLOCK).min(epfn);
+                if self.sparse.pfn_valid(pfn) {
+                    n += next - pfn;
                 }
-                n += 1;
-                pfn += 1;
+                pfn = next;
             }
             n
         };
@@ -372,9 +371,7 @@ impl<P: Platform> Machine<P> {
 
     /// `numastat`'s default table: a column per online node, a row per counter.
     pub fn write_numastat_table(&self, w: &mut impl Write) -> fmt::Result {
-        let online: alloc::vec::Vec<usize> = (0..self.nodes.len())
-            .filter(|&n| self.node_online(n))
-            .collect();
+        let online = self.online_nodes();
         write!(w, "{:16}", "")?;
         for &n in &online {
             write!(w, "{:>16}", alloc::format!("node{n}"))?;
@@ -400,10 +397,17 @@ impl<P: Platform> Machine<P> {
         if self.node_online(nid) {
             return nid;
         }
-        (0..self.nodes.len())
-            .filter(|&n| self.node_online(n))
+        self.online_nodes()
+            .into_iter()
             .min_by_key(|&n| (self.topology.distance(nid, n), n))
             .unwrap_or(0)
+    }
+
+    /// The online nodes, ascending (`for_each_online_node`).
+    pub fn online_nodes(&self) -> alloc::vec::Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&n| self.node_online(n))
+            .collect()
     }
 
     /// Whether node `nid` is online (`N_ONLINE`): it has memory or CPUs.
@@ -415,9 +419,7 @@ impl<P: Platform> Machine<P> {
     /// `numactl --hardware`: the online nodes with their CPUs, size and free memory in MiB,
     /// and the distance table.
     pub fn write_numa_hardware(&self, w: &mut impl Write) -> fmt::Result {
-        let online: alloc::vec::Vec<usize> = (0..self.nodes.len())
-            .filter(|&n| self.node_online(n))
-            .collect();
+        let online = self.online_nodes();
         write!(w, "available: {} nodes (", online.len())?;
         write_ranges(w, &online)?;
         writeln!(w, ")")?;
@@ -460,9 +462,7 @@ impl<P: Platform> Machine<P> {
     /// pages by mobility; Total pages is `nr_free_zone_pages`: managed minus the high
     /// watermark over the local node's zonelist) and `Policy zone: …`.
     pub fn write_zonelist_summary(&self, w: &mut impl Write) -> fmt::Result {
-        let online: alloc::vec::Vec<usize> = (0..self.nodes.len())
-            .filter(|&n| self.node_online(n))
-            .collect();
+        let online = self.online_nodes();
         for &nid in &online {
             write!(w, "Fallback order for Node {nid}: ")?;
             for n in self.nodes[nid].node_order() {

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use mm::testing::{FakePlatform, node, pc_node};
+use mm::testing::{FakePlatform, node, pc_node, settle};
 use mm::{
     BadPageReason, Gfp, HotplugError, Machine, MemremapError, MemremapOptions, PageFlags,
     PageRefError, ZoneId,
@@ -11,11 +11,6 @@ use mm::{
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
-
-fn settle(n: &Machine<FakePlatform>) {
-    assert_eq!(n.device_pfns_in_free_lists(), 0);
-    n.check().unwrap();
-}
 
 /// Allocate every RAM page there is, assert none is a device page, give them back.
 fn drain_ram_and_check(n: &mut Machine<FakePlatform>) {

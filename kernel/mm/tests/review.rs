@@ -3,7 +3,7 @@
 //! device memmap block that must not be freed, and the public APIs' arithmetic at the edges of
 //! the pfn space.
 
-use mm::testing::{FakePlatform, memmap_block_head, node};
+use mm::testing::{FakePlatform, memmap_block_head, node, settle};
 use mm::{
     BadPageReason, Gfp, HotplugError, MAX_ORDER, MAX_PFN_LIMIT, Machine, MemremapOptions,
     PageRefError, ZoneId,
@@ -11,11 +11,6 @@ use mm::{
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
-
-fn settle(n: &Machine<FakePlatform>) {
-    assert_eq!(n.device_pfns_in_free_lists(), 0);
-    n.check().unwrap();
-}
 
 /// Every way of freeing a device pfn is refused, and nothing changes.
 fn device_frees_refused(n: &mut Machine<FakePlatform>, pfn: u64) {
