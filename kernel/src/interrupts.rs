@@ -14,6 +14,11 @@
 //! never be released. The COM1 and keyboard handlers write their EOI straight to
 //! the PIC's command port, and the breakpoint handler only tries the log and
 //! console locks.
+//!
+//! SMP (one IDT for every CPU): the call IPI ([`crate::smp::call::CALL_VECTOR`])
+//! only sends the local APIC's EOI (the call runs from the idle loop); the NMI
+//! serves TLB shootdowns from atomics; APIC error and spurious vectors are
+//! counted. None takes a lock.
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::LazyLock as Lazy;
 use x86_64::registers::control::Cr2;
@@ -51,6 +56,10 @@ static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
         .set_handler_fn(general_protection_handler);
     idt[PIC_OFFSET + IRQ_COM1].set_handler_fn(com1_handler);
     idt[PIC_OFFSET + IRQ_KEYBOARD].set_handler_fn(keyboard_handler);
+    idt[crate::smp::call::CALL_VECTOR].set_handler_fn(call_ipi_handler);
+    idt[crate::smp::apic::ERROR_VECTOR].set_handler_fn(apic_error_handler);
+    idt[crate::smp::apic::SPURIOUS_VECTOR].set_handler_fn(spurious_handler);
+    idt.non_maskable_interrupt.set_handler_fn(nmi_handler);
     // Spurious IRQ 7 and 15 of the 8259s: nothing to acknowledge.
     idt[PIC_OFFSET + 7].set_handler_fn(spurious_handler);
     idt[PIC_OFFSET + 15].set_handler_fn(spurious_handler);
@@ -81,10 +90,38 @@ pub fn init_pics() {
     }
 }
 
-/// Sleep until an interrupt arrives (`sti; hlt` is atomic), then disable them again.
+/// Sleep until an interrupt arrives (`sti; hlt` is atomic), then disable them
+/// again, and run an `on_each_cpu` call another CPU made meanwhile.
 pub fn wait_for_interrupt() {
     x86_64::instructions::interrupts::enable_and_hlt();
     x86_64::instructions::interrupts::disable();
+    crate::smp::call::poll();
+}
+
+/// APIC errors seen (the error status of each).
+pub static APIC_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+extern "x86-interrupt" fn call_ipi_handler(_frame: InterruptStackFrame) {
+    // The call itself runs from the idle loop: only acknowledge (a register write).
+    crate::smp::apic::eoi();
+}
+
+extern "x86-interrupt" fn apic_error_handler(_frame: InterruptStackFrame) {
+    crate::smp::apic::take_errors();
+    APIC_ERRORS.fetch_add(1, Ordering::SeqCst);
+    crate::smp::apic::eoi();
+}
+
+extern "x86-interrupt" fn nmi_handler(_frame: InterruptStackFrame) {
+    // A TLB shootdown (atomics only). Anything else: counted and tried on the log,
+    // as Linux's "NMI received for unknown reason".
+    if !crate::smp::tlb::on_nmi() {
+        crate::smp::tlb::UNKNOWN_NMIS.fetch_add(1, Ordering::SeqCst);
+        crate::logger::try_log(format_args!(
+            "Uhhuh. NMI received for unknown reason on CPU {}.",
+            crate::smp::cpu_id()
+        ));
+    }
 }
 
 extern "x86-interrupt" fn com1_handler(_frame: InterruptStackFrame) {

@@ -42,6 +42,7 @@ pub mod pmem;
 pub mod qemu;
 pub mod serial;
 pub mod shell;
+pub mod smp;
 pub mod stress;
 pub mod testing;
 pub mod tsc;
@@ -59,9 +60,11 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
 };
 
 /// Bring up the CPU-level pieces every kernel (the real one and each test kernel)
-/// needs before anything else: serial console, log, GDT with the double-fault
-/// stack, IDT, and the TSC clock.
+/// needs before anything else: the boot CPU's GS base (per-CPU data), serial
+/// console, log, GDT with the double-fault stack, IDT, and the TSC clock.
 pub fn init_cpu() {
+    // GS base first: smp::cpu_id() reads through it (0 on the boot CPU).
+    smp::percpu::init_boot_cpu();
     serial::init();
     tsc::calibrate();
     logger::init();

@@ -20,6 +20,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         env!("CARGO_PKG_VERSION")
     );
     kernel::boot::init(boot_info);
+    // The other CPUs after the memory manager, before the drivers (Linux's smp_init).
+    kernel::smp::init();
     kernel::boot::late_init();
     kernel::shell::log_init_time();
     kernel::shell::run()

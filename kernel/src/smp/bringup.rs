@@ -1,0 +1,240 @@
+//! Starting the application processors, as Linux's `smp_init` / `do_boot_cpu`:
+//! for each enabled, de-duplicated MADT CPU in logical order, a stack and a
+//! GDT/TSS of its own, INIT, then two start-up IPIs at the trampoline page, then
+//! a wait (TSC-timed) until the AP says it is online. One that does not answer
+//! within [`BOOT_TIMEOUT_MS`] is reported with Linux's line and skipped.
+//!
+//! The AP's Rust entry [`ap_main`] sets its GS base, loads its GDT/TSS and the
+//! shared IDT, enables its local APIC, marks itself online and idles in `hlt`,
+//! serving `on_each_cpu` calls and TLB shootdowns.
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use super::percpu::{self, BOOTING, GIVEN_UP, ONLINE};
+use super::{apic, lines, trampoline};
+
+/// How long the boot CPU waits for an AP (Linux: 10 s; TCG answers in
+/// milliseconds).
+pub const BOOT_TIMEOUT_MS: u64 = 1000;
+/// Each AP's kernel stack (as large as the boot CPU's, 256 KiB: the stress work
+/// runs on every CPU).
+pub const AP_STACK_SIZE: usize = 256 * 1024;
+
+/// What bring-up needs from discovery, per logical CPU.
+pub struct CpuInfo {
+    /// APIC id.
+    pub apic_id: u32,
+    /// NUMA node.
+    pub node: usize,
+}
+
+/// The machine as discovery saw it.
+pub struct Plan {
+    /// Present CPUs by logical number (boot CPU first).
+    pub cpus: Vec<CpuInfo>,
+    /// Possible CPUs (present + hotplug), for Linux's column width and packages.
+    pub possible_cpus: usize,
+    /// Possible NUMA nodes, for the column width.
+    pub possible_nodes: usize,
+    /// Nodes with memory (online even without a CPU).
+    pub memory_nodes: Vec<usize>,
+    /// CPUs to give INIT but no start-up IPI (`smp.nosipi=N`, the test of the
+    /// timeout path: such a CPU stays in wait-for-SIPI as a dead one would).
+    pub no_sipi: Vec<usize>,
+}
+
+fn delay_us(us: u64) {
+    let start = crate::tsc::rdtsc();
+    let ticks = crate::tsc::hz() / 1_000_000 * us;
+    while crate::tsc::rdtsc().wrapping_sub(start) < ticks {
+        core::hint::spin_loop();
+    }
+}
+
+/// A zeroed, leaked stack; its 16-byte-aligned top.
+fn alloc_stack(size: usize) -> Result<u64, &'static str> {
+    let mut v: Vec<u8> = Vec::new();
+    v.try_reserve_exact(size + 16)
+        .map_err(|_| "out of memory for the AP's stack")?;
+    v.resize(size + 16, 0);
+    let s = v.leak();
+    Ok((s.as_ptr() as u64 + size as u64 + 16) & !15)
+}
+
+/// Start one AP; Ok when it is online.
+fn do_boot_cpu(
+    t: &trampoline::Installed,
+    cpu: usize,
+    apic_id: u32,
+    no_sipi: bool,
+) -> Result<(), i32> {
+    let pc = percpu::get(cpu).ok_or(-1)?;
+    let stack = alloc_stack(AP_STACK_SIZE).map_err(|e| {
+        log::error!("smpboot: CPU#{cpu}: {e}");
+        -12
+    })?;
+    let tables = crate::gdt::new_cpu_tables().map_err(|e| {
+        log::error!("smpboot: CPU#{cpu}: {e}");
+        -12
+    })?;
+    pc.gdt.store(tables.gdt_addr(), Ordering::Relaxed);
+    pc.tss.store(tables.tss_addr(), Ordering::Relaxed);
+    TABLES.get(cpu).ok_or(-1)?.call_once(|| tables);
+    pc.stack_top.store(stack, Ordering::Relaxed);
+    t.set_ap(stack, cpu);
+    pc.state.store(BOOTING, Ordering::SeqCst);
+    let t0 = crate::tsc::rdtsc();
+    let sent = apic::send_init(apic_id);
+    delay_us(10_000);
+    let mut sipi_ok = true;
+    if !no_sipi {
+        for _ in 0..2 {
+            sipi_ok &= apic::send_startup(apic_id, t.vector());
+            delay_us(200);
+            if pc.state.load(Ordering::Acquire) == ONLINE {
+                break;
+            }
+        }
+    }
+    if !sent || !sipi_ok {
+        log::warn!("smpboot: CPU#{cpu} (APIC 0x{apic_id:x}): the local APIC did not send the IPI");
+    }
+    let limit = crate::tsc::hz() / 1000 * BOOT_TIMEOUT_MS;
+    while crate::tsc::rdtsc().wrapping_sub(t0) < limit {
+        if pc.state.load(Ordering::Acquire) == ONLINE {
+            BOOT_TICKS.fetch_add(crate::tsc::rdtsc() - t0, Ordering::Relaxed);
+            return Ok(());
+        }
+        core::hint::spin_loop();
+    }
+    // Give it up; if it comes online in this very moment, keep it.
+    match pc
+        .state
+        .compare_exchange(BOOTING, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire)
+    {
+        Ok(_) => {
+            // Back to wait-for-SIPI, as Linux leaves a CPU that did not answer.
+            apic::send_init(apic_id);
+            Err(-1)
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// TSC ticks spent bringing APs up (INIT to online), for the report and tests.
+pub static BOOT_TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Each AP's GDT and TSS, kept for the CPU's lifetime.
+static TABLES: [spin::Once<&'static crate::gdt::CpuTables>; percpu::MAX_CPUS] =
+    [const { spin::Once::new() }; percpu::MAX_CPUS];
+
+/// Bring every AP of `plan` up, with Linux's lines. The boot CPU's APIC must be
+/// initialised.
+pub fn bring_up(plan: &Plan) {
+    log::info!("smp: Bringing up secondary CPUs ...");
+    let installed = if plan.cpus.len() > 1 {
+        match trampoline::install(crate::paging::phys_to_virt) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log::warn!("smpboot: {e}; secondary CPUs not started");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(t) = &installed {
+        let mut line = String::new();
+        let mut node = usize::MAX;
+        for (cpu, info) in plan.cpus.iter().enumerate().skip(1) {
+            if cpu == 1 {
+                log::info!("x86: Booting SMP configuration:");
+            }
+            if info.node != node {
+                if !line.is_empty() {
+                    log::info!("{line}");
+                }
+                node = info.node;
+                line = lines::node_header(node, plan.possible_nodes);
+            }
+            line.push_str(&lines::cpu_piece(cpu, plan.possible_cpus));
+            if apic::mode() != apic::Mode::X2Apic && info.apic_id > 0xfe {
+                log::info!("{line}");
+                line.clear();
+                node = usize::MAX;
+                log::warn!(
+                    "smpboot: CPU#{cpu}: APIC id 0x{:x} is out of reach in xAPIC mode; skipped",
+                    info.apic_id
+                );
+                continue;
+            }
+            let no_sipi = plan.no_sipi.contains(&cpu);
+            if let Err(err) = do_boot_cpu(t, cpu, info.apic_id, no_sipi) {
+                // Linux prints this on its own line, ending the node line.
+                log::info!("{line}");
+                line.clear();
+                node = usize::MAX;
+                log::error!("smpboot: do_boot_cpu failed({err}) to wakeup CPU#{cpu}");
+            }
+        }
+        if !line.is_empty() {
+            log::info!("{line}");
+        }
+    }
+    let online: Vec<usize> = (0..plan.cpus.len())
+        .filter(|&c| super::is_online(c))
+        .collect();
+    let mut nodes: Vec<usize> = plan.memory_nodes.clone();
+    nodes.extend(online.iter().map(|&c| plan.cpus[c].node));
+    nodes.sort_unstable();
+    nodes.dedup();
+    log::info!("{}", lines::brought_up(nodes.len().max(1), online.len()));
+    let boot_pkg = super::topology::package_of(plan.cpus[0].apic_id);
+    let in_boot_pkg = online
+        .iter()
+        .filter(|&&c| super::topology::package_of(plan.cpus[c].apic_id) == boot_pkg)
+        .count();
+    log::info!(
+        "{}",
+        lines::max_logical_packages(plan.possible_cpus, in_boot_pkg)
+    );
+    let lpj = lines::lpj_from_tsc(crate::tsc::hz());
+    log::info!(
+        "{}",
+        lines::total_activated(online.len(), lpj * online.len() as u64)
+    );
+}
+
+/// An AP's Rust entry, on its own stack with the kernel's page table (from
+/// `zoned_ap_long_entry`).
+pub extern "C" fn ap_main(cpu: usize) -> ! {
+    percpu::set_this_cpu(cpu);
+    if let Some(t) = TABLES.get(cpu).and_then(|o| o.get()) {
+        t.load();
+    }
+    crate::interrupts::init_idt();
+    apic::init_ap();
+    let pc = percpu::this_cpu();
+    // Counted before the state says online, so whoever sees ONLINE sees the count.
+    super::ONLINE_COUNT.fetch_add(1, Ordering::AcqRel);
+    if pc
+        .state
+        .compare_exchange(BOOTING, ONLINE, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        // The boot CPU gave up on us: stay out of the way.
+        super::ONLINE_COUNT.fetch_sub(1, Ordering::AcqRel);
+        crate::hlt_loop();
+    }
+    idle()
+}
+
+/// The idle loop of an AP: serve calls, sleep until the next IPI.
+fn idle() -> ! {
+    loop {
+        super::call::poll();
+        x86_64::instructions::interrupts::enable_and_hlt();
+        x86_64::instructions::interrupts::disable();
+    }
+}

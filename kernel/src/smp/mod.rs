@@ -1,0 +1,212 @@
+//! Symmetric multiprocessing: every enabled CPU of the MADT started and kept
+//! idle for work (issue 13, item 1).
+//!
+//! - [`percpu`]: per-CPU blocks through the GS base; [`cpu_id`] is one `gs:` load.
+//! - [`apic`]: the local APIC, xAPIC (MMIO) or x2APIC (MSRs) as CPUID says.
+//! - [`trampoline`]: the real-mode → long-mode start code in reserved low pages.
+//! - [`bringup`]: INIT-SIPI-SIPI per CPU with a timeout, Linux's boot lines.
+//! - [`call`]: [`on_each_cpu`]; [`tlb`]: TLB shootdown by NMI.
+//! - [`lines`]: Linux's line formats; [`topology`]: packages and the CPU0 line.
+//!
+//! Order at boot: [`percpu::init_boot_cpu`] first in `init_cpu` (so `cpu_id()` is
+//! 0 from then on), [`reserve_trampoline`] while memblock is built, [`init`] after
+//! the memory manager is up (it reads the MADT and SRAT that discovery kept).
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+pub mod apic;
+pub mod bringup;
+pub mod call;
+pub mod lines;
+pub mod percpu;
+pub mod tlb;
+pub mod topology;
+pub mod trampoline;
+
+pub use call::on_each_cpu;
+pub use percpu::{MAX_CPUS, cpu_id};
+pub use tlb::{flush_tlb_all, flush_tlb_range};
+
+/// CPUs online (the boot CPU counts from the start).
+static ONLINE_COUNT: AtomicUsize = AtomicUsize::new(1);
+/// Logical CPUs with a number (the MADT's present CPUs, at most [`MAX_CPUS`]); 1
+/// until [`init`].
+static NR_POSSIBLE: AtomicUsize = AtomicUsize::new(1);
+
+/// How many CPUs are online.
+pub fn online_cpus() -> usize {
+    ONLINE_COUNT.load(Ordering::Acquire)
+}
+
+/// Whether logical CPU `cpu` is online (CPU 0 always is).
+pub fn is_online(cpu: usize) -> bool {
+    cpu == 0 || percpu::get(cpu).is_some_and(|p| p.state.load(Ordering::Acquire) == percpu::ONLINE)
+}
+
+/// Logical CPUs the kernel numbered (the MADT's enabled, de-duplicated CPUs up to
+/// [`MAX_CPUS`]; 1 before [`init`]). Linux's possible CPUs also count hotplug
+/// slots; those have no number here.
+pub fn nr_possible_cpus() -> usize {
+    NR_POSSIBLE.load(Ordering::Acquire)
+}
+
+/// The APIC id of logical CPU `cpu`, if it has a number.
+pub fn apic_id(cpu: usize) -> Option<u32> {
+    (cpu < nr_possible_cpus())
+        .then(|| percpu::get(cpu))
+        .flatten()
+        .map(|p| p.apic_id.load(Ordering::Relaxed))
+}
+
+/// The NUMA node of logical CPU `cpu` (the SRAT's; 0 without one).
+pub fn cpu_node(cpu: usize) -> Option<usize> {
+    (cpu < nr_possible_cpus())
+        .then(|| percpu::get(cpu))
+        .flatten()
+        .map(|p| p.node.load(Ordering::Relaxed) as usize)
+}
+
+/// Reserve the trampoline's low pages (20 KiB, page aligned, in [4 KiB, 1 MiB))
+/// in memblock, before the memory manager takes the rest. Returns the physical
+/// address. Must run while memory.rs builds the memblock (after the bootloader's
+/// ranges are reserved, before `Machine::init_numa`).
+pub fn reserve_trampoline(mb: &mut mm::Memblock) -> Result<u64, &'static str> {
+    let pa = mb
+        .alloc_range(trampoline::TRAMPOLINE_SIZE, 4096, 0x1000, 0x10_0000)
+        .ok_or("smpboot: no free memory below 1 MiB for the AP trampoline")?;
+    trampoline::TRAMPOLINE_PA.store(pa, Ordering::Relaxed);
+    Ok(pa)
+}
+
+/// Spin until `done()`, warning once (as Linux's CSD-lock watchdog) if CPU `cpu`
+/// has not answered `what` after a second; keeps waiting: going on would leave a
+/// stale TLB entry or a half-run call.
+pub(crate) fn wait_until(done: impl Fn() -> bool, what: &str, cpu: usize) {
+    let start = crate::tsc::rdtsc();
+    let mut warned = false;
+    while !done() {
+        if !warned && crate::tsc::rdtsc().wrapping_sub(start) > crate::tsc::hz() {
+            warned = true;
+            crate::logger::try_log(format_args!(
+                "smp: CPU#{cpu} has not answered {what} for 1 s; waiting"
+            ));
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// Take a cross-CPU request flag (`on_each_cpu`'s, the TLB flush's), running
+/// `serve` while another CPU holds it: that CPU may be waiting for this one.
+pub(crate) fn lock_serving(lock: &AtomicBool, serve: impl Fn()) {
+    while lock
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        serve();
+        core::hint::spin_loop();
+    }
+}
+
+/// Set `flag` on every other online CPU and `kick` it (by its APIC id).
+pub(crate) fn signal_others(flag: fn(&percpu::PerCpu) -> &AtomicBool, kick: fn(u32) -> bool) {
+    let me = cpu_id();
+    for cpu in (0..nr_possible_cpus()).filter(|&c| c != me && is_online(c)) {
+        let Some(pc) = percpu::get(cpu) else { continue };
+        flag(pc).store(true, Ordering::Release);
+        kick(pc.apic_id.load(Ordering::Relaxed));
+    }
+}
+
+/// Wait until every other CPU has cleared its `flag` (see [`wait_until`]).
+pub(crate) fn wait_others(flag: fn(&percpu::PerCpu) -> &AtomicBool, what: &str) {
+    let me = cpu_id();
+    for cpu in (0..nr_possible_cpus()).filter(|&c| c != me) {
+        let Some(pc) = percpu::get(cpu) else { continue };
+        wait_until(|| !flag(pc).load(Ordering::Acquire), what, cpu);
+    }
+}
+
+/// `smp.nosipi=N[,M...]`: CPUs that get INIT but no start-up IPI.
+fn parse_nosipi(cmdline: &str) -> Vec<usize> {
+    cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("smp.nosipi="))
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// Bring up SMP: the boot CPU's local APIC, then every other enabled CPU of the
+/// MADT (see [`bringup`]). Needs discovery's results and the heap; runs once,
+/// after `boot::init`.
+pub fn init() {
+    let plan = {
+        let disc = crate::boot::DISCOVERY.lock();
+        let Some(d) = disc.as_ref() else {
+            log::warn!("smp: discovery has not run; only the boot CPU runs");
+            return;
+        };
+        let mut ids = if d.smp.acpi_lapic {
+            d.smp.present_apic_ids()
+        } else {
+            Vec::new()
+        };
+        if ids.is_empty() {
+            ids.push(d.boot_apic_id);
+        }
+        if ids.len() > MAX_CPUS {
+            log::warn!(
+                "smp: {} CPUs listed, this kernel supports {MAX_CPUS}; CPU#{MAX_CPUS} and up skipped",
+                ids.len()
+            );
+            ids.truncate(MAX_CPUS);
+        }
+        let cpus: Vec<bringup::CpuInfo> = ids
+            .iter()
+            .map(|&apic_id| bringup::CpuInfo {
+                apic_id,
+                node: d.numa.apic_to_node.get(&apic_id).copied().unwrap_or(0),
+            })
+            .collect();
+        bringup::Plan {
+            possible_cpus: (d.smp.possible as usize).max(cpus.len()),
+            possible_nodes: d.numa.possible.len().max(1),
+            memory_nodes: d
+                .numa
+                .possible
+                .iter()
+                .copied()
+                .filter(|&n| d.numa.has_memory(n))
+                .collect(),
+            cpus,
+            no_sipi: parse_nosipi(&crate::boot::cmdline()),
+        }
+    };
+    for (cpu, info) in plan.cpus.iter().enumerate() {
+        if let Some(p) = percpu::get(cpu) {
+            p.apic_id.store(info.apic_id, Ordering::Relaxed);
+            p.node.store(info.node as u32, Ordering::Relaxed);
+        }
+    }
+    if let Some(p) = percpu::get(0) {
+        p.state.store(percpu::ONLINE, Ordering::Release);
+        p.gdt.store(crate::gdt::boot_gdt_addr(), Ordering::Relaxed);
+        p.tss.store(crate::gdt::boot_tss_addr(), Ordering::Relaxed);
+    }
+    NR_POSSIBLE.store(plan.cpus.len(), Ordering::Release);
+    log::info!("{}", topology::cpu0_line());
+    if let Err(e) = apic::init_boot_cpu(|pa| crate::paging::phys_to_virt(pa, 4096)) {
+        log::warn!("smp: {e}; only the boot CPU runs");
+        log::info!("smp: Bringing up secondary CPUs ...");
+        log::info!("{}", lines::brought_up(1, 1));
+        return;
+    }
+    let own = apic::id();
+    if own != plan.cpus[0].apic_id {
+        log::warn!(
+            "smp: the boot CPU's APIC id is 0x{own:x}, the MADT's CPU 0 has 0x{:x}",
+            plan.cpus[0].apic_id
+        );
+    }
+    bringup::bring_up(&plan);
+}
