@@ -5,6 +5,11 @@
 //! the growing heap, one for device memory (persistent memory lies outside the
 //! bootloader's mapping on an Intel CPU or under UEFI), mapped with 2 MiB pages
 //! where alignment allows.
+//!
+//! A mapping that is removed or changed ([`remap_page`], [`unmap_pages`]) is
+//! invalidated on every online CPU (`smp::flush_tlb_range`, by NMI) before the
+//! call returns, outside the page-table lock; only then may the caller reuse the
+//! old frame.
 use spin::Mutex;
 use x86_64::structures::paging::mapper::{MapToError, Translate};
 use x86_64::structures::paging::{
@@ -208,6 +213,91 @@ pub fn map_pages(
         map_range(p, virt + (i as u64) * 4096, pa, 4096, frames)?;
     }
     Ok(())
+}
+
+/// Why a mapping could not be changed or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnmapError {
+    /// Paging was not initialised.
+    NotReady,
+    /// The address is not mapped by a 4 KiB page.
+    NotMapped,
+}
+
+impl core::fmt::Display for UnmapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            UnmapError::NotReady => "paging not initialised",
+            UnmapError::NotMapped => "not mapped by a 4 KiB page",
+        })
+    }
+}
+
+/// A frame source that has none: changing an existing 4 KiB entry needs no new table.
+fn no_frames() -> Option<u64> {
+    None
+}
+
+/// Point the 4 KiB page at `virt` to the frame at `pa` (same flags) and flush it
+/// on every CPU. Returns the old frame, which the caller may reuse once this
+/// returns.
+pub fn remap_page(virt: u64, pa: u64) -> Result<u64, UnmapError> {
+    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virt));
+    let old = {
+        let mut guard = PAGING.lock();
+        let p = guard.as_mut().ok_or(UnmapError::NotReady)?;
+        let flags = match p.mapper.translate(page.start_address()) {
+            x86_64::structures::paging::mapper::TranslateResult::Mapped {
+                flags,
+                frame: x86_64::structures::paging::mapper::MappedFrame::Size4KiB(_),
+                ..
+            } => flags,
+            _ => return Err(UnmapError::NotMapped),
+        };
+        let (old, flush) = p.mapper.unmap(page).map_err(|_| UnmapError::NotMapped)?;
+        // Flushed everywhere below, once the lock is dropped.
+        flush.ignore();
+        let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(pa));
+        let mut none = no_frames;
+        // SAFETY: the page was mapped a moment ago (its tables exist, so no frame
+        // is needed) and the caller hands us `pa` for this page, as for map_pages.
+        let res = unsafe { p.mapper.map_to(page, frame, flags, &mut Frames(&mut none)) };
+        res.map_err(|_| UnmapError::NotMapped)?.ignore();
+        old.start_address().as_u64()
+    };
+    crate::smp::flush_tlb_range(
+        page.start_address().as_u64(),
+        page.start_address().as_u64() + 4096,
+    );
+    Ok(old)
+}
+
+/// Unmap `count` 4 KiB pages from `virt` and flush them on every CPU. Stops at
+/// the first page that is not mapped (the ones before stay unmapped and flushed).
+pub fn unmap_pages(virt: u64, count: u64) -> Result<(), UnmapError> {
+    let start = virt & !0xfff;
+    let mut done = 0;
+    let res = {
+        let mut guard = PAGING.lock();
+        let p = guard.as_mut().ok_or(UnmapError::NotReady)?;
+        let mut res = Ok(());
+        while done < count {
+            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(start + done * 4096));
+            match p.mapper.unmap(page) {
+                Ok((_, flush)) => flush.ignore(),
+                Err(_) => {
+                    res = Err(UnmapError::NotMapped);
+                    break;
+                }
+            }
+            done += 1;
+        }
+        res
+    };
+    if done > 0 {
+        crate::smp::flush_tlb_range(start, start + done * 4096);
+    }
+    res
 }
 
 fn map_range(
