@@ -372,4 +372,16 @@ mod tests {
         assert_eq!(o.nvdimms[0].node, 1);
         assert_eq!(o.topology.nodes.len(), 2);
     }
+
+    /// QEMU 7.2's `pc` machine takes 1 to 255 CPUs ("Invalid SMP CPUs 256. The max CPUs
+    /// supported by machine 'pc-i440fx-7.2' is 255"): the runner refuses the rest itself.
+    #[test]
+    fn smp_counts_within_qemus_limit() {
+        assert_eq!(parse(&args("--smp 255")).unwrap().topology.smp, Some(255));
+        assert_eq!(parse(&args("--smp 1")).unwrap().topology.smp, Some(1));
+        for bad in ["--smp 0", "--smp 256", "--smp -3", "--smp four", "--smp"] {
+            let e = parse(&args(bad)).unwrap_err();
+            assert!(e.contains("--smp"), "{bad}: {e}");
+        }
+    }
 }

@@ -66,6 +66,16 @@ pub fn lpj_from_tsc(tsc_hz: u64) -> u64 {
     (tsc_hz / 1000) * 1000 / HZ
 }
 
+/// `calibrate_delay` when the TSC gave the value: `Calibrating delay loop
+/// (skipped), value calculated using timer frequency.. X.YY BogoMIPS (lpj=N)`.
+pub fn calibrating(lpj: u64) -> String {
+    format!(
+        "Calibrating delay loop (skipped), value calculated using timer frequency.. {}.{:02} BogoMIPS (lpj={lpj})",
+        lpj / (500_000 / HZ),
+        (lpj / (5000 / HZ)) % 100
+    )
+}
+
 /// `impress_friends`: `smpboot: Total of N processors activated (X.YY BogoMIPS)`
 /// from the sum of the online CPUs' loops_per_jiffy.
 pub fn total_activated(cpus: usize, bogosum: u64) -> String {
@@ -115,6 +125,10 @@ mod tests {
         );
         // Linux: tsc 2596.126 MHz -> lpj=10384504, "5192.25 BogoMIPS" per CPU.
         assert_eq!(lpj_from_tsc(2_596_126_000), 10_384_504);
+        assert_eq!(
+            calibrating(10_384_504),
+            "Calibrating delay loop (skipped), value calculated using timer frequency.. 5192.25 BogoMIPS (lpj=10384504)"
+        );
         assert_eq!(
             total_activated(1, 10_384_504),
             "smpboot: Total of 1 processors activated (5192.25 BogoMIPS)"

@@ -194,6 +194,10 @@ pub fn init() {
         p.tss.store(crate::gdt::boot_tss_addr(), Ordering::Relaxed);
     }
     NR_POSSIBLE.store(plan.cpus.len(), Ordering::Release);
+    log::info!(
+        "{}",
+        lines::calibrating(lines::lpj_from_tsc(crate::tsc::hz()))
+    );
     log::info!("{}", topology::cpu0_line());
     if let Err(e) = apic::init_boot_cpu(|pa| crate::paging::phys_to_virt(pa, 4096)) {
         log::warn!("smp: {e}; only the boot CPU runs");
