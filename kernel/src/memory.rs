@@ -182,7 +182,12 @@ impl Platform for KernelPlatform {
         self.map(start, len)
     }
 
-    fn zero_pages(&mut self, pfn: u64, count: u64) {
+    fn this_cpu(&self) -> usize {
+        // Only the boot CPU, CPU 0, runs kernel code until the secondary CPUs are brought up.
+        0
+    }
+
+    fn zero_pages(&self, pfn: u64, count: u64) {
         let (pa, len) = (mm::pfn_phys(pfn), mm::pfn_phys(count));
         if let Some(virt) = paging::phys_to_virt(pa, len) {
             // SAFETY: the frames were just allocated by the caller, so nothing else

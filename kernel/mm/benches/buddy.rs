@@ -79,7 +79,7 @@ fn time(mut f: impl FnMut()) -> Duration {
 
 fn order0_pair(c: &mut Criterion) {
     let mut g = c.benchmark_group("order0_pair");
-    let mut n = mm_node();
+    let n = mm_node();
     g.bench_function("mm", |b| {
         b.iter(|| {
             let p = n.alloc_pages(black_box(Gfp::KERNEL), 0).unwrap();

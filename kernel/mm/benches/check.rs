@@ -21,7 +21,7 @@ fn check(c: &mut Criterion) {
         b.iter(|| black_box(&fresh).check_free_areas().unwrap())
     });
     // Fragment: allocate every DMA32 and Normal page one by one, free every other one.
-    let mut frag = pc_node(1024);
+    let frag = pc_node(1024);
     let mut got = Vec::new();
     while let Some(p) = frag.alloc_pages(Gfp::KERNEL, 0) {
         got.push(p);

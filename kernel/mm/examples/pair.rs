@@ -9,7 +9,7 @@ use mm::testing::node;
 const GIB: u64 = 1 << 30;
 
 fn main() {
-    let mut n = node(&[(4 * GIB, 5 * GIB + (16 << 20))], &[]);
+    let n = node(&[(4 * GIB, 5 * GIB + (16 << 20))], &[]);
     for _ in 0..10_000_000 {
         let p = n.alloc_pages(black_box(Gfp::KERNEL), 0).unwrap();
         n.free_pages(black_box(p), 0).unwrap();

@@ -35,21 +35,21 @@ impl FreeAreas {
 
     /// Push a free block head onto its list (`add_to_free_list`).
     #[inline]
-    pub(crate) fn add(&mut self, sparse: &mut Sparse, pfn: u64, order: u32) {
+    pub(crate) fn add(&mut self, sparse: &Sparse, pfn: u64, order: u32) {
         let a = &mut self.area[order as usize];
         let old = a.head;
-        if let Some(p) = sparse.page_mut(pfn) {
+        if let Some(p) = sparse.page(pfn) {
             p.set(PageFlags::BUDDY);
-            p.order = order as u8;
-            p.next = old;
-            p.prev = NIL;
+            p.set_order(order);
+            p.set_next(old);
+            p.set_prev(NIL);
         } else {
             return;
         }
         if old != NIL
-            && let Some(o) = sparse.page_mut(old)
+            && let Some(o) = sparse.page(old)
         {
-            o.prev = pfn;
+            o.set_prev(pfn);
         }
         a.head = pfn;
         a.nr_free += 1;
@@ -57,12 +57,12 @@ impl FreeAreas {
 
     /// Unlink a free block head (`del_page_from_free_list`).
     #[inline]
-    pub(crate) fn del(&mut self, sparse: &mut Sparse, pfn: u64, order: u32) {
-        let (next, prev) = match sparse.page_mut(pfn) {
+    pub(crate) fn del(&mut self, sparse: &Sparse, pfn: u64, order: u32) {
+        let (next, prev) = match sparse.page(pfn) {
             Some(p) => {
                 p.clear(PageFlags::BUDDY);
-                p.order = 0;
-                (p.next, p.prev)
+                p.set_order(0);
+                (p.next(), p.prev())
             }
             None => return,
         };
@@ -71,17 +71,17 @@ impl FreeAreas {
 
     /// Join the neighbours `prev` and `next` of an entry leaving the list of `order`.
     #[inline]
-    fn unlink(&mut self, sparse: &mut Sparse, order: u32, next: u64, prev: u64) {
+    fn unlink(&mut self, sparse: &Sparse, order: u32, next: u64, prev: u64) {
         let a = &mut self.area[order as usize];
         if prev == NIL {
             a.head = next;
-        } else if let Some(p) = sparse.page_mut(prev) {
-            p.next = next;
+        } else if let Some(p) = sparse.page(prev) {
+            p.set_next(next);
         }
         if next != NIL
-            && let Some(n) = sparse.page_mut(next)
+            && let Some(n) = sparse.page(next)
         {
-            n.prev = prev;
+            n.set_prev(prev);
         }
         a.nr_free -= 1;
     }
@@ -90,7 +90,7 @@ impl FreeAreas {
     /// (`zone` index on node `node`).
     pub(crate) fn free_one(
         &mut self,
-        sparse: &mut Sparse,
+        sparse: &Sparse,
         mut pfn: u64,
         mut order: u32,
         zone: u8,
@@ -99,16 +99,16 @@ impl FreeAreas {
         while order < MAX_ORDER {
             let buddy = pfn ^ (1 << order);
             // page_is_buddy, and the buddy taken off its list with one struct page lookup.
-            let (next, prev) = match sparse.page_mut(buddy) {
+            let (next, prev) = match sparse.page(buddy) {
                 Some(b)
                     if b.has(PageFlags::BUDDY)
-                        && u32::from(b.order) == order
+                        && b.order() == order
                         && b.zone == zone
                         && b.node == node =>
                 {
                     b.clear(PageFlags::BUDDY);
-                    b.order = 0;
-                    (b.next, b.prev)
+                    b.set_order(0);
+                    (b.next(), b.prev())
                 }
                 _ => break,
             };
@@ -122,7 +122,7 @@ impl FreeAreas {
     /// `__rmqueue_smallest`: take a block of `order`, splitting the smallest larger one
     /// (`expand`). Returns the head pfn.
     #[inline]
-    pub(crate) fn rmqueue_smallest(&mut self, sparse: &mut Sparse, order: u32) -> Option<u64> {
+    pub(crate) fn rmqueue_smallest(&mut self, sparse: &Sparse, order: u32) -> Option<u64> {
         for cur in order..=MAX_ORDER {
             let pfn = self.area[cur as usize].head;
             if pfn == NIL {
@@ -169,17 +169,17 @@ mod tests {
 
     #[test]
     fn split_then_merge_back() {
-        let mut s = sparse();
+        let s = sparse();
         let mut fa = FreeAreas::new();
-        fa.free_one(&mut s, 1024, 10, 0, 0);
+        fa.free_one(&s, 1024, 10, 0, 0);
         assert_eq!(fa.area[10].nr_free, 1);
-        let p = fa.rmqueue_smallest(&mut s, 0).unwrap();
+        let p = fa.rmqueue_smallest(&s, 0).unwrap();
         assert_eq!(p, 1024);
         for (o, a) in fa.area[..10].iter().enumerate() {
             assert_eq!(a.nr_free, 1, "order {o}");
         }
         assert_eq!(fa.area[10].nr_free, 0);
-        fa.free_one(&mut s, p, 0, 0, 0);
+        fa.free_one(&s, p, 0, 0, 0);
         assert_eq!(fa.area[10].nr_free, 1);
         for a in &fa.area[..10] {
             assert_eq!(a.nr_free, 0);
@@ -191,31 +191,31 @@ mod tests {
     fn no_merge_across_zones_or_with_reserved() {
         let mut s = sparse();
         let mut fa = FreeAreas::new();
-        fa.free_one(&mut s, 0, 0, 0, 0);
-        fa.free_one(&mut s, 1, 0, 1, 0); // other zone: no merge
+        fa.free_one(&s, 0, 0, 0, 0);
+        fa.free_one(&s, 1, 0, 1, 0); // other zone: no merge
         assert_eq!(fa.area[0].nr_free, 2);
-        s.page_mut(3).unwrap().set(PageFlags::RESERVED);
-        fa.free_one(&mut s, 2, 0, 0, 0); // buddy 3 reserved: no merge
+        s.page(3).unwrap().set(PageFlags::RESERVED);
+        fa.free_one(&s, 2, 0, 0, 0); // buddy 3 reserved: no merge
         assert_eq!(fa.area[0].nr_free, 3);
         assert_eq!(fa.area[1].nr_free, 0);
         s.page_mut(5).unwrap().node = 1;
-        fa.free_one(&mut s, 5, 0, 0, 1);
-        fa.free_one(&mut s, 4, 0, 0, 0); // buddy 5 on another node: no merge
+        fa.free_one(&s, 5, 0, 0, 1);
+        fa.free_one(&s, 4, 0, 0, 0); // buddy 5 on another node: no merge
         assert_eq!(fa.area[0].nr_free, 5);
         assert_eq!(fa.area[1].nr_free, 0);
     }
 
     #[test]
     fn del_from_middle_keeps_list_linked() {
-        let mut s = sparse();
+        let s = sparse();
         let mut fa = FreeAreas::new();
         for pfn in [10, 20, 30] {
-            fa.add(&mut s, pfn, 0);
+            fa.add(&s, pfn, 0);
         }
-        fa.del(&mut s, 20, 0);
+        fa.del(&s, 20, 0);
         assert_eq!(fa.area[0].head, 30);
-        assert_eq!(s.page(30).unwrap().next, 10);
-        assert_eq!(s.page(10).unwrap().prev, 30);
+        assert_eq!(s.page(30).unwrap().next(), 10);
+        assert_eq!(s.page(10).unwrap().prev(), 30);
         assert!(!s.page(20).unwrap().is_buddy());
     }
 

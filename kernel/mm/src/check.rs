@@ -13,9 +13,16 @@
 //! * every free-list entry is a valid free head of that list's order, zone and node (never a
 //!   device page, never memmap storage), the lists are well linked and their lengths match
 //!   `nr_free`;
-//! * every page-cache entry is a cached page of that zone;
-//! * per zone of every node: present, managed (= present − reserved) and free agree with the
-//!   memmap; ZONE_DEVICE is never present.
+//! * every entry of every CPU's page list is a cached page of that zone, and each list is as
+//!   long as its count;
+//! * per zone of every node: present, managed (= present − reserved), free (`NR_FREE_PAGES`,
+//!   the free lists) and the per-CPU counts agree with the memmap; ZONE_DEVICE is never
+//!   present.
+//!
+//! The checker needs a quiescent memory manager: no CPU allocating or freeing while it runs
+//! (the kernel holds the memory manager exclusively, Linux's `mem_hotplug_lock`, with the
+//! other CPUs stopped). It takes the locks it reads under, so a concurrent caller cannot make
+//! it unsound, only wrong.
 //!
 //! [`Machine::check`] checks all of it in one pass over the memmap; [`Machine::check_free_areas`]
 //! checks what the free lists and page caches alone can show, at a cost in free blocks rather
@@ -191,10 +198,11 @@ impl<P: Platform> Machine<P> {
             };
             counter("present", zone.present, t.present)?;
             counter("managed", zone.managed, t.present - t.reserved)?;
-            counter("free", zone.free, t.free)?;
-            counter("pcp count", zone.pcp.count as u64, t.pcp)?;
+            counter("free", zone.nr_free_buddy(), t.free - t.pcp)?;
+            counter("pcp count", zone.pcp_count(), t.pcp)?;
+            let areas = zone.areas.lock();
             for (o, &n) in t.blocks.iter().enumerate() {
-                counter("nr_free", zone.areas.area[o].nr_free, n)?;
+                counter("nr_free", areas.area[o].nr_free, n)?;
             }
         }
         Ok(())
@@ -214,36 +222,53 @@ impl<P: Platform> Machine<P> {
         for zone in self.zones() {
             let (zid, nid) = (zone.id, zone.nid());
             let listed = self.check_free_lists(nid, zid, &mut blocks)?;
-            for &pfn in zone.pcp.pfns() {
-                let what = match self.page(pfn) {
-                    None => "no struct page",
-                    Some(p) if p.is_device() || self.in_pagemap(pfn, pfn + 1) => {
-                        return Err(CheckError::DeviceInFreeList { zone: zid, pfn });
-                    }
-                    Some(p) if !p.has(PageFlags::PCP) => "not flagged as cached",
-                    Some(p) if p.has(PageFlags::MEMMAP) => "memmap storage in the page cache",
-                    Some(p) if p.zone() != zid => "page of another zone",
-                    Some(p) if p.nid() != nid => "page of another node",
-                    Some(_) if !zone.spans(pfn) => "outside its zone's span",
-                    Some(_) => {
-                        blocks.push((pfn, pfn + 1));
-                        continue;
-                    }
-                };
-                return Err(CheckError::BadPcpEntry {
-                    zone: zid,
-                    pfn,
-                    what,
-                });
+            for (cpu, ps) in zone.pagesets.iter().enumerate() {
+                let pcp = ps.pcp.lock();
+                let mut walked = 0u64;
+                for pfn in pcp.walk(&self.sparse) {
+                    walked += 1;
+                    let what = match self.page(pfn) {
+                        None => "no struct page",
+                        Some(p) if p.is_device() || self.in_pagemap(pfn, pfn + 1) => {
+                            return Err(CheckError::DeviceInFreeList { zone: zid, pfn });
+                        }
+                        Some(p) if !p.has(PageFlags::PCP) => "not flagged as cached",
+                        Some(p) if p.has(PageFlags::MEMMAP) => "memmap storage in the page cache",
+                        Some(p) if p.zone() != zid => "page of another zone",
+                        Some(p) if p.nid() != nid => "page of another node",
+                        Some(_) if !zone.spans(pfn) => "outside its zone's span",
+                        Some(_) => {
+                            blocks.push((pfn, pfn + 1));
+                            continue;
+                        }
+                    };
+                    return Err(CheckError::BadPcpEntry {
+                        zone: zid,
+                        pfn,
+                        what,
+                    });
+                }
+                if walked != u64::from(pcp.count) {
+                    return Err(CheckError::Counter {
+                        nid,
+                        zone: zid,
+                        counter: if cpu == 0 {
+                            "pcp list of cpu 0"
+                        } else {
+                            "pcp list of a cpu"
+                        },
+                        recorded: u64::from(pcp.count),
+                        counted: walked,
+                    });
+                }
             }
-            let counted = listed + zone.pcp.count as u64;
-            if zone.free != counted || zone.pcp.count != zone.pcp.pfns().len() {
+            if zone.nr_free_buddy() != listed {
                 return Err(CheckError::Counter {
                     nid,
                     zone: zid,
-                    counter: "free (lists and page cache)",
-                    recorded: zone.free,
-                    counted,
+                    counter: "free (lists)",
+                    recorded: zone.nr_free_buddy(),
+                    counted: listed,
                 });
             }
         }
@@ -288,7 +313,7 @@ impl<P: Platform> Machine<P> {
                 {
                     return bad("device page not reserved, or free, or allocated");
                 }
-                if p.zone() != ZoneId::Device || p.pagemap().is_none() || p.refcount == 0 {
+                if p.zone() != ZoneId::Device || p.pagemap().is_none() || p.refcount() == 0 {
                     return bad("device page without Device zone, pagemap or reference");
                 }
                 let Some(map) = p.pagemap().and_then(|m| self.pagemaps.get(m)) else {
@@ -362,7 +387,7 @@ impl<P: Platform> Machine<P> {
             if i + n > pages.len() {
                 return bad("block runs past its memmap chunk");
             }
-            if state == PageFlags::HEAD && p.refcount == 0 {
+            if state == PageFlags::HEAD && p.refcount() == 0 {
                 return bad("allocated block with refcount 0");
             }
             // Tails carry no flag, except MEMMAP inside an allocated block (memmap storage
@@ -374,7 +399,7 @@ impl<P: Platform> Machine<P> {
             };
             let tails = &pages[i + 1..i + n];
             let stray = |t: &crate::Page| {
-                (t.flags & !allowed != 0) | (t.zone != p.zone) | (t.node != p.node)
+                (t.flag_bits() & !allowed != 0) | (t.zone != p.zone) | (t.node != p.node)
             };
             // Tails are most of the memmap: OR them without a branch per page (the loop
             // unrolls and vectorises), and look for the culprit only when there is one.
@@ -407,7 +432,8 @@ impl<P: Platform> Machine<P> {
     ) -> Result<u64, CheckError> {
         let zone = self.nodes[nid].zone(zid);
         let mut pages = 0u64;
-        for (o, area) in zone.areas.area.iter().enumerate() {
+        let areas = zone.areas.lock();
+        for (o, area) in areas.area.iter().enumerate() {
             let order = o as u32;
             let err = |pfn, what| {
                 Err(CheckError::BadFreeListEntry {
@@ -450,13 +476,13 @@ impl<P: Platform> Machine<P> {
                 if !zone.spans(pfn) || !zone.spans(end - 1) {
                     return err(pfn, "block outside its zone's span");
                 }
-                if p.prev != prev {
+                if p.prev() != prev {
                     return err(pfn, "broken back link");
                 }
                 blocks.push((pfn, end));
                 pages += 1 << order;
                 prev = pfn;
-                pfn = p.next;
+                pfn = p.next();
                 n += 1;
             }
             if n != area.nr_free {
@@ -481,23 +507,25 @@ impl<P: Platform> Machine<P> {
         };
         let mut found = 0;
         for zone in self.zones() {
-            for area in &zone.areas.area {
+            for area in &zone.areas.lock().area {
                 let (mut pfn, mut n) = (area.head, 0);
                 while pfn != NIL && n <= area.nr_free {
                     let Some(p) = self.page(pfn) else { break };
                     if is_dev(pfn, pfn.saturating_add(1 << p.order())) {
                         found += 1;
                     }
-                    pfn = p.next;
+                    pfn = p.next();
                     n += 1;
                 }
             }
-            found += zone
-                .pcp
-                .pfns()
-                .iter()
-                .filter(|&&pfn| is_dev(pfn, pfn + 1))
-                .count() as u64;
+            for ps in &zone.pagesets {
+                found += ps
+                    .pcp
+                    .lock()
+                    .walk(&self.sparse)
+                    .filter(|&pfn| is_dev(pfn, pfn + 1))
+                    .count() as u64;
+            }
         }
         found
     }
@@ -525,10 +553,11 @@ mod tests {
     /// A free buddy head of order ≥ 1 in DMA32.
     fn free_head(n: &Machine<FakePlatform>) -> (u64, u32) {
         let z = n.nodes[0].zone(ZoneId::Dma32);
+        let a = z.areas.lock();
         let o = (1..=MAX_ORDER)
-            .find(|&o| z.areas.area[o as usize].nr_free > 0)
+            .find(|&o| a.area[o as usize].nr_free > 0)
             .unwrap();
-        (z.areas.area[o as usize].head, o)
+        (a.area[o as usize].head, o)
     }
 
     #[test]
@@ -541,34 +570,34 @@ mod tests {
 
     #[test]
     fn free_area_check_sees_list_damage_without_the_memmap_walk() {
-        let mut n = node();
+        let n = node();
         n.check_free_areas().unwrap();
         // The second half of a free block also listed one order down: blocks overlap.
         let (head, o) = free_head(&n);
         let half = head + (1 << (o - 1));
-        let z = &mut n.nodes[0].zones[ZoneId::Dma32.index()];
-        z.areas.add(&mut n.sparse, half, o - 1);
-        z.free += 1 << (o - 1);
+        let z = &n.nodes[0].zones[ZoneId::Dma32.index()];
+        z.areas.lock().add(&n.sparse, half, o - 1);
+        z.add_free(1 << (o - 1));
         assert!(matches!(
             n.check_free_areas(),
             Err(CheckError::Overlap { head: a, pfn: b, .. }) if a == head && b == half
         ));
         // The free count drifting from the lists.
         let mut n = node();
-        dma32(&mut n).free -= 1;
+        dma32(&mut n).sub_free(1);
         assert!(matches!(
             n.check_free_areas(),
             Err(CheckError::Counter {
-                counter: "free (lists and page cache)",
+                counter: "free (lists)",
                 ..
             })
         ));
         // A misaligned head.
-        let mut n = node();
+        let n = node();
         let (head, o) = free_head(&n);
-        let z = &mut n.nodes[0].zones[ZoneId::Dma32.index()];
-        z.areas.del(&mut n.sparse, head, o);
-        z.areas.add(&mut n.sparse, head + 1, o);
+        let z = &n.nodes[0].zones[ZoneId::Dma32.index()];
+        z.areas.lock().del(&n.sparse, head, o);
+        z.areas.lock().add(&n.sparse, head + 1, o);
         let e = n.check_free_areas().unwrap_err();
         assert!(e.to_string().contains("not naturally aligned"), "{e}");
     }
@@ -576,9 +605,9 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "slow under Miri: see README")]
     fn detects_free_head_of_wrong_order() {
-        let mut n = node();
+        let n = node();
         let (head, o) = free_head(&n);
-        n.sparse.page_mut(head).unwrap().order = (o - 1) as u8;
+        n.sparse.page(head).unwrap().set_order(o - 1);
         // The memmap walk sees the block's second half as a page in no block ...
         assert!(matches!(n.check(), Err(CheckError::BadPageState { .. })));
         // ... and the free-list walk sees a head of the wrong order.
@@ -606,8 +635,8 @@ mod tests {
         n.memremap_pages(4 << 30, 128 << 20, MemremapOptions::new(0))
             .unwrap();
         let dev = (4u64 << 30) >> 12;
-        let z = &mut n.nodes[0].zones[ZoneId::Dma32.index()];
-        z.areas.add(&mut n.sparse, dev, 0);
+        let z = &n.nodes[0].zones[ZoneId::Dma32.index()];
+        z.areas.lock().add(&n.sparse, dev, 0);
         assert_eq!(n.device_pfns_in_free_lists(), 1);
         let e = n.check().unwrap_err();
         assert!(
@@ -624,18 +653,18 @@ mod tests {
     #[cfg_attr(miri, ignore = "slow under Miri: see README")]
     fn detects_counter_drift_and_pcp_damage() {
         let mut n = node();
-        dma32(&mut n).free += 1;
+        dma32(&mut n).add_free(1);
         let e = n.check().unwrap_err();
-        let free = dma32(&mut n).free;
+        let free = dma32(&mut n).nr_free_buddy();
         assert_eq!(
             e.to_string(),
             alloc::format!(
-                "node 0 zone DMA32: free (lists and page cache) is {} but the walk counted {}",
+                "node 0 zone DMA32: free (lists) is {} but the walk counted {}",
                 free,
                 free - 1
             )
         );
-        dma32(&mut n).free -= 1;
+        dma32(&mut n).sub_free(1);
         let p = n.alloc_page(Gfp::KERNEL).unwrap();
         n.free_page(p).unwrap();
         n.check().unwrap();
@@ -648,12 +677,12 @@ mod tests {
     fn detects_orphan_and_broken_links() {
         let mut n = node();
         let p = n.alloc_pages(Gfp::KERNEL, 0).unwrap();
-        n.sparse.page_mut(p).unwrap().flags = 0; // allocated page lost its head flag
+        n.sparse.page(p).unwrap().set_flag_bits(0); // allocated page lost its head flag
         assert!(matches!(n.check(), Err(CheckError::BadPageState { pfn, .. }) if pfn == p));
         n.sparse.page_mut(p).unwrap().set(PageFlags::HEAD);
         n.check().unwrap();
         let (head, _) = free_head(&n);
-        n.sparse.page_mut(head).unwrap().prev = 12345;
+        n.sparse.page(head).unwrap().set_prev(12345);
         assert!(matches!(
             n.check(),
             Err(CheckError::BadFreeListEntry {
@@ -678,9 +707,8 @@ mod tests {
         // caught by the free-area check alone.
         let zid = n.page(head).unwrap().zone();
         n.sparse.page_mut(head).unwrap().clear(PageFlags::HEAD);
-        let z = &mut n.nodes[0].zones[zid.index()];
-        z.free_one(&mut n.sparse, head, order);
-        z.free += 1 << order;
+        let z = &n.nodes[0].zones[zid.index()];
+        z.free_one_locked(&mut z.areas.lock(), &n.sparse, head, order);
         let e = n.check_free_areas().unwrap_err();
         assert!(
             e.to_string().contains("memmap storage in a free list"),

@@ -323,7 +323,7 @@ impl<P: Platform> Machine<P> {
             return Err(HotplugError::NotOnlining);
         };
         let ok = pages.iter().all(|p| {
-            p.flags & !PageFlags::RESERVED.bits() == 0
+            p.flag_bits() & !PageFlags::RESERVED.bits() == 0
                 && p.has(PageFlags::RESERVED)
                 && p.zone == zid as u8
                 && usize::from(p.node) == nid
@@ -335,9 +335,9 @@ impl<P: Platform> Machine<P> {
             p.clear(PageFlags::RESERVED);
         }
         let zone = &mut self.nodes[nid].zones[zid.index()];
-        zone.free_one(&mut self.sparse, pfn, order);
         zone.managed += n;
-        zone.free += n;
+        let zone = &self.nodes[nid].zones[zid.index()];
+        zone.free_one_locked(&mut zone.areas.lock(), &self.sparse, pfn, order);
         Ok(())
     }
 

@@ -58,6 +58,7 @@ pub mod page_ref;
 pub mod pcp;
 pub mod platform;
 pub mod sparse;
+mod sync;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod views;

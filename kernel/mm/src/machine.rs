@@ -7,6 +7,7 @@
 
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::AtomicUsize;
 
 use crate::hotplug::HotplugState;
 use crate::memblock::Memblock;
@@ -162,10 +163,10 @@ pub struct Machine<P: Platform> {
     /// Where each node's data lives: `(pa, bytes)` (Linux's `NODE_DATA(N) allocated`).
     pub(crate) node_data: Vec<(u64, u64)>,
     pub(crate) topology: Topology,
-    /// `numa_node_id()`: the node of the CPU running the memory manager.
-    pub(crate) local_node: usize,
+    /// `cpu_to_node`: the node of each possible CPU, by CPU number.
+    pub(crate) cpu_node: Vec<u8>,
     /// The node the last interleaved allocation went to (`il_prev`).
-    pub(crate) il_prev: usize,
+    pub(crate) il_prev: AtomicUsize,
     pub(crate) min_pfn: u64,
     pub(crate) max_pfn: u64,
     /// Bytes of memmap stored in RAM.
@@ -185,6 +186,9 @@ impl<P: Platform> Drop for Machine<P> {
             n.zonelist = Vec::new();
             n.cut = Default::default();
             n.node_order = Vec::new();
+            for z in &mut n.zones {
+                z.pagesets = Vec::new();
+            }
         }
     }
 }
@@ -244,15 +248,37 @@ impl<P: Platform> Machine<P> {
         &self.topology
     }
 
-    /// `numa_node_id()`: the node allocations without a node prefer.
-    pub fn local_node(&self) -> usize {
-        self.local_node
+    /// `smp_processor_id()`: the running CPU, as the platform says.
+    #[inline]
+    pub fn this_cpu(&self) -> usize {
+        self.platform.this_cpu()
     }
 
-    /// Set the node of the running CPU (ignored for a node the machine does not have).
+    /// `nr_cpu_ids`: the CPUs that have a pageset in every zone (CPU numbers `0..n`).
+    pub fn nr_cpus(&self) -> usize {
+        self.cpu_node.len()
+    }
+
+    /// `cpu_to_node`: the node of a CPU (node 0 for a CPU the topology does not have).
+    #[inline]
+    pub fn cpu_node(&self, cpu: usize) -> usize {
+        self.cpu_node.get(cpu).map_or(0, |&n| usize::from(n))
+    }
+
+    /// `numa_node_id()`: the running CPU's node, which allocations without a node prefer.
+    #[inline]
+    pub fn local_node(&self) -> usize {
+        self.cpu_node(self.this_cpu())
+    }
+
+    /// Set the node of the running CPU (ignored for a node the machine does not have or a CPU
+    /// beyond [`nr_cpus`](Self::nr_cpus)).
     pub fn set_local_node(&mut self, nid: usize) {
-        if nid < self.nodes.len() {
-            self.local_node = nid;
+        let cpu = self.this_cpu();
+        if nid < self.nodes.len()
+            && let Some(n) = self.cpu_node.get_mut(cpu)
+        {
+            *n = nid as u8;
         }
     }
 
@@ -309,9 +335,16 @@ impl<P: Platform> Machine<P> {
         &mut self.platform
     }
 
-    /// Free pages of all zones of all nodes (`nr_free_pages`), page caches included.
+    /// Free pages of all zones of all nodes, per-CPU lists included (what a drain would
+    /// leave in the free lists).
     pub fn nr_free_pages(&self) -> u64 {
-        self.zones().map(|z| z.free).sum()
+        self.zones().map(|z| z.free_pages()).sum()
+    }
+
+    /// `global_zone_page_state(NR_FREE_PAGES)` as Linux counts it (`MemFree`): free pages in
+    /// the buddy free lists, not on per-CPU lists.
+    pub fn nr_free_buddy_pages(&self) -> u64 {
+        self.zones().map(|z| z.nr_free_pages()).sum()
     }
 
     /// Managed pages of all zones (`totalram_pages`).
@@ -345,7 +378,7 @@ impl<P: Platform> Machine<P> {
     /// Flag the frames holding memmap storage.
     pub(crate) fn mark_memmap(&mut self, pfn: u64, n: u64) {
         for p in pfn..pfn.saturating_add(n) {
-            if let Some(page) = self.sparse.page_mut(p) {
+            if let Some(page) = self.sparse.page(p) {
                 page.set(PageFlags::MEMMAP);
             }
         }

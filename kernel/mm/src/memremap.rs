@@ -10,6 +10,7 @@
 
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::AtomicU64;
 
 use crate::gfp::Gfp;
 use crate::machine::Machine;
@@ -75,14 +76,14 @@ impl MemremapOptions {
 }
 
 /// A registered device range (`struct dev_pagemap`).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Pagemap {
     pub(crate) start: u64,
     pub(crate) end: u64,
     pub(crate) altmap_pages: u64,
     pub(crate) memmap_ram_bytes: u64,
     pub(crate) page_free: Option<PageFreeFn>,
-    pub(crate) page_free_calls: u64,
+    pub(crate) page_free_calls: AtomicU64,
     pub(crate) nid: usize,
 }
 
@@ -114,6 +115,7 @@ impl Pagemap {
     /// How many times `page_free` ran (or would have run, without a callback).
     pub fn page_free_calls(&self) -> u64 {
         self.page_free_calls
+            .load(core::sync::atomic::Ordering::Relaxed)
     }
     pub(crate) fn intersects(&self, start: u64, end: u64) -> bool {
         self.start < end && start < self.end
@@ -381,7 +383,7 @@ pub(crate) fn fill_range<P: Platform>(node: &mut Machine<P>, spfn: u64, epfn: u6
     while pfn < epfn {
         let next = epfn.min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
         if let Some(p) = node.sparse.pages_mut(pfn, next - pfn) {
-            fill_pages(pfn, p, template);
+            fill_pages(pfn, p, &template);
         }
         pfn = next;
     }
@@ -390,17 +392,15 @@ pub(crate) fn fill_range<P: Platform>(node: &mut Machine<P>, spfn: u64, epfn: u6
 /// Write `template` to `pages` (the struct pages from `start_pfn` on), with each page's
 /// section number. Pages for pfns at or past [`MAX_PFN_LIMIT`](crate::MAX_PFN_LIMIT) (which
 /// cannot exist) are left as they are.
-fn fill_pages(start_pfn: u64, pages: &mut [Page], template: Page) {
+fn fill_pages(start_pfn: u64, pages: &mut [Page], template: &Page) {
     let mut pfn = start_pfn;
     let end = start_pfn
         .saturating_add(pages.len() as u64)
         .min(crate::MAX_PFN_LIMIT);
     while pfn < end {
         let next = end.min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
-        let t = Page {
-            section: pfn_to_section_nr(pfn) as u32,
-            ..template
-        };
+        let mut t = template.clone();
+        t.section = pfn_to_section_nr(pfn) as u32;
         pages[(pfn - start_pfn) as usize..(next - start_pfn) as usize].fill(t);
         pfn = next;
     }
@@ -414,7 +414,7 @@ pub(crate) fn device_page(index: usize, memmap: bool, nid: usize) -> Page {
         flags = flags.union(PageFlags::MEMMAP);
     }
     let mut t = Page::new(flags, ZoneId::Device, nid as u8, 0);
-    t.refcount = 1;
+    t.set_refcount(1);
     t.pgmap = u16::try_from(index + 1).unwrap_or(u16::MAX);
     t
 }
@@ -431,11 +431,11 @@ pub fn memmap_init_device_pages(
 ) {
     let split = (altmap_pages as usize).min(pages.len());
     let (alt, rest) = pages.split_at_mut(split);
-    fill_pages(start_pfn, alt, device_page(index, true, nid));
+    fill_pages(start_pfn, alt, &device_page(index, true, nid));
     fill_pages(
         start_pfn.saturating_add(split as u64),
         rest,
-        device_page(index, false, nid),
+        &device_page(index, false, nid),
     );
 }
 
@@ -483,7 +483,7 @@ impl<P: Platform> Machine<P> {
             altmap_pages: added.in_range_pages,
             memmap_ram_bytes: added.buddy_bytes,
             page_free: opts.page_free,
-            page_free_calls: 0,
+            page_free_calls: AtomicU64::new(0),
             nid,
         });
         self.debug_check();

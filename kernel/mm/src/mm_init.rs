@@ -8,6 +8,7 @@
 //! block; then the zonelists, the watermarks and `lowmem_reserve` are computed.
 
 use alloc::vec::Vec;
+use core::sync::atomic::AtomicUsize;
 
 use crate::hotplug::HotplugState;
 use crate::machine::{InitError, Machine};
@@ -136,8 +137,8 @@ impl<P: Platform> Machine<P> {
             nodes: Vec::new(),
             node_data: Vec::new(),
             topology,
-            local_node: 0,
-            il_prev: 0,
+            cpu_node: Vec::new(),
+            il_prev: AtomicUsize::new(0),
             min_pfn,
             max_pfn,
             memmap_ram_bytes: 0,
@@ -145,6 +146,9 @@ impl<P: Platform> Machine<P> {
             pagemaps: Vec::new(),
             hotplug: HotplugState::new(),
         };
+        m.cpu_node = (0..m.topology.nr_cpus())
+            .map(|cpu| m.topology.cpu_to_node(cpu as u32) as u8)
+            .collect();
         m.alloc_node_data()?;
         let memmap = m.sparse_init()?;
         m.free_area_init();
@@ -171,7 +175,11 @@ impl<P: Platform> Machine<P> {
                 .platform
                 .node_data_storage(pa)
                 .map_err(InitError::Map)?;
-            self.nodes.push(slot.write(PgData::new(nid as u8)));
+            let node = slot.write(PgData::new(nid as u8));
+            for zone in &mut node.zones {
+                zone.setup_pagesets(self.cpu_node.len());
+            }
+            self.nodes.push(node);
             self.node_data.push((pa, size));
         }
         Ok(())
@@ -294,13 +302,16 @@ impl<P: Platform> Machine<P> {
             while pfn < end {
                 let zend = ZoneId::next_boundary(pfn, end);
                 let zone = &mut self.nodes[usize::from(nid)].zones[ZoneId::for_pfn(pfn).index()];
+                let areas = zone.areas.get_mut();
+                let mut freed = 0;
                 while pfn < zend {
                     let order = buddy::max_block_order(pfn, zend);
-                    zone.free_one(&mut self.sparse, pfn, order);
-                    zone.managed += 1 << order;
-                    zone.free += 1 << order;
+                    areas.free_one(&self.sparse, pfn, order, zone.id as u8, zone.node);
+                    freed += 1 << order;
                     pfn += 1 << order;
                 }
+                zone.managed += freed;
+                zone.add_free(freed);
             }
         }
     }
@@ -316,11 +327,17 @@ impl<P: Platform> Machine<P> {
         }
     }
 
-    /// `setup_per_zone_wmarks` and `setup_per_zone_lowmem_reserve` over every node.
+    /// `setup_per_zone_wmarks` and `setup_per_zone_lowmem_reserve` over every node, then
+    /// every CPU list's `high` and `batch` from the new watermarks (`zone_pcp_update`).
     pub(crate) fn setup_per_zone_wmarks(&mut self) {
         watermark::setup_per_zone_wmarks(&mut self.nodes);
+        let online = self.nr_cpus();
         for node in &mut self.nodes {
             watermark::setup_per_zone_lowmem_reserve(&mut node.zones);
+            let node_cpus = self.topology.cpus(node.id()).len();
+            for zone in &mut node.zones {
+                zone.set_high_and_batch(node_cpus, online);
+            }
         }
     }
 }

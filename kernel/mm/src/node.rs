@@ -110,9 +110,15 @@ impl PgData {
         self.ram_zones().map(|z| z.managed()).sum()
     }
 
-    /// Free pages of the node, page caches included.
+    /// Free pages of the node, per-CPU lists included.
     pub fn free_pages(&self) -> u64 {
         self.zones.iter().map(|z| z.free_pages()).sum()
+    }
+
+    /// The node's `NR_FREE_PAGES` as Linux counts it (sysfs `MemFree`, numactl's `free:`):
+    /// free pages in the buddy free lists, not on per-CPU lists.
+    pub fn nr_free_pages(&self) -> u64 {
+        self.zones.iter().map(|z| z.nr_free_pages()).sum()
     }
 
     /// `N_MEMORY`: the node has memory (present RAM pages).
@@ -124,7 +130,7 @@ impl PgData {
     pub fn numa_stat(&self) -> NumaStat {
         let mut s = NumaStat::default();
         for z in &self.zones {
-            s.add(&z.numa);
+            s.add(&z.numa_stat());
         }
         s
     }

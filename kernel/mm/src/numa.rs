@@ -123,6 +123,17 @@ impl Topology {
     }
 
     /// The node of CPU `cpu` (`cpu_to_node`), 0 if no node lists it.
+    /// `nr_cpu_ids`: one past the highest CPU number on any node (at least 1).
+    pub fn nr_cpus(&self) -> usize {
+        self.cpus
+            .iter()
+            .flatten()
+            .map(|&c| c as usize + 1)
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// The node of CPU `cpu` (node 0 for a CPU on no node, as Linux's `numa_init_array`).
     pub fn cpu_to_node(&self, cpu: u32) -> usize {
         self.cpus.iter().position(|c| c.contains(&cpu)).unwrap_or(0)
     }

@@ -1,48 +1,70 @@
 //! The allocation and free paths: the zonelist walk with watermark and `lowmem_reserve` checks,
-//! `__GFP_THISNODE`, interleaving, the NUMA event counters (`zone_statistics`), the order-0 page
-//! cache, and the checked free path (`bad_page`).
+//! `__GFP_THISNODE`, interleaving, the NUMA event counters (`zone_statistics`), the per-CPU
+//! page lists, `drain_all_pages`, and the checked free path (`bad_page`).
+//!
+//! # Concurrency
+//! Allocation and free take `&self`: any number of CPUs run them at once. An order-0 request
+//! touches only the running CPU's pageset of the zone (its lock is uncontended) and the zone
+//! lock only to refill or drain a batch; larger orders take the zone lock. Lock order: pageset
+//! lock, then zone lock; nothing else is taken inside. NUMA events go to the running CPU's
+//! counters. The running CPU is [`Platform::this_cpu`]; each CPU number must be used by one
+//! caller at a time (the kernel runs the allocator with interrupts off), or a CPU's NUMA
+//! counters may miss events (its page list stays consistent regardless: it has a lock).
 
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::MAX_ORDER;
 use crate::gfp::Gfp;
 use crate::machine::{BadPage, BadPageReason, Machine};
 use crate::node::cut_index;
 use crate::page::PageFlags;
+use crate::pcp::{Pcp, bump};
 use crate::platform::Platform;
 use crate::sparse::Sparse;
 use crate::zone::{Zone, ZoneId};
-use crate::{MAX_ORDER, pcp};
 
 impl<P: Platform> Machine<P> {
-    /// `__alloc_pages` on the local node (`numa_node_id()`): see
+    /// `__alloc_pages` on the running CPU's node (`numa_node_id()`): see
     /// [`alloc_pages_node`](Self::alloc_pages_node).
     #[inline]
-    pub fn alloc_pages(&mut self, gfp: Gfp, order: u32) -> Option<u64> {
-        self.alloc_pages_node(self.local_node, gfp, order)
+    pub fn alloc_pages(&self, gfp: Gfp, order: u32) -> Option<u64> {
+        self.alloc_pages_node(self.local_node(), gfp, order)
     }
 
     /// `alloc_page`: one page from the local node.
     #[inline]
-    pub fn alloc_page(&mut self, gfp: Gfp) -> Option<u64> {
+    pub fn alloc_page(&self, gfp: Gfp) -> Option<u64> {
         self.alloc_pages(gfp, 0)
     }
 
     /// `__alloc_pages_node`: a block of `2^order` pages from the first zone of node `nid`'s
     /// zonelist (nearest node first, the highest allowed zone first within a node) that stays
     /// at or above its watermark floor plus its `lowmem_reserve` for the highest allowed zone.
-    /// With [`Gfp::THISNODE`] only `nid`'s own zones are tried. Counts the NUMA events as
-    /// Linux's `zone_statistics` does, one per allocation: `numa_hit` or `numa_miss` (and
+    /// With [`Gfp::THISNODE`] only `nid`'s own zones are tried. When no zone can give the
+    /// block, every CPU's page lists are drained back to the zones and the walk is retried
+    /// once (Linux drains in its slow path). Counts the NUMA events as Linux's
+    /// `zone_statistics` does, one per allocation: `numa_hit` or `numa_miss` (and
     /// `numa_foreign` on the preferred zone) by whether the zone's node is the preferred
     /// zone's node, `local_node` or `other_node` by whether it is the running CPU's node.
     /// Returns the head pfn, or None (never panics; an unknown node fails).
     #[inline]
-    pub fn alloc_pages_node(&mut self, nid: usize, gfp: Gfp, order: u32) -> Option<u64> {
-        if order <= MAX_ORDER
-            && let Some(pfn) = self.get_page_from_freelist(nid, gfp, order)
-        {
-            if gfp.contains(Gfp::ZERO) {
-                self.platform.zero_pages(pfn, 1 << order);
+    pub fn alloc_pages_node(&self, nid: usize, gfp: Gfp, order: u32) -> Option<u64> {
+        if order <= MAX_ORDER {
+            let cpu = self.this_cpu();
+            let got = match self.get_page_from_freelist(cpu, nid, gfp, order) {
+                Some(pfn) => Some(pfn),
+                None if self.drain_all_pages() > 0 => {
+                    self.get_page_from_freelist(cpu, nid, gfp, order)
+                }
+                None => None,
+            };
+            if let Some(pfn) = got {
+                if gfp.contains(Gfp::ZERO) {
+                    self.platform.zero_pages(pfn, 1 << order);
+                }
+                self.debug_check();
+                return Some(pfn);
             }
-            self.debug_check();
-            return Some(pfn);
         }
         if !gfp.contains(Gfp::NOWARN) {
             log::warn!(
@@ -56,59 +78,69 @@ impl<P: Platform> Machine<P> {
     /// `get_page_from_freelist`: walk node `nid`'s zonelist for a zone that may give a block
     /// of `order`, take it, count the NUMA events and prepare the head page.
     #[inline(always)]
-    fn get_page_from_freelist(&mut self, nid: usize, gfp: Gfp, order: u32) -> Option<u64> {
+    fn get_page_from_freelist(&self, cpu: usize, nid: usize, gfp: Gfp, order: u32) -> Option<u64> {
         let need = 1u64 << order;
         let high = gfp.high_zone();
         let thisnode = gfp.contains(Gfp::THISNODE);
         let memalloc = gfp.contains(Gfp::MEMALLOC);
-        let nodes = &mut self.nodes;
-        let cut = cut_index(high, thisnode);
+        let nodes = &self.nodes;
+        let cut = &nodes.get(nid)?.cut[cut_index(high, thisnode)];
         // The zonelist cut for this class; its first zone is the preferred zone
         // (`ac->preferred_zoneref`).
-        let pref = *nodes.get(nid)?.cut[cut].first()?;
-        for i in 0..nodes[nid].cut[cut].len() {
-            let zr = nodes[nid].cut[cut][i];
+        let pref = *cut.first()?;
+        for zr in cut {
             let zn = usize::from(zr.nid);
-            let zone = &mut nodes[zn].zones[zr.zone.index()];
+            let zone = &nodes[zn].zones[zr.zone.index()];
             // ALLOC_NO_WATERMARKS (__GFP_MEMALLOC) skips the lowmem reserve too.
             let floor = if memalloc {
                 0
             } else {
                 gfp.watermark_floor(zone.wmark.min) + zone.lowmem_reserve[high.index()]
             };
-            if zone.free < need + floor {
+            let Some(ps) = zone.pageset(cpu) else {
                 continue;
-            }
+            };
             let got = if order == 0 {
-                rmqueue_pcplist(&mut self.sparse, zone)
+                // The pages on this CPU's list are free pages this request can use.
+                let mut pcp = ps.pcp.lock();
+                if zone.nr_free_buddy() + u64::from(pcp.count) < need + floor {
+                    continue;
+                }
+                rmqueue_pcplist(&self.sparse, zone, &mut pcp)
             } else {
-                zone.areas.rmqueue_smallest(&mut self.sparse, order)
+                if zone.nr_free_buddy() < need + floor {
+                    continue;
+                }
+                let mut areas = zone.areas.lock();
+                let pfn = areas.rmqueue_smallest(&self.sparse, order);
+                if pfn.is_some() {
+                    zone.sub_free(need);
+                }
+                pfn
             };
             let Some(pfn) = got else { continue };
-            zone.free -= need;
-            // zone_statistics, on the zone already in hand; numa_foreign (the preferred
-            // zone is another one) is the only case that touches a second zone.
+            // zone_statistics, on this CPU's counters of the zone in hand; numa_foreign (the
+            // preferred zone is another one) is the only case that touches a second zone.
             let hit = zr.nid == pref.nid;
-            if hit {
-                zone.numa.hit += 1;
+            bump(if hit { &ps.numa.hit } else { &ps.numa.miss });
+            bump(if zn == self.cpu_node(cpu) {
+                &ps.numa.local
             } else {
-                zone.numa.miss += 1;
+                &ps.numa.other
+            });
+            if !hit
+                && let Some(pps) =
+                    nodes[usize::from(pref.nid)].zones[pref.zone.index()].pageset(cpu)
+            {
+                bump(&pps.numa.foreign);
             }
-            if zn == self.local_node {
-                zone.numa.local += 1;
-            } else {
-                zone.numa.other += 1;
-            }
-            if !hit {
-                nodes[usize::from(pref.nid)].zones[pref.zone.index()]
-                    .numa
-                    .foreign += 1;
-            }
-            if let Some(page) = self.sparse.page_mut(pfn) {
+            if let Some(page) = self.sparse.page(pfn) {
                 // prep_new_page
-                page.flags = (page.flags & !PageFlags::PCP.bits()) | PageFlags::HEAD.bits();
-                page.order = order as u8;
-                page.refcount = 1;
+                page.set_flag_bits(
+                    (page.flag_bits() & !PageFlags::PCP.bits()) | PageFlags::HEAD.bits(),
+                );
+                page.set_order(order);
+                page.set_refcount(1);
             }
             return Some(pfn);
         }
@@ -118,28 +150,33 @@ impl<P: Platform> Machine<P> {
     /// `alloc_pages` under the interleave policy (`alloc_page_interleave`): the next node with
     /// memory after the last one used is the preferred node; `interleave_hit` counts when the
     /// block comes from it.
-    pub fn alloc_pages_interleave(&mut self, gfp: Gfp, order: u32) -> Option<u64> {
+    pub fn alloc_pages_interleave(&self, gfp: Gfp, order: u32) -> Option<u64> {
         let n = self.nodes.len();
+        let prev = self.il_prev.load(Relaxed);
         let nid = (1..=n)
-            .map(|k| (self.il_prev + k) % n)
+            .map(|k| (prev + k) % n)
             .find(|&i| self.nodes[i].has_memory())?;
-        self.il_prev = nid;
+        self.il_prev.store(nid, Relaxed);
         let pfn = self.alloc_pages_node(nid, gfp, order)?;
         if let Some(p) = self.sparse.page(pfn)
             && p.nid() == nid
+            && let Some(ps) = self.nodes[nid].zones[p.zone().index()].pageset(self.this_cpu())
         {
-            let zid = p.zone();
-            self.zone_mut(nid, zid).numa.interleave_hit += 1;
+            bump(&ps.numa.interleave_hit);
         }
         Some(pfn)
     }
 
-    /// `__free_pages`: give back a block allocated with `order` to the zone of its node.
-    /// Refuses (error value and a `bad page` log line, free lists untouched) a pfn without a
-    /// struct page, a device page, a reserved page, a free page, a wrong order, or anything
-    /// that is not an allocated head.
+    /// `__free_pages`: give back a block allocated with `order` to the zone of its node
+    /// (an order-0 page to the running CPU's list). Refuses (error value and a `bad page` log
+    /// line, free lists untouched) a pfn without a struct page, a device page, a reserved
+    /// page, a free page, a wrong order, or anything that is not an allocated head.
+    ///
+    /// Freeing the same block twice at the same time from two CPUs is a bug in the caller
+    /// that the check cannot always catch (it is not a lock); the memory stays safe, and the
+    /// invariant checker reports the damage.
     #[inline]
-    pub fn free_pages(&mut self, pfn: u64, order: u32) -> Result<(), BadPage> {
+    pub fn free_pages(&self, pfn: u64, order: u32) -> Result<(), BadPage> {
         let r = self.free_pages_inner(pfn, order);
         if let Err(bad) = &r {
             log::error!("{bad}");
@@ -149,7 +186,7 @@ impl<P: Platform> Machine<P> {
     }
 
     #[inline]
-    fn free_pages_inner(&mut self, pfn: u64, order: u32) -> Result<(), BadPage> {
+    fn free_pages_inner(&self, pfn: u64, order: u32) -> Result<(), BadPage> {
         let bad = |reason, flags| BadPage {
             pfn,
             order,
@@ -159,13 +196,13 @@ impl<P: Platform> Machine<P> {
         if order > MAX_ORDER {
             return Err(bad(BadPageReason::OrderTooLarge, PageFlags::empty()));
         }
-        let Some(page) = self.sparse.page_mut(pfn) else {
+        let Some(page) = self.sparse.page(pfn) else {
             return Err(bad(BadPageReason::InvalidPfn, PageFlags::empty()));
         };
         let flags = page.flags();
-        if page.flags & (PageFlags::HEAD | PageFlags::DEVICE | PageFlags::MEMMAP).bits()
+        if page.flag_bits() & (PageFlags::HEAD | PageFlags::DEVICE | PageFlags::MEMMAP).bits()
             != PageFlags::HEAD.bits()
-            || u32::from(page.order) != order
+            || page.order() != order
             || page.zone >= ZoneId::Device as u8
             || usize::from(page.node) >= self.nodes.len()
         {
@@ -177,7 +214,7 @@ impl<P: Platform> Machine<P> {
                 BadPageReason::AlreadyFree
             } else if flags.contains(PageFlags::RESERVED) {
                 BadPageReason::Reserved
-            } else if flags.contains(PageFlags::HEAD) && u32::from(page.order) != order {
+            } else if flags.contains(PageFlags::HEAD) && page.order() != order {
                 BadPageReason::WrongOrder {
                     allocated: page.order(),
                 }
@@ -188,71 +225,94 @@ impl<P: Platform> Machine<P> {
             };
             return Err(bad(reason, flags));
         }
-        let (zid, nid) = (page.zone, usize::from(page.node));
-        page.refcount = 0;
-        page.order = 0;
-        let zone = &mut self.nodes[nid].zones[usize::from(zid)];
+        let zone = &self.nodes[usize::from(page.node)].zones[usize::from(page.zone)];
+        let Some(ps) = zone.pageset(self.this_cpu()) else {
+            return Err(bad(BadPageReason::InvalidPfn, flags));
+        };
+        page.set_refcount(0);
+        page.set_order(0);
         if order == 0 {
-            page.flags = (page.flags & !PageFlags::HEAD.bits()) | PageFlags::PCP.bits();
-            if zone.pcp.is_full() {
-                drain_batch(&mut self.sparse, zone, pcp::PCP_BATCH);
+            page.set_flag_bits(
+                (page.flag_bits() & !PageFlags::HEAD.bits()) | PageFlags::PCP.bits(),
+            );
+            let mut pcp = ps.pcp.lock();
+            pcp.push(&self.sparse, pfn);
+            if pcp.count >= pcp.high {
+                let batch = pcp.batch;
+                free_pcppages_bulk(&self.sparse, zone, &mut pcp, batch);
             }
-            zone.pcp.push(pfn);
         } else {
             page.clear(PageFlags::HEAD);
-            zone.free_one(&mut self.sparse, pfn, order);
+            let mut areas = zone.areas.lock();
+            zone.free_one_locked(&mut areas, &self.sparse, pfn, order);
         }
-        zone.free += 1 << order;
         Ok(())
     }
 
     /// `free_page`: one page.
     #[inline]
-    pub fn free_page(&mut self, pfn: u64) -> Result<(), BadPage> {
+    pub fn free_page(&self, pfn: u64) -> Result<(), BadPage> {
         self.free_pages(pfn, 0)
     }
 
-    /// `drain_all_pages`: move every cached order-0 page of every zone of every node back to
-    /// the buddy free lists, so the free lists (and buddyinfo) show all free memory merged.
-    pub fn drain_pages(&mut self) {
-        for zone in self.nodes.iter_mut().flat_map(|n| n.zones.iter_mut()) {
-            drain_batch(&mut self.sparse, zone, pcp::PCP_HIGH);
+    /// `drain_all_pages`: give every page on every CPU's lists of every zone of every node
+    /// back to the buddy free lists, so the free lists (and buddyinfo) show all free memory
+    /// merged. A remote drain, as Linux does since 5.19: each list is taken under its own
+    /// lock, so the CPUs may go on allocating meanwhile. Returns the pages drained.
+    pub fn drain_all_pages(&self) -> u64 {
+        let mut n = 0;
+        for zone in self.nodes.iter().flat_map(|nd| nd.zones.iter()) {
+            for ps in &zone.pagesets {
+                let mut pcp = ps.pcp.lock();
+                let count = pcp.count;
+                if count > 0 {
+                    free_pcppages_bulk(&self.sparse, zone, &mut pcp, count);
+                    n += u64::from(count);
+                }
+            }
         }
+        n
+    }
+
+    /// `drain_all_pages` (the name this crate used before the lists were per CPU).
+    pub fn drain_pages(&self) {
+        self.drain_all_pages();
     }
 }
 
-/// `rmqueue_pcplist`: an order-0 page from the zone's cache, refilled from the free lists
-/// when empty.
+/// `rmqueue_pcplist`: an order-0 page from this CPU's list of the zone, refilled with a batch
+/// from the free lists under the zone lock when empty (`rmqueue_bulk`).
 #[inline]
-fn rmqueue_pcplist(sparse: &mut Sparse, zone: &mut Zone) -> Option<u64> {
-    if zone.pcp.count == 0 {
-        for _ in 0..pcp::PCP_BATCH {
-            let Some(pfn) = zone.areas.rmqueue_smallest(sparse, 0) else {
+fn rmqueue_pcplist(sparse: &Sparse, zone: &Zone, pcp: &mut Pcp) -> Option<u64> {
+    if pcp.count == 0 {
+        let mut areas = zone.areas.lock();
+        let mut moved = 0;
+        for _ in 0..pcp.batch.max(1) {
+            let Some(pfn) = areas.rmqueue_smallest(sparse, 0) else {
                 break;
             };
-            if let Some(p) = sparse.page_mut(pfn) {
+            if let Some(p) = sparse.page(pfn) {
                 p.set(PageFlags::PCP);
             }
-            zone.pcp.push(pfn);
+            pcp.push(sparse, pfn);
+            moved += 1;
         }
+        zone.sub_free(moved);
     }
-    zone.pcp.pop()
+    pcp.pop(sparse)
 }
 
-/// `free_pcppages_bulk`: move up to `n` of the oldest cached pages to the free lists.
-fn drain_batch(sparse: &mut Sparse, zone: &mut Zone, n: usize) {
-    let Zone {
-        pcp,
-        areas,
-        id,
-        node,
-        ..
-    } = zone;
-    let (zid, nid) = (*id as u8, *node);
-    pcp.take_oldest(n, |pfn| {
-        if let Some(p) = sparse.page_mut(pfn) {
+/// `free_pcppages_bulk`: move up to `n` of the oldest pages of a CPU's list (its lock held as
+/// `pcp`) to the zone's free lists, under the zone lock.
+pub(crate) fn free_pcppages_bulk(sparse: &Sparse, zone: &Zone, pcp: &mut Pcp, n: u32) {
+    let mut areas = zone.areas.lock();
+    for _ in 0..n {
+        let Some(pfn) = pcp.pop_oldest(sparse) else {
+            break;
+        };
+        if let Some(p) = sparse.page(pfn) {
             p.clear(PageFlags::PCP);
         }
-        areas.free_one(sparse, pfn, 0, zid, nid);
-    });
+        zone.free_one_locked(&mut areas, sparse, pfn, 0);
+    }
 }

@@ -5,59 +5,79 @@
 //! falls back to 1 the pagemap's `page_free` callback runs instead of any buddy free path, and
 //! a put on an idle device page is refused: a device page can never reach the free lists.
 
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+
 use crate::machine::{Machine, PageRefError};
 use crate::page::PageFlags;
 use crate::platform::Platform;
 
 impl<P: Platform> Machine<P> {
     /// `get_page`: take a reference on an allocated block head or a device page. Returns the
-    /// new count.
-    pub fn get_page(&mut self, pfn: u64) -> Result<u32, PageRefError> {
-        let page = self.sparse.page_mut(pfn).ok_or(PageRefError::InvalidPfn)?;
-        let in_use =
-            page.has(PageFlags::DEVICE) || (page.has(PageFlags::HEAD) && page.refcount > 0);
-        if !in_use {
+    /// new count. Any CPU may call it for a page it holds a reference on.
+    pub fn get_page(&self, pfn: u64) -> Result<u32, PageRefError> {
+        let page = self.sparse.page(pfn).ok_or(PageRefError::InvalidPfn)?;
+        let device = page.has(PageFlags::DEVICE);
+        if !device && !page.has(PageFlags::HEAD) {
             return Err(PageRefError::NotInUse);
         }
-        page.refcount = page.refcount.checked_add(1).ok_or(PageRefError::Overflow)?;
-        Ok(page.refcount)
+        // page_ref_inc, refusing a free block (count 0) and an overflow.
+        let old = page
+            .refcount_atomic()
+            .try_update(AcqRel, Acquire, |c| match c {
+                0 if !device => None,
+                c => c.checked_add(1),
+            })
+            .map_err(|c| {
+                if c == 0 {
+                    PageRefError::NotInUse
+                } else {
+                    PageRefError::Overflow
+                }
+            })?;
+        Ok(old + 1)
     }
 
-    /// `put_page`: drop a reference. An allocated block is freed when its count reaches 0; a
+    /// `put_page`: drop a reference. An allocated block is freed when its count reaches 0
+    /// (`put_page_testzero`: of CPUs dropping references at once, exactly one frees it); a
     /// device page runs its pagemap's `page_free` callback when its count falls back to 1.
     /// Returns the new count.
-    pub fn put_page(&mut self, pfn: u64) -> Result<u32, PageRefError> {
-        let page = self.sparse.page_mut(pfn).ok_or(PageRefError::InvalidPfn)?;
+    pub fn put_page(&self, pfn: u64) -> Result<u32, PageRefError> {
+        let page = self.sparse.page(pfn).ok_or(PageRefError::InvalidPfn)?;
         if page.has(PageFlags::DEVICE) {
-            if page.refcount <= 1 {
+            let Ok(old) = page
+                .refcount_atomic()
+                .try_update(AcqRel, Acquire, |c| (c > 1).then(|| c - 1))
+            else {
                 log::error!(
                     "bad page: pfn {pfn:#x}: put_page on an idle ZONE_DEVICE page (flags {})",
                     page.flags()
                 );
                 return Err(PageRefError::IdleDevicePage);
-            }
-            page.refcount -= 1;
-            let count = page.refcount;
+            };
+            let count = old - 1;
             if count == 1
-                && let Some(pgmap) = page.pagemap().and_then(|i| self.pagemaps.get_mut(i))
+                && let Some(pgmap) = page.pagemap().and_then(|i| self.pagemaps.get(i))
             {
-                pgmap.page_free_calls += 1;
+                pgmap.page_free_calls.fetch_add(1, Relaxed);
                 if let Some(f) = pgmap.page_free {
                     f(page_pgmap_index(page.pgmap), pfn);
                 }
             }
             return Ok(count);
         }
-        if !page.has(PageFlags::HEAD) || page.refcount == 0 {
+        if !page.has(PageFlags::HEAD) {
             return Err(PageRefError::NotInUse);
         }
-        page.refcount -= 1;
-        if page.refcount > 0 {
-            return Ok(page.refcount);
+        let old = page
+            .refcount_atomic()
+            .try_update(AcqRel, Acquire, |c| c.checked_sub(1))
+            .map_err(|_| PageRefError::NotInUse)?;
+        if old > 1 {
+            return Ok(old - 1);
         }
-        // The last reference goes with the block: free it with its count restored, so a
-        // refused free (a memmap block) leaves the page as it was.
-        page.refcount = 1;
+        // The last reference goes with the block: free it with its count restored (no one
+        // else holds it now), so a refused free (a memmap block) leaves the page as it was.
+        page.set_refcount(1);
         let order = page.order();
         self.free_pages(pfn, order)
             .map_err(|_| PageRefError::NotInUse)?;

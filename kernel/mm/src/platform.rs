@@ -27,8 +27,9 @@ impl fmt::Display for MapError {
     }
 }
 
-/// What the memory manager needs from the machine. Five calls, none on the allocation fast
-/// path except [`zero_pages`](Self::zero_pages) for `Gfp::ZERO`.
+/// What the memory manager needs from the machine. Six calls; on the allocation and free
+/// paths only [`this_cpu`](Self::this_cpu), and [`zero_pages`](Self::zero_pages) for
+/// `Gfp::ZERO`.
 pub trait Platform {
     /// Give access to `count` struct pages stored at physical address `pa` (page-aligned;
     /// `count * 32` bytes). The memory is RAM handed out by memblock or the buddy allocator, the
@@ -52,6 +53,13 @@ pub trait Platform {
     /// memory mapping (add_memory). Called before any memmap storage is taken from the range.
     fn map_ram(&mut self, start: u64, len: u64) -> Result<(), MapError>;
 
-    /// Fill `count` page frames starting at `pfn` with zeroes (`__GFP_ZERO`).
-    fn zero_pages(&mut self, pfn: u64, count: u64);
+    /// Fill `count` page frames starting at `pfn` with zeroes (`__GFP_ZERO`). Called on the
+    /// allocation path, by any CPU: the frames belong to the caller alone.
+    fn zero_pages(&self, pfn: u64, count: u64);
+
+    /// `smp_processor_id()`: the number of the CPU running the call, `0..nr_cpus` as the
+    /// topology numbers CPUs. The allocation and free paths use it to pick the CPU's page
+    /// lists and counters; a number used by two callers at once costs lost NUMA events, never
+    /// memory safety.
+    fn this_cpu(&self) -> usize;
 }

@@ -4,6 +4,8 @@
 //! Memmap storage is leaked heap memory (`Box::leak`), because the trait hands out
 //! `&'static mut [Page]`: under Miri run with `MIRIFLAGS=-Zmiri-ignore-leaks`.
 
+extern crate std;
+
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -25,7 +27,7 @@ pub struct FakePlatform {
     /// Hot-added RAM ranges mapped.
     pub ram_maps: Vec<(u64, u64)>,
     /// `(pfn, count)` of every zero-fill.
-    pub zeroed: Vec<(u64, u64)>,
+    pub zeroed: spin::Mutex<Vec<(u64, u64)>>,
     /// Make `map_device` / `map_ram` fail.
     pub fail_map: bool,
     /// Make `memmap_storage` fail.
@@ -85,9 +87,28 @@ impl Platform for FakePlatform {
         Ok(())
     }
 
-    fn zero_pages(&mut self, pfn: u64, count: u64) {
-        self.zeroed.push((pfn, count));
+    fn zero_pages(&self, pfn: u64, count: u64) {
+        self.zeroed.lock().push((pfn, count));
     }
+
+    fn this_cpu(&self) -> usize {
+        this_cpu()
+    }
+}
+
+std::thread_local! {
+    static THIS_CPU: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+/// The CPU number the calling thread plays (0 until [`set_this_cpu`]).
+pub fn this_cpu() -> usize {
+    THIS_CPU.with(|c| c.get())
+}
+
+/// Make the calling thread play CPU `cpu` for every [`FakePlatform`] (threads playing CPUs
+/// in concurrency tests and benches; give each thread its own number).
+pub fn set_this_cpu(cpu: usize) {
+    THIS_CPU.with(|c| c.set(cpu));
 }
 
 /// A memblock with RAM `ram` (`(start, end)` byte ranges) and `reserved` ranges.

@@ -289,8 +289,10 @@ impl<P: Platform> Machine<P> {
 
     /// `/proc/zoneinfo` as Linux 6.1 prints it (`zoneinfo_show_print`), every zone of every
     /// node, Device included: the watermarks, counters and `protection:` line for every zone;
-    /// for populated zones also `nr_free_pages`, the NUMA event counters, the page cache
-    /// (`pagesets`, one CPU) and `start_pfn`. Linux's per-node reclaim and LRU counters are
+    /// for populated zones also `nr_free_pages`, the NUMA event counters, every CPU's page list
+    /// (`pagesets`: count, high, batch, and Linux's `vm stats threshold` for the zone) and
+    /// `start_pfn`. Free pages are `NR_FREE_PAGES` as Linux's: the buddy free lists, without
+    /// the per-CPU lists. Linux's per-node reclaim and LRU counters are
     /// left out: this kernel has no such state (boost, cma and node_unreclaimable are 0
     /// because it has no boosting, CMA or reclaim).
     pub fn write_zoneinfo(&self, w: &mut impl Write) -> fmt::Result {
@@ -302,7 +304,7 @@ impl<P: Platform> Machine<P> {
                 "\n  pages free     {}\n        boost    0\n        min      {}\
                  \n        low      {}\n        high     {}\n        spanned  {}\
                  \n        present  {}\n        managed  {}\n        cma      0",
-                z.free_pages(),
+                z.nr_free_pages(),
                 wm.min,
                 wm.low,
                 wm.high,
@@ -322,7 +324,7 @@ impl<P: Platform> Machine<P> {
             }
             let n = z.numa_stat();
             for (name, v) in [
-                ("nr_free_pages", z.free_pages()),
+                ("nr_free_pages", z.nr_free_pages()),
                 ("numa_hit", n.hit),
                 ("numa_miss", n.miss),
                 ("numa_foreign", n.foreign),
@@ -332,14 +334,18 @@ impl<P: Platform> Machine<P> {
             ] {
                 write!(w, "\n      {name:<12} {v}")?;
             }
-            write!(
-                w,
-                "\n  pagesets\n    cpu: 0\n              count: {}\n              high:  {}\
-                 \n              batch: {}",
-                z.pcp_count(),
-                crate::pcp::PCP_HIGH,
-                crate::pcp::PCP_BATCH
-            )?;
+            write!(w, "\n  pagesets")?;
+            for cpu in 0..self.nr_cpus() {
+                let Some((count, high, batch)) = z.pageset_info(cpu) else {
+                    break;
+                };
+                write!(
+                    w,
+                    "\n    cpu: {cpu}\n              count: {count}\n              high:  {high}\
+                     \n              batch: {batch}\n  vm stats threshold: {}",
+                    z.stat_threshold()
+                )?;
+            }
             write!(w, "\n  node_unreclaimable:  0")?;
             writeln!(w, "\n  start_pfn:           {}", z.start_pfn())?;
         }
@@ -363,7 +369,7 @@ impl<P: Platform> Machine<P> {
         let Some(node) = self.node(nid) else {
             return Ok(());
         };
-        let (total, free) = (kb(node.managed()), kb(node.free_pages()));
+        let (total, free) = (kb(node.managed()), kb(node.nr_free_pages()));
         writeln!(w, "Node {nid} MemTotal:       {total:>8} kB")?;
         writeln!(w, "Node {nid} MemFree:        {free:>8} kB")?;
         writeln!(w, "Node {nid} MemUsed:        {:>8} kB", total - free)
@@ -438,7 +444,7 @@ impl<P: Platform> Machine<P> {
             writeln!(
                 w,
                 "node {nid} free: {} MB",
-                node.free_pages() >> (20 - PAGE_SHIFT)
+                node.nr_free_pages() >> (20 - PAGE_SHIFT)
             )?;
         }
         writeln!(w, "node distances:")?;
@@ -470,7 +476,7 @@ impl<P: Platform> Machine<P> {
             }
             writeln!(w)?;
         }
-        let total: u64 = self.nodes[self.local_node]
+        let total: u64 = self.nodes[self.local_node()]
             .zonelist()
             .iter()
             .map(|zr| {
@@ -499,7 +505,7 @@ impl<P: Platform> Machine<P> {
             writeln!(w, "{:<16}{:>8} kB", label, kbytes)
         };
         line(w, "MemTotal:", kb(self.totalram_pages()))?;
-        line(w, "MemFree:", kb(self.nr_free_pages()))?;
+        line(w, "MemFree:", kb(self.nr_free_buddy_pages()))?;
         line(w, "Memmap:", self.memmap_ram_bytes >> 10)?;
         line(w, "MemmapOnDevice:", self.memmap_device_bytes >> 10)?;
         line(w, "DeviceTotal:", kb(self.device_pages()))?;

@@ -2,14 +2,19 @@
 //!
 //! A RAM page's zone is a function of its address ([`ZoneId::for_pfn`]); ZONE_DEVICE pages are
 //! whatever a device pagemap covers, wherever it lies. Every node has the whole zone array
-//! (empty where it has no such memory). Each [`Zone`] owns its buddy free lists, its order-0
-//! page cache, its watermarks and `lowmem_reserve`, its NUMA event counters, and the Linux
+//! (empty where it has no such memory). Each [`Zone`] owns its buddy free lists behind its lock,
+//! a page list per CPU, its watermarks and `lowmem_reserve`, its NUMA event counters, and the Linux
 //! counters: spanned = end − start; present = spanned − holes; managed = present − reserved.
 //! ZONE_DEVICE only ever grows its span: its pages are present in no zone's count (Linux).
 
+use alloc::vec::Vec;
+use core::sync::atomic::AtomicU64;
+use core::sync::atomic::Ordering::Relaxed;
+
 use crate::buddy::FreeAreas;
-use crate::pcp::Pcp;
+use crate::pcp::PerCpuPageset;
 use crate::sparse::Sparse;
+use crate::sync::Mutex;
 use crate::watermark::Watermarks;
 
 /// First pfn above ZONE_DMA (16 MiB).
@@ -146,6 +151,12 @@ impl NumaStat {
 }
 
 /// One memory zone (`struct zone`) of one node.
+///
+/// The span, present and managed counts, watermarks and `lowmem_reserve` change only while
+/// the memory manager is held exclusively (boot, hotplug, memremap). The free lists are behind
+/// the zone's lock; `NR_FREE_PAGES` is written under that lock and read without it by the
+/// watermark check. Each possible CPU has its own [`PerCpuPageset`] (page list and NUMA
+/// counters).
 #[derive(Debug)]
 pub struct Zone {
     pub(crate) id: ZoneId,
@@ -155,15 +166,21 @@ pub struct Zone {
     pub(crate) spanned: u64,
     pub(crate) present: u64,
     pub(crate) managed: u64,
-    /// Free pages: in the buddy free lists plus in the page cache (`NR_FREE_PAGES` + pcp).
-    pub(crate) free: u64,
+    /// `NR_FREE_PAGES`: pages in the buddy free lists (not those on per-CPU lists).
+    pub(crate) free: AtomicU64,
     pub(crate) wmark: Watermarks,
     /// Pages kept free for allocations that could have used a higher zone
     /// (`lowmem_reserve[highest allowed zone]`).
     pub(crate) lowmem_reserve: [u64; MAX_NR_ZONES],
-    pub(crate) numa: NumaStat,
-    pub(crate) areas: FreeAreas,
-    pub(crate) pcp: Pcp,
+    /// The zone lock (`zone->lock`) and the free lists it protects.
+    pub(crate) areas: Mutex<FreeAreas>,
+    /// One per possible CPU (`zone->per_cpu_pageset`, `zone->per_cpu_zonestats`).
+    pub(crate) pagesets: Vec<PerCpuPageset>,
+    /// `pageset_high` / `pageset_batch`: what every CPU's list uses.
+    pub(crate) pcp_high: u32,
+    pub(crate) pcp_batch: u32,
+    /// `vm stats threshold` (Linux's `calculate_normal_threshold`).
+    pub(crate) stat_threshold: u32,
 }
 
 impl Zone {
@@ -175,20 +192,77 @@ impl Zone {
             spanned: 0,
             present: 0,
             managed: 0,
-            free: 0,
+            free: AtomicU64::new(0),
             wmark: Watermarks::default(),
             lowmem_reserve: [0; MAX_NR_ZONES],
-            numa: NumaStat::default(),
-            areas: FreeAreas::new(),
-            pcp: Pcp::new(),
+            areas: Mutex::new(FreeAreas::new()),
+            pagesets: Vec::new(),
+            pcp_high: 0,
+            pcp_batch: 1,
+            stat_threshold: 0,
         }
     }
 
-    /// `__free_one_page` into this zone's free lists.
+    /// `__free_one_page` into this zone's free lists, under the zone lock held as `areas`.
     #[inline]
-    pub(crate) fn free_one(&mut self, sparse: &mut Sparse, pfn: u64, order: u32) {
-        self.areas
-            .free_one(sparse, pfn, order, self.id as u8, self.node);
+    pub(crate) fn free_one_locked(
+        &self,
+        areas: &mut FreeAreas,
+        sparse: &Sparse,
+        pfn: u64,
+        order: u32,
+    ) {
+        areas.free_one(sparse, pfn, order, self.id as u8, self.node);
+        self.add_free(1 << order);
+    }
+
+    /// `NR_FREE_PAGES` += `n` (zone lock held: a load and a store).
+    #[inline]
+    pub(crate) fn add_free(&self, n: u64) {
+        self.free
+            .store(self.free.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    /// `NR_FREE_PAGES` -= `n` (zone lock held).
+    #[inline]
+    pub(crate) fn sub_free(&self, n: u64) {
+        self.free
+            .store(self.free.load(Relaxed).wrapping_sub(n), Relaxed);
+    }
+
+    /// `NR_FREE_PAGES`, read without the lock (`zone_page_state`).
+    #[inline]
+    pub(crate) fn nr_free_buddy(&self) -> u64 {
+        self.free.load(Relaxed)
+    }
+
+    /// Give every possible CPU its pageset, `nr_cpus` of them (`setup_zone_pageset`).
+    pub(crate) fn setup_pagesets(&mut self, nr_cpus: usize) {
+        let (high, batch) = (self.pcp_high, self.pcp_batch);
+        self.pagesets = (0..nr_cpus.max(1))
+            .map(|_| PerCpuPageset::new(high, batch))
+            .collect();
+    }
+
+    /// `zone_set_high_and_batch` for `node_cpus` CPUs on the zone's node and `online` CPUs.
+    /// The memory manager is held exclusively, so every list can be updated in place.
+    pub(crate) fn set_high_and_batch(&mut self, node_cpus: usize, online: usize) {
+        let batch = crate::pcp::zone_batchsize(self.managed);
+        let high = crate::pcp::zone_highsize(self.wmark.low, batch, node_cpus, online);
+        self.pcp_high = high;
+        self.pcp_batch = batch;
+        self.stat_threshold = crate::pcp::stat_threshold(self.managed, online);
+        for ps in &mut self.pagesets {
+            let pcp = ps.pcp.get_mut();
+            pcp.high = high;
+            pcp.batch = batch;
+        }
+    }
+
+    /// The pageset of `cpu` (CPU 0's for a number beyond the possible CPUs).
+    #[inline]
+    pub(crate) fn pageset(&self, cpu: usize) -> Option<&PerCpuPageset> {
+        self.pagesets.get(cpu).or_else(|| self.pagesets.first())
     }
 
     /// Which zone this is.
@@ -204,9 +278,13 @@ impl Zone {
     pub fn lowmem_reserve(&self) -> [u64; MAX_NR_ZONES] {
         self.lowmem_reserve
     }
-    /// The zone's NUMA allocation events.
+    /// The zone's NUMA allocation events, its CPUs' counters summed.
     pub fn numa_stat(&self) -> NumaStat {
-        self.numa
+        let mut s = NumaStat::default();
+        for ps in &self.pagesets {
+            s.add(&ps.numa.read());
+        }
+        s
     }
     /// Linux's zone name.
     pub fn name(&self) -> &'static str {
@@ -232,17 +310,33 @@ impl Zone {
     pub fn managed(&self) -> u64 {
         self.managed
     }
-    /// Free pages, including those in the order-0 page cache.
+    /// Free pages, including those on the per-CPU lists.
     pub fn free_pages(&self) -> u64 {
-        self.free
+        self.nr_free_buddy() + self.pcp_count()
     }
-    /// Free pages held in the order-0 page cache.
+    /// `NR_FREE_PAGES` as Linux counts it: free pages in the buddy free lists only.
+    pub fn nr_free_pages(&self) -> u64 {
+        self.nr_free_buddy()
+    }
+    /// Free pages held on the per-CPU lists of all CPUs.
     pub fn pcp_count(&self) -> u64 {
-        self.pcp.count as u64
+        self.pagesets
+            .iter()
+            .map(|ps| u64::from(ps.pcp.lock().count))
+            .sum()
+    }
+    /// One CPU's list: `(count, high, batch)`; None for a CPU beyond the possible ones.
+    pub fn pageset_info(&self, cpu: usize) -> Option<(u32, u32, u32)> {
+        let p = self.pagesets.get(cpu)?.pcp.lock();
+        Some((p.count, p.high, p.batch))
+    }
+    /// `vm stats threshold` of /proc/zoneinfo (Linux's `calculate_normal_threshold`).
+    pub fn stat_threshold(&self) -> u32 {
+        self.stat_threshold
     }
     /// Number of free blocks of `order` in the buddy free lists (`free_area[order].nr_free`).
     pub fn nr_free(&self, order: u32) -> u64 {
-        self.areas.area[order as usize].nr_free
+        self.areas.lock().area[order as usize].nr_free
     }
     /// The min / low / high watermarks (pages).
     pub fn watermarks(&self) -> Watermarks {

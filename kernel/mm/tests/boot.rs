@@ -23,7 +23,10 @@ fn pc_64m_zones_and_counters() {
     // NODE_DATA, the memmap (one section, 1 MiB) and the 2 MiB "kernel" are reserved.
     assert_eq!(n.memmap_ram_bytes(), MIB);
     let (nd_pa, nd_size) = n.node_data()[0];
-    assert_eq!(nd_size, 8192, "a pg_data of two pages");
+    assert_eq!(
+        nd_size, 4096,
+        "a pg_data of one page (the per-CPU lists live on the heap)"
+    );
     assert_eq!(
         nd_pa,
         64 * MIB - nd_size,
@@ -33,7 +36,7 @@ fn pc_64m_zones_and_counters() {
     assert_eq!(reserved, 256 + 512 + nd_size / 4096);
     let mut log = String::new();
     n.write_node_data(&mut log).unwrap();
-    assert_eq!(log, "NODE_DATA(0) allocated [mem 0x03ffe000-0x03ffffff]\n");
+    assert_eq!(log, "NODE_DATA(0) allocated [mem 0x03fff000-0x03ffffff]\n");
     assert_eq!(n.nr_free_pages(), n.totalram_pages());
     for z in ZoneId::RAM {
         let z = n.nodes()[0].zone(z);
@@ -143,26 +146,29 @@ fn buddyinfo_zoneinfo_meminfo_formats() {
     assert!(lines[0].starts_with("Node 0, zone      DMA "));
     assert!(lines[1].starts_with("Node 0, zone    DMA32 "));
     // Free blocks per order, as worked out for this layout: DMA32 is 12288 pages less the
-    // top 1 MiB + 8 KiB (memmap and NODE_DATA), so one free block of each order 1-7 and 9
+    // top 1 MiB + 4 KiB (memmap and NODE_DATA), so one free block of each order 0-7 and 9
     // below the last eleven 4 MiB blocks.
     assert_eq!(
         lines[1],
-        "Node 0, zone    DMA32      0      1      1      1      1      1      1      1      0      1     11 "
+        "Node 0, zone    DMA32      1      1      1      1      1      1      1      1      0      1     11 "
     );
 
     let mut z = String::new();
     n.write_zoneinfo(&mut z).unwrap();
     // Linux 6.1's zoneinfo_show_print, field for field (the counters this kernel keeps), with
-    // Linux's arithmetic worked by hand: lowmem 3486 + 12030 = 15516 pages, min_free_kbytes
-    // isqrt(15516 * 4 * 16) = 996 (249 pages); DMA32 min 249 * 12030 / 15516 = 193, steps of
-    // 193 / 4 = 48; DMA min 55, steps of 13; DMA's protection 12030 / 256 = 46.
+    // Linux's arithmetic worked by hand: lowmem 3486 + 12031 = 15517 pages, min_free_kbytes
+    // isqrt(15517 * 4 * 16) = 996 (249 pages); DMA32 min 249 * 12031 / 15517 = 193, steps of
+    // 193 / 4 = 48; DMA min 55, steps of 13; DMA's protection 12031 / 256 = 46.
     assert!(z.contains(
-        "Node 0, zone    DMA32\n  pages free     12030\n        boost    0\n        min      193\n        low      241\n        high     289\n        spanned  12288\n        present  12288\n        managed  12030\n        cma      0\n        protection: (0, 0, 0, 0)\n      nr_free_pages 12030\n      numa_hit     0\n"
+        "Node 0, zone    DMA32\n  pages free     12031\n        boost    0\n        min      193\n        low      241\n        high     289\n        spanned  12288\n        present  12288\n        managed  12031\n        cma      0\n        protection: (0, 0, 0, 0)\n      nr_free_pages 12031\n      numa_hit     0\n"
     ), "{z}");
     assert!(z.contains(
         "Node 0, zone      DMA\n  pages free     3486\n        boost    0\n        min      55\n        low      68\n        high     81\n        spanned  4095\n        present  3998\n        managed  3486\n        cma      0\n        protection: (0, 46, 46, 46)\n"
     ), "{z}");
-    assert!(z.contains("  pagesets\n    cpu: 0\n              count: 0\n              high:  128\n              batch: 32\n  node_unreclaimable:  0\n  start_pfn:           4096\n"));
+    // One CPU: Linux's zone_batchsize(12031) = rounddown_pow_of_two(2 + 1) - 1 = 1, and
+    // zone_highsize = the low watermark 241 over the node's one CPU; the vm stats threshold
+    // is 2 * fls(1) * (1 + fls(12031 >> 15)) = 2.
+    assert!(z.contains("  pagesets\n    cpu: 0\n              count: 0\n              high:  241\n              batch: 1\n  vm stats threshold: 2\n  node_unreclaimable:  0\n  start_pfn:           4096\n"), "{z}");
     // Unpopulated zones stop after the protection line, Device included.
     assert!(z.contains(
         "Node 0, zone   Device\n  pages free     0\n        boost    0\n        min      0\n        low      0\n        high     0\n        spanned  0\n        present  0\n        managed  0\n        cma      0\n        protection: (0, 0, 0, 0)\n"
@@ -186,7 +192,7 @@ fn buddyinfo_zoneinfo_meminfo_formats() {
 
 #[test]
 fn page_description() {
-    let mut n = pc_node(64);
+    let n = pc_node(64);
     let pfn = n.alloc_pages(mm::Gfp::KERNEL, 2).unwrap();
     let mut s = String::new();
     n.write_page(&mut s, pfn).unwrap();

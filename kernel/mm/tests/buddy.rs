@@ -22,7 +22,7 @@ fn buddyinfo(n: &Machine<FakePlatform>) -> String {
 #[test]
 fn alloc_splits_the_smallest_sufficient_block_and_free_merges_back() {
     // DMA32 only: 16-32 MiB.
-    let mut n = node(&[(16 * MIB, 32 * MIB)], &[]);
+    let n = node(&[(16 * MIB, 32 * MIB)], &[]);
     let before = counts(&n, ZoneId::Dma32);
     let k = (3..=MAX_ORDER as usize).find(|&o| before[o] > 0).unwrap();
     let pfn = n.alloc_pages(Gfp::KERNEL, 3).unwrap();
@@ -51,7 +51,7 @@ fn alloc_splits_the_smallest_sufficient_block_and_free_merges_back() {
 #[test]
 #[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn order0_goes_through_the_page_cache_and_drains_back() {
-    let mut n = pc_node(64);
+    let n = pc_node(64);
     let before = buddyinfo(&n);
     let free = n.nr_free_pages();
     let pfns: Vec<u64> = (0..1000)
@@ -74,7 +74,7 @@ fn order0_goes_through_the_page_cache_and_drains_back() {
 #[test]
 #[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn blocks_never_cross_16m_or_4g() {
-    let mut n = node(
+    let n = node(
         &[(12 * MIB, 20 * MIB), (4 * GIB - 4 * MIB, 4 * GIB + 4 * MIB)],
         &[],
     );
@@ -126,7 +126,7 @@ fn blocks_never_cross_16m_or_4g() {
 #[test]
 #[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn holes_are_never_free_and_refused() {
-    let mut n = pc_node(64);
+    let n = pc_node(64);
     // The legacy hole 0x9f000-0x100000 and page 0.
     for pfn in [0u64, 0x9f, 0xa0, 0xff] {
         let e = n.free_page(pfn).unwrap_err();
@@ -143,7 +143,7 @@ fn holes_are_never_free_and_refused() {
 #[test]
 #[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn watermarks_refuse_ordinary_allocations_below_min() {
-    let mut n = node(&[(16 * MIB, 48 * MIB)], &[]);
+    let n = node(&[(16 * MIB, 48 * MIB)], &[]);
     let z = ZoneId::Dma32;
     let wm = n.nodes()[0].zone(z).watermarks();
     assert!(wm.min > 0 && wm.min < wm.low && wm.low < wm.high);
@@ -176,7 +176,7 @@ fn watermarks_refuse_ordinary_allocations_below_min() {
 #[test]
 #[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn bad_frees_are_refused_and_leave_the_lists_intact() {
-    let mut n = pc_node(64);
+    let n = pc_node(64);
     let a = n.alloc_pages(Gfp::KERNEL, 2).unwrap();
     let b = n.alloc_page(Gfp::KERNEL).unwrap();
     n.free_page(b).unwrap();
@@ -225,7 +225,7 @@ fn bad_frees_are_refused_and_leave_the_lists_intact() {
 #[test]
 #[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn zone_modifiers_and_zonelist_order() {
-    let mut n = node(&[(MIB, 64 * MIB), (4 * GIB, 4 * GIB + 64 * MIB)], &[]);
+    let n = node(&[(MIB, 64 * MIB), (4 * GIB, 4 * GIB + 64 * MIB)], &[]);
     let p = n.alloc_page(Gfp::KERNEL).unwrap();
     assert_eq!(ZoneId::for_pfn(p), ZoneId::Normal, "Normal is used first");
     let p = n.alloc_page(Gfp::DMA32).unwrap();
@@ -246,7 +246,7 @@ fn zone_modifiers_and_zonelist_order() {
 #[test]
 #[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn exhaustion_in_every_zone_restores_counters_exactly() {
-    let mut n = node(
+    let n = node(
         &[
             (0x1000, 0x9f000),
             (MIB, 64 * MIB),
@@ -296,16 +296,16 @@ fn exhaustion_in_every_zone_restores_counters_exactly() {
 
 #[test]
 fn zero_flag_zeroes_through_the_platform() {
-    let mut n = pc_node(64);
+    let n = pc_node(64);
     let p = n.alloc_pages(Gfp::KERNEL | Gfp::ZERO, 3).unwrap();
-    assert_eq!(n.platform().zeroed, vec![(p, 8)]);
+    assert_eq!(*n.platform().zeroed.lock(), vec![(p, 8)]);
     n.alloc_page(Gfp::KERNEL).unwrap();
-    assert_eq!(n.platform().zeroed.len(), 1);
+    assert_eq!(n.platform().zeroed.lock().len(), 1);
 }
 
 #[test]
 fn order_above_max_is_none() {
-    let mut n = pc_node(64);
+    let n = pc_node(64);
     assert_eq!(n.alloc_pages(Gfp::KERNEL, MAX_ORDER + 1), None);
     let p = n.alloc_pages(Gfp::KERNEL, MAX_ORDER).unwrap();
     assert_eq!(p % 1024, 0);
@@ -313,7 +313,7 @@ fn order_above_max_is_none() {
 
 #[test]
 fn ram_page_refcounts() {
-    let mut n = pc_node(64);
+    let n = pc_node(64);
     let p = n.alloc_pages(Gfp::KERNEL, 1).unwrap();
     assert_eq!(n.get_page(p), Ok(2));
     assert_eq!(n.put_page(p), Ok(1));

@@ -64,7 +64,7 @@ proptest! {
     fn random_alloc_free_sequences_keep_every_invariant(
         ops in proptest::collection::vec(op(), 1..cases().1)
     ) {
-        let mut n = layout();
+        let n = layout();
         let initial = zone_pages(&n);
         let mut live: BTreeMap<u64, u32> = BTreeMap::new();
         for op in ops {

@@ -100,7 +100,7 @@ fn each_node_has_its_zones_pages_and_memmap() {
 
 #[test]
 fn zonelists_fall_back_by_distance_and_count_numastat() {
-    let mut n = two_nodes();
+    let n = two_nodes();
     assert_eq!(n.nodes()[1].node_order(), [1, 0]);
     assert_eq!(
         n.nodes()[1].zonelist(),
@@ -171,7 +171,7 @@ fn zonelists_fall_back_by_distance_and_count_numastat() {
 
 #[test]
 fn interleave_alternates_and_counts_hits() {
-    let mut n = two_nodes();
+    let n = two_nodes();
     let mut nodes = Vec::new();
     for _ in 0..6 {
         let p = n.alloc_pages_interleave(Gfp::KERNEL, 0).unwrap();
@@ -187,7 +187,7 @@ fn interleave_alternates_and_counts_hits() {
 fn memoryless_node_allocates_from_the_nearest() {
     // Node 2 has a CPU and no memory; node 1 is nearer to it than node 0.
     let d = vec![10, 20, 30, 20, 10, 15, 30, 15, 10];
-    let mut n = machine(
+    let n = machine(
         &[(0x1000, 0x9f000), (MIB, GIB)],
         &[(0, 512 * MIB, 0), (512 * MIB, GIB, 1)],
         Topology::new(3, d, vec![vec![0], vec![1], vec![2]]).unwrap(),
@@ -286,7 +286,7 @@ fn node_boundaries_inside_a_max_order_block_stop_merging() {
     let mut mb = memblock(&[(0x1000, 0x9f000), (MIB, 64 * MIB)], &[(MIB, 3 * MIB)]);
     mb.set_node(33 * MIB, 31 * MIB, 1).unwrap();
     mb.set_current_limit(20 * MIB);
-    let mut n = Machine::init_numa(
+    let n = Machine::init_numa(
         FakePlatform::new(),
         mb,
         Topology::new(2, vec![], vec![]).unwrap(),
@@ -376,7 +376,7 @@ proptest! {
             .map(|i| if cpus[i] { vec![i as u32] } else { vec![] })
             .collect();
         let topo = Topology::new(nr, distances(nr, &picks), cpu_lists).unwrap();
-        let mut n = machine(&[(0x1000, 0x9f000), (MIB, ram_end)], &nodes, topo.clone());
+        let n = machine(&[(0x1000, 0x9f000), (MIB, ram_end)], &nodes, topo.clone());
         n.check().unwrap();
         for &(s, e, nid) in &nodes {
             let node = &n.nodes()[usize::from(nid)];
