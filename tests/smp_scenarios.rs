@@ -58,7 +58,10 @@ fn total_line(cpus: u64, lpj: u64) -> String {
 /// interleaving on the busy console: ".... node  #0, CPUs:      #1 #2", then " #3").
 #[test]
 fn four_cpus_come_up_with_linuxs_lines() {
-    let res = boot("--smp 4", "cpus\npoweroff\n");
+    let res = boot(
+        "--smp 4",
+        "cpus\nzoneinfo\nstress 20000\nbuddyinfo\npoweroff\n",
+    );
     let out = &res.output;
     let lpj = lpj(out);
     let total = total_line(4, lpj);
@@ -77,7 +80,53 @@ fn four_cpus_come_up_with_linuxs_lines() {
     );
     assert!(!out.contains("do_boot_cpu failed"), "{out}");
     // The shell still answers after the bring-up (interrupts reach the boot CPU).
-    assert!(out.contains("CPU  APIC id  node  state"), "{out}");
+    let cpus = section(out, "cpus");
+    assert!(cpus.contains("CPU  APIC id  node  state"), "{out}");
+    for cpu in 1..4 {
+        assert!(
+            cpus.contains(&format!("  {cpu}      {cpu:#x}     0  online\n")),
+            "{cpus}"
+        );
+    }
+    // Every populated zone has a pageset per online CPU, as Linux prints them; the
+    // one node's 4 CPUs share each zone's low watermark (Linux's zone_highsize).
+    let zi = section(out, "zoneinfo");
+    let dma32 = zi.split("Node 0, zone    DMA32").nth(1).unwrap();
+    let dma32 = dma32.split("Node 0, zone   Normal").next().unwrap();
+    let low: u64 = field(dma32, "low");
+    let high = (low / 4).max(4 * 31);
+    for cpu in 0..4 {
+        assert!(
+            dma32.contains(&format!("\n    cpu: {cpu}\n              count: ")),
+            "{dma32}"
+        );
+    }
+    assert_eq!(
+        dma32.matches(&format!("high:  {high}\n")).count(),
+        4,
+        "{dma32}"
+    );
+    assert!(!dma32.contains("cpu: 4"), "{dma32}");
+    // All four CPUs allocate and free at once, blocks cross CPUs, and the checker
+    // passes with the others stopped.
+    let stress = section(out, "stress 20000");
+    assert!(
+        stress.starts_with("stress: 80000 operations on 4 CPUs, ")
+            && stress.contains(" cycles per operation, check passed\n"),
+        "{stress}"
+    );
+    assert!(
+        !stress.contains(" 0 of blocks another CPU allocated"),
+        "{stress}"
+    );
+}
+
+/// The first number after `name` in a zoneinfo block.
+fn field(block: &str, name: &str) -> u64 {
+    block
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{block}"))
 }
 
 /// Linux 6.1 with two nodes (`-numa node,cpus=0-1 -numa node,cpus=2-3`): one line per node.
@@ -85,7 +134,7 @@ fn four_cpus_come_up_with_linuxs_lines() {
 fn two_nodes_split_the_boot_line_by_node() {
     let res = boot(
         "--smp 4 --numa 512M,cpus=0-1 --numa 512M,cpus=2-3",
-        "poweroff\n",
+        "numa\nstress 10000\nnumastat\npoweroff\n",
     );
     let out = &res.output;
     let total = total_line(4, lpj(out));
@@ -102,13 +151,39 @@ fn two_nodes_split_the_boot_line_by_node() {
             &total,
         ],
     );
+    let numa = section(out, "numa");
+    assert!(numa.contains("node 0 cpus: 0 1\n"), "{numa}");
+    assert!(numa.contains("node 1 cpus: 2 3\n"), "{numa}");
+    let stress = section(out, "stress 10000");
+    assert!(
+        stress.starts_with("stress: 40000 operations on 4 CPUs, ")
+            && stress.contains("check passed"),
+        "{stress}"
+    );
+    // CPUs of both nodes allocated locally (local_node) and for the other node.
+    let ns = section(out, "numastat");
+    for counter in ["numa_hit", "local_node", "other_node"] {
+        let row = ns
+            .lines()
+            .find(|l| l.starts_with(counter))
+            .unwrap_or_else(|| panic!("no {counter}:\n{ns}"));
+        let v: Vec<u64> = row
+            .split_whitespace()
+            .skip(1)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert!(v.len() == 2 && v[0] > 0 && v[1] > 0, "{counter}: {ns}");
+    }
 }
 
 /// A CPU that gets INIT but no start-up IPI (`smp.nosipi=1`) never answers: after the
 /// timeout (1 s) it is reported with Linux's line, skipped, and the kernel boots on.
 #[test]
 fn a_cpu_that_never_answers_is_reported_and_skipped() {
-    let res = boot("--smp 2 --cmdline smp.nosipi=1", "poweroff\n");
+    let res = boot(
+        "--smp 2 --cmdline smp.nosipi=1",
+        "cpus\nzoneinfo\nstress 5000\npoweroff\n",
+    );
     let out = &res.output;
     let total = total_line(1, lpj(out));
     assert_in_order(
@@ -122,6 +197,20 @@ fn a_cpu_that_never_answers_is_reported_and_skipped() {
             "smp: Brought up 1 node, 1 CPU",
             &total,
         ],
+    );
+    // It stays out: not online, no pageset in zoneinfo, not in the stress run.
+    assert!(
+        section(out, "cpus").contains("  1      0x1     0  present, not started\n"),
+        "{out}"
+    );
+    let zi = section(out, "zoneinfo");
+    assert!(
+        zi.contains("\n    cpu: 0\n") && !zi.contains("cpu: 1"),
+        "{zi}"
+    );
+    assert!(
+        section(out, "stress 5000").starts_with("stress: 5000 operations on 1 CPU, "),
+        "{out}"
     );
 }
 

@@ -44,6 +44,7 @@ pub mod serial;
 pub mod shell;
 pub mod smp;
 pub mod stress;
+pub mod stress_smp;
 pub mod testing;
 pub mod tsc;
 
@@ -58,6 +59,14 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
     config.kernel_stack_size = 256 * 1024;
     config
 };
+
+/// Start the other CPUs (Linux's `smp_init`) and tell the memory manager which
+/// came up (its CPU hotplug callbacks: per-CPU list sizes, offline CPUs drained).
+/// After `boot::init` (or `testing::init`), once.
+pub fn start_secondary_cpus() {
+    smp::init();
+    memory::sync_online_cpus();
+}
 
 /// Bring up the CPU-level pieces every kernel (the real one and each test kernel)
 /// needs before anything else: the boot CPU's GS base (per-CPU data), serial

@@ -21,7 +21,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     );
     kernel::boot::init(boot_info);
     // The other CPUs after the memory manager, before the drivers (Linux's smp_init).
-    kernel::smp::init();
+    kernel::start_secondary_cpus();
     kernel::boot::late_init();
     kernel::shell::log_init_time();
     kernel::shell::run()

@@ -1,7 +1,14 @@
 //! The memory manager inside the kernel: the hardware-free `mm::Machine` (with
-//! one `PgData` per NUMA node) behind one lock, and `KernelPlatform`, the glue it reaches the machine through (struct
-//! page storage through the bootloader's physical mapping, device and hot-added
-//! ranges mapped by our page tables, zeroing frames).
+//! one `PgData` per NUMA node) behind a reader-writer lock, and `KernelPlatform`,
+//! the glue it reaches the machine through (struct page storage through the
+//! bootloader's physical mapping, device and hot-added ranges mapped by our page
+//! tables, zeroing frames, the running CPU's number).
+//!
+//! Allocation, free and the views share the machine ([`with_shared`]: any number
+//! of CPUs at once; the allocator's per-CPU lists and zone locks do the rest).
+//! Hotplug, memremap and the invariant checker hold it exclusively ([`with`]),
+//! Linux's `mem_hotplug_lock`: taking it waits until no CPU is inside the
+//! allocator, which is the quiescent state the checker needs.
 //!
 //! Page-table frames needed while the node is busy (memremap, hotplug) come from a
 //! pool filled from the buddy allocator just before the call, so mapping never has
@@ -9,12 +16,13 @@
 //!
 //! # Lock order
 //!
-//! The kernel runs on one CPU, so a lock taken twice, or two locks taken in
-//! opposite orders by code and by what it calls, is a hang. Locks are taken in
-//! this order and never the other way round:
+//! A lock taken twice on one CPU, or two locks taken in opposite orders by code
+//! and by what it calls (or by two CPUs), is a hang. Locks are taken in this order
+//! and never the other way round:
 //!
 //! 1. [`boot::DISCOVERY`] (firmware's view: e820, pmem, iomem) before
-//! 2. [`MM`] (the memory manager) before
+//! 2. [`MM`] (the memory manager; inside it the allocator's pageset lock, then a
+//!    zone lock, with interrupts off) before
 //! 3. the record of handed-out memmap storage (taken inside `memmap_storage`),
 //! 4. the heap's locks (`HEAP`, then its frame sources), which only *try* [`MM`]
 //!    for frames and never wait for it,
@@ -24,6 +32,10 @@
 //! `hotplug_scan` holds DISCOVERY while it asks MM about known ranges: code that
 //! holds MM must therefore never take DISCOVERY. Interrupt handlers that return
 //! (COM1, breakpoint) take no lock at all or only try one (see `interrupts`).
+//! [`MM`] is taken with interrupts enabled (a CPU waiting for it still answers
+//! IPIs) and held with them disabled for shared use, so an interrupt handler's
+//! heap growth (which only tries [`MM`]) can never meet this CPU's pageset lock
+//! held by the code it interrupted.
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -32,7 +44,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use firmware::iomem::{Resource, ResourceKind};
 use firmware::range::PhysRange;
 use mm::{Gfp, Machine, Memblock, MemremapOptions, Page, PgData, Platform, Topology};
-use spin::Mutex;
+use spin::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::discovery::Discovery;
 use crate::{boot, heap, kimage, memhp, paging, pmem};
@@ -183,8 +195,7 @@ impl Platform for KernelPlatform {
     }
 
     fn this_cpu(&self) -> usize {
-        // Only the boot CPU, CPU 0, runs kernel code until the secondary CPUs are brought up.
-        0
+        crate::smp::cpu_id()
     }
 
     fn zero_pages(&self, pfn: u64, count: u64) {
@@ -197,12 +208,73 @@ impl Platform for KernelPlatform {
     }
 }
 
-/// The memory manager: the machine and its NUMA nodes.
-pub static MM: Mutex<Option<Machine<KernelPlatform>>> = Mutex::new(None);
+/// The memory manager: the machine and its NUMA nodes (see the module comment for
+/// who shares it and who holds it alone).
+pub static MM: RwLock<Option<Machine<KernelPlatform>>> = RwLock::new(None);
 
-/// Run `f` on the memory manager, if it is up.
+/// The memory manager held exclusively: waits (with interrupts enabled) until no
+/// CPU uses it.
+pub fn lock() -> RwLockWriteGuard<'static, Option<Machine<KernelPlatform>>> {
+    loop {
+        if let Some(g) = MM.try_write() {
+            return g;
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// Run `f` on the memory manager held exclusively, if it is up.
 pub fn with<R>(f: impl FnOnce(&mut Machine<KernelPlatform>) -> R) -> Option<R> {
-    MM.lock().as_mut().map(f)
+    lock().as_mut().map(f)
+}
+
+/// The memory manager shared with the other CPUs, with interrupts disabled on this
+/// one until the guard is dropped (they are restored as they were). Waits for a
+/// CPU holding it exclusively with interrupts enabled.
+pub struct Shared {
+    guard: Option<RwLockReadGuard<'static, Option<Machine<KernelPlatform>>>>,
+    irqs: bool,
+}
+
+impl Shared {
+    /// Take the memory manager shared.
+    pub fn take() -> Self {
+        use x86_64::instructions::interrupts;
+        loop {
+            let irqs = interrupts::are_enabled();
+            interrupts::disable();
+            if let Some(guard) = MM.try_read() {
+                return Self {
+                    guard: Some(guard),
+                    irqs,
+                };
+            }
+            if irqs {
+                interrupts::enable();
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// The machine, if the memory manager is up.
+    pub fn get(&self) -> Option<&Machine<KernelPlatform>> {
+        self.guard.as_ref().and_then(|g| g.as_ref())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.guard = None;
+        if self.irqs {
+            x86_64::instructions::interrupts::enable();
+        }
+    }
+}
+
+/// Run `f` on the memory manager shared with the other CPUs (see [`Shared`]), if
+/// it is up: allocation, free and the views.
+pub fn with_shared<R>(f: impl FnOnce(&Machine<KernelPlatform>) -> R) -> Option<R> {
+    Shared::take().get().map(f)
 }
 
 /// Page-table frames needed to map `len` bytes with 2 MiB pages (one page directory
@@ -232,10 +304,13 @@ pub fn drain_pt_pool(node: &mut Machine<KernelPlatform>) {
 /// The heap's page source once the buddy allocator exists: one frame, or None
 /// when the node is busy (the heap then uses its reserve) or out of memory.
 fn heap_page() -> Option<u64> {
-    let mut guard = MM.try_lock()?;
-    let node = guard.as_mut()?;
-    node.alloc_pages(Gfp::KERNEL | Gfp::NOWARN, 0)
-        .map(mm::pfn_phys)
+    use x86_64::instructions::interrupts;
+    interrupts::without_interrupts(|| {
+        let guard = MM.try_read()?;
+        let node = guard.as_ref()?;
+        node.alloc_pages(Gfp::KERNEL | Gfp::NOWARN, 0)
+            .map(mm::pfn_phys)
+    })
 }
 
 fn log_lines(text: &str) {
@@ -380,6 +455,10 @@ pub fn init(d: &mut Discovery) {
             log::warn!("memblock: cannot reserve {r}: {e}");
         }
     }
+    // The secondary CPUs' start-up code needs low pages (Linux's reserve_real_mode).
+    if let Err(e) = crate::smp::reserve_trampoline(&mut mb) {
+        log::warn!("{e}");
+    }
     for b in &d.numa.memblks {
         if let Err(e) = mb.set_node(b.range.start, b.range.size(), b.nid as u16) {
             log::warn!("memblock: cannot set node {} on {}: {e}", b.nid, b.range);
@@ -455,8 +534,19 @@ pub fn init(d: &mut Discovery) {
         size_of::<Page>(),
         crate::tsc::ticks_to_us(t1 - t0)
     );
-    *MM.lock() = Some(node);
+    *lock() = Some(node);
     heap::set_page_source(heap_page);
+}
+
+/// Tell the memory manager which CPUs came up (after `smp::init`; Linux's CPU
+/// hotplug callbacks for the page allocator): offline CPUs' lists are drained and
+/// every zone's per-CPU `high` is recomputed for the CPUs online on its node.
+pub fn sync_online_cpus() {
+    with(|m| {
+        for cpu in 0..m.nr_cpus() {
+            m.set_cpu_online(cpu, crate::smp::is_online(cpu));
+        }
+    });
 }
 
 /// Read the hotplug controller and add every plugged DIMM that is new, is not
@@ -564,6 +654,9 @@ pub fn write_cpus(out: &mut String) {
         let (cpu, state) = match c.state {
             firmware::madt::CpuState::Present { cpu: 0 } => {
                 (String::from("0"), "online (boot CPU)")
+            }
+            firmware::madt::CpuState::Present { cpu } if crate::smp::is_online(cpu as usize) => {
+                (alloc::format!("{cpu}"), "online")
             }
             firmware::madt::CpuState::Present { cpu } => {
                 (alloc::format!("{cpu}"), "present, not started")

@@ -6,8 +6,6 @@ use alloc::string::String;
 use core::fmt::Write;
 use mm::{PageFlags, ZoneId};
 
-use crate::memory::MM;
-
 const SECTION_PAGES: u64 = mm::sparse::PAGES_PER_SECTION;
 const BAR: usize = 20;
 
@@ -74,8 +72,8 @@ fn flush(out: &mut String, run: &Option<Run>) {
 
 /// Write the picture.
 pub fn write(out: &mut String) {
-    let guard = MM.lock();
-    let Some(node) = guard.as_ref() else {
+    let shared = crate::memory::Shared::take();
+    let Some(node) = shared.get() else {
         out.push_str("memory manager not initialised\n");
         return;
     };

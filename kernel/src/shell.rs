@@ -9,7 +9,7 @@ use core::fmt::Write;
 use shell::command::{self, Command, NodePolicy, Zone};
 use shell::line::{Editor, Event, TOO_LONG};
 
-use crate::memory::{self, MM};
+use crate::memory;
 use crate::qemu::{ExitCode, exit_qemu};
 use crate::{boot, pmem, serial, serial_print, tsc};
 
@@ -309,8 +309,8 @@ fn view(
     out: &mut String,
     f: impl FnOnce(&mm::Machine<memory::KernelPlatform>, &mut String) -> core::fmt::Result,
 ) {
-    let guard = MM.lock();
-    match guard.as_ref() {
+    let shared = memory::Shared::take();
+    match shared.get() {
         Some(node) => {
             let _ = f(node, out);
         }

@@ -1,7 +1,9 @@
-//! Allocator stress and benchmarks run inside the kernel: `stress N` (random
-//! allocations and frees of orders 0-10 across zones, get/put on device pages,
-//! the invariant checker every 10,000 operations and at the end, then everything
-//! freed and the free count compared), and `bench` (TSC cycles per order-0
+//! Allocator stress and benchmarks run inside the kernel: [`run`] (one CPU with
+//! the memory manager held alone: random allocations and frees of orders 0-10
+//! across zones, get/put on device pages, RAM hot-added halfway if asked, the
+//! invariant checker every 10,000 operations and at the end, then everything
+//! freed and the free count compared), the shell's `stress N` (the same mix on
+//! every CPU at once, [`crate::stress_smp`]), and `bench` (TSC cycles per order-0
 //! alloc+free pair and per struct page initialised at boot). Under QEMU's TCG the
 //! cycle counts are indicative only.
 use alloc::format;
@@ -10,7 +12,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 use mm::Gfp;
 
-use crate::memory::{self, MM};
+use crate::memory;
 use crate::tsc::rdtsc;
 
 /// Most blocks held at once (the list is allocated before the allocator is
@@ -46,10 +48,38 @@ pub struct StressReport {
     pub hot_added: u64,
 }
 
-struct Rng(u64);
+/// Take a reference on a random page of a random device range (`devices`, pfn ranges),
+/// or drop one of `dev_refs` (at most `max` held): one random operation `r` of a stress
+/// run. Returns whether there was a device to do it on.
+pub(crate) fn device_ref(
+    m: &mm::Machine<memory::KernelPlatform>,
+    r: u64,
+    devices: &[(u64, u64)],
+    dev_refs: &mut Vec<u64>,
+    max: usize,
+) -> Result<bool, String> {
+    let Some(&(s, e)) = devices.get(((r >> 40) as usize) % devices.len().max(1)) else {
+        return Ok(false);
+    };
+    if dev_refs.len() < max && (r >> 48) & 1 == 0 || dev_refs.is_empty() {
+        let pfn = s + (r >> 8) % (e - s);
+        m.get_page(pfn)
+            .map_err(|e| format!("get_page({pfn:#x}): {e}"))?;
+        dev_refs.push(pfn);
+    } else {
+        let pfn = dev_refs.swap_remove(((r >> 20) as usize) % dev_refs.len());
+        m.put_page(pfn)
+            .map_err(|e| format!("put_page({pfn:#x}): {e}"))?;
+    }
+    Ok(true)
+}
+
+/// xorshift64*, the stress runs' generator.
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The next number.
+    pub(crate) fn next(&mut self) -> u64 {
         // xorshift64*
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -64,7 +94,7 @@ impl Rng {
 pub fn run(n: u64, seed: u64, hot_add: Option<(u64, u64)>) -> Result<StressReport, String> {
     let mut live: Vec<(u64, u32)> = Vec::with_capacity(MAX_LIVE);
     let mut dev_refs: Vec<u64> = Vec::with_capacity(MAX_DEV_REFS);
-    let mut guard = MM.lock();
+    let mut guard = memory::lock();
     let node = guard.as_mut().ok_or("memory manager not initialised")?;
     let devices: Vec<(u64, u64)> = node
         .pagemaps()
@@ -111,17 +141,9 @@ pub fn run(n: u64, seed: u64, hot_add: Option<(u64, u64)>) -> Result<StressRepor
             node.free_pages(pfn, order)
                 .map_err(|e| format!("op {i}: free failed: {e}"))?;
             rep.frees += 1;
-        } else if let Some(&(s, e)) = devices.get(((r >> 40) as usize) % devices.len().max(1)) {
-            if dev_refs.len() < MAX_DEV_REFS && (r >> 48) & 1 == 0 || dev_refs.is_empty() {
-                let pfn = s + (r >> 8) % (e - s);
-                node.get_page(pfn)
-                    .map_err(|e| format!("op {i}: get_page({pfn:#x}): {e}"))?;
-                dev_refs.push(pfn);
-            } else {
-                let pfn = dev_refs.swap_remove(((r >> 20) as usize) % dev_refs.len());
-                node.put_page(pfn)
-                    .map_err(|e| format!("op {i}: put_page({pfn:#x}): {e}"))?;
-            }
+        } else if device_ref(node, r, &devices, &mut dev_refs, MAX_DEV_REFS)
+            .map_err(|e| format!("op {i}: {e}"))?
+        {
             rep.device_refs += 1;
         }
         rep.ops += 1;
@@ -172,23 +194,26 @@ pub fn run(n: u64, seed: u64, hot_add: Option<(u64, u64)>) -> Result<StressRepor
     Ok(rep)
 }
 
-/// The shell's `stress N`.
+/// The shell's `stress N`: [`run_all`] on every online CPU at once.
 pub fn command(out: &mut String, n: u64) {
-    match run(n, crate::tsc::rdtsc(), None) {
+    match crate::stress_smp::run_all(n, crate::tsc::rdtsc()) {
         Ok(r) => {
             let _ = writeln!(
                 out,
-                "stress: {} ops ({} allocs, {} refused, {} frees, {} device get/put): consistent ({} checks), free pages {} before and after",
-                r.ops, r.allocs, r.alloc_failures, r.frees, r.device_refs, r.checks, r.free_before
+                "stress: {} operations on {} CPU{}, {} cycles per operation, check passed",
+                r.ops,
+                r.cpus,
+                if r.cpus == 1 { "" } else { "s" },
+                r.busy_cycles / r.ops.max(1)
             );
             let _ = writeln!(
                 out,
-                "stress: {} TSC cycles per operation (TCG: indicative only)",
-                r.cycles / r.ops.max(1)
+                "stress: {} allocs ({} refused), {} frees ({} of blocks another CPU allocated), {} device get/put; free pages {} before and after (TCG: cycles indicative only)",
+                r.allocs, r.alloc_failures, r.frees, r.remote_frees, r.device_refs, r.free_before
             );
         }
         Err(e) => {
-            let _ = writeln!(out, "stress: INCONSISTENT: {e}");
+            let _ = writeln!(out, "stress: FAILED: {e}");
         }
     }
 }
@@ -196,8 +221,8 @@ pub fn command(out: &mut String, n: u64) {
 /// The shell's `bench`.
 pub fn bench(out: &mut String) {
     const PAIRS: u64 = 100_000;
-    let mut guard = MM.lock();
-    let Some(node) = guard.as_mut() else {
+    let shared = memory::Shared::take();
+    let Some(node) = shared.get() else {
         out.push_str("memory manager not initialised\n");
         return;
     };
@@ -227,7 +252,7 @@ pub fn bench(out: &mut String) {
         blocks += 1;
     }
     let big = (rdtsc() - t) / blocks.max(1);
-    drop(guard);
+    drop(shared);
     let (init_cycles, init_pages) = memory::boot_memmap_cost();
     let _ = writeln!(
         out,

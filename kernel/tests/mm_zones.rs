@@ -17,7 +17,7 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use kernel::memory::MM;
+use kernel::memory;
 use mm::{Gfp, ZoneId};
 
 kernel::test_kernel!();
@@ -27,7 +27,7 @@ const DMA32_END: u64 = 0x10_0000; // pfn of 4 GiB
 
 #[test_case]
 fn normal_zone_exists_and_is_used_first() {
-    let mut g = MM.lock();
+    let mut g = memory::lock();
     let n = g.as_mut().expect("mm up");
     assert!(n.nodes()[0].zone(ZoneId::Normal).present() > 0);
     let pfn = n.alloc_pages(Gfp::KERNEL, 0).expect("a page");
@@ -37,7 +37,7 @@ fn normal_zone_exists_and_is_used_first() {
 
 #[test_case]
 fn dma_and_dma32_requests_land_below_their_limits() {
-    let mut g = MM.lock();
+    let mut g = memory::lock();
     let n = g.as_mut().expect("mm up");
     for order in [0, 3, 9] {
         let dma = n.alloc_pages(Gfp::DMA, order).expect("dma block");
@@ -75,7 +75,7 @@ fn normal_zone_exhaustion_and_recovery() {
 /// the refusal and the emergency reserve, free everything and compare counters.
 fn exhaust(zone: ZoneId, gfp: Gfp) {
     let mut blocks: Vec<(u64, u32)> = Vec::with_capacity(1 << 17);
-    let mut g = MM.lock();
+    let mut g = memory::lock();
     let n = g.as_mut().expect("mm up");
     n.drain_pages();
     let free_before = n.nodes()[0].zone(zone).free_pages();
@@ -124,7 +124,7 @@ fn exhaust(zone: ZoneId, gfp: Gfp) {
 
 #[test_case]
 fn device_pages_never_reach_the_buddy_allocator() {
-    let mut g = MM.lock();
+    let mut g = memory::lock();
     let n = g.as_mut().expect("mm up");
     let map = n.pagemaps().first().expect("the NVDIMM's pagemap");
     let pfn = map.start_pfn() + 100;
@@ -154,7 +154,7 @@ fn device_pages_never_reach_the_buddy_allocator() {
 
 #[test_case]
 fn bad_frees_change_nothing() {
-    let mut g = MM.lock();
+    let mut g = memory::lock();
     let n = g.as_mut().expect("mm up");
     n.drain_pages();
     let free = n.nr_free_pages();

@@ -15,7 +15,7 @@
 
 extern crate alloc;
 
-use kernel::memory::MM;
+use kernel::memory;
 use mm::{Gfp, MAX_ORDER, ZoneId};
 
 kernel::test_kernel!();
@@ -24,7 +24,7 @@ const MIB_PAGES: u64 = 256;
 
 #[test_case]
 fn four_nodes_with_their_zones() {
-    let g = MM.lock();
+    let g = memory::lock();
     let n = g.as_ref().expect("mm up");
     assert_eq!(n.nodes().len(), 4);
     let present: [u64; 4] = core::array::from_fn(|i| n.nodes()[i].present());
@@ -49,7 +49,7 @@ fn four_nodes_with_their_zones() {
 
 #[test_case]
 fn each_nodes_memmap_lies_in_its_own_memory() {
-    let g = MM.lock();
+    let g = memory::lock();
     let n = g.as_ref().expect("mm up");
     let mut seen = [false; 3];
     for (start, pages) in n.sparse().memmap_chunks() {
@@ -83,7 +83,7 @@ fn each_nodes_memmap_lies_in_its_own_memory() {
 
 #[test_case]
 fn thisnode_and_fallback_allocations() {
-    let mut g = MM.lock();
+    let mut g = memory::lock();
     let n = g.as_mut().expect("mm up");
     for nid in 0..3 {
         let p = n
@@ -111,7 +111,7 @@ fn thisnode_and_fallback_allocations() {
 
 #[test_case]
 fn the_nvdimm_is_node_2s_device_memory() {
-    let g = MM.lock();
+    let g = memory::lock();
     let n = g.as_ref().expect("mm up");
     let map = n.pagemaps().first().expect("the NVDIMM's pagemap");
     assert_eq!(map.nid(), 2);

@@ -2,8 +2,11 @@
 //! stack, GDT and TSS; `on_each_cpu` runs on all of them at once; a kernel page
 //! remapped to another frame is seen with the new frame on every CPU after the
 //! TLB shootdown; a shootdown started from an AP while the others run with
-//! interrupts disabled completes.
-//! runner: --smp 4 --timeout 120
+//! interrupts disabled completes. The memory manager on four CPUs: each CPU
+//! refills and uses its own page lists, a remote drain empties them all, and
+//! `stress` runs on every CPU at once with blocks freed across CPUs and the
+//! checker passing with the other CPUs stopped.
+//! runner: --smp 4 --timeout 180
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -24,7 +27,7 @@ bootloader_api::entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 fn main(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
     kernel::init_cpu();
     kernel::testing::init(boot_info);
-    kernel::smp::init();
+    kernel::start_secondary_cpus();
     test_main();
     kernel::hlt_loop()
 }
@@ -301,4 +304,96 @@ fn a_shootdown_from_an_ap_reaches_cpus_with_interrupts_disabled() {
         "no stray NMI"
     );
     assert_eq!(kernel::interrupts::APIC_ERRORS.load(Ordering::SeqCst), 0);
+}
+
+/// Per CPU: the count of its DMA32 list after it allocated a page (`u64::MAX`: no
+/// page), and the page.
+static LIST_COUNT: [AtomicU64; CPUS] = [const { AtomicU64::new(u64::MAX) }; CPUS];
+static PAGE: [AtomicU64; CPUS] = [const { AtomicU64::new(0) }; CPUS];
+
+fn alloc_on(cpu: usize, _arg: usize) {
+    kernel::memory::with_shared(|m| {
+        let Some(pfn) = m.alloc_pages(mm::Gfp::DMA32, 0) else {
+            return;
+        };
+        let zone = m.page(pfn).map(|p| (p.nid(), p.zone()));
+        if let Some((nid, zid)) = zone
+            && let Some((count, _, _)) = m.nodes()[nid].zone(zid).pageset_info(cpu)
+        {
+            LIST_COUNT[cpu].store(u64::from(count), Ordering::Relaxed);
+        }
+        PAGE[cpu].store(pfn, Ordering::Relaxed);
+    });
+}
+
+fn free_on(cpu: usize, _arg: usize) {
+    kernel::memory::with_shared(|m| {
+        let _ = m.free_pages(PAGE[cpu].load(Ordering::Relaxed), 0);
+    });
+}
+
+#[test_case]
+fn each_cpu_refills_and_uses_its_own_page_list() {
+    kernel::memory::with(|m| {
+        m.drain_all_pages();
+        assert_eq!(
+            m.online_cpus(),
+            CPUS,
+            "the memory manager knows the online CPUs"
+        );
+    });
+    smp::on_each_cpu(alloc_on, 0);
+    let batch =
+        kernel::memory::with_shared(|m| m.nodes()[0].zone(mm::ZoneId::Dma32).pageset_info(0))
+            .flatten()
+            .map(|(_, _, b)| u64::from(b))
+            .unwrap();
+    let mut pages = Vec::new();
+    for cpu in 0..CPUS {
+        // Its own refill of `batch` pages, less the one it took.
+        assert_eq!(
+            LIST_COUNT[cpu].load(Ordering::Relaxed),
+            batch - 1,
+            "CPU {cpu}'s list"
+        );
+        pages.push(PAGE[cpu].load(Ordering::Relaxed));
+    }
+    pages.sort_unstable();
+    pages.dedup();
+    assert_eq!(pages.len(), CPUS, "four different pages");
+    smp::on_each_cpu(free_on, 0);
+    kernel::memory::with(|m| {
+        let zone = m.nodes()[0].zone(mm::ZoneId::Dma32);
+        for cpu in 0..CPUS {
+            let (count, _, _) = zone.pageset_info(cpu).unwrap();
+            assert_eq!(
+                u64::from(count),
+                batch,
+                "CPU {cpu} freed its page to its own list"
+            );
+        }
+        // drain_all_pages empties every CPU's lists from here (a remote drain).
+        assert_eq!(m.drain_all_pages(), CPUS as u64 * batch);
+        assert_eq!(zone.pcp_count(), 0);
+        m.check().unwrap();
+    });
+}
+
+#[test_case]
+fn stress_runs_on_every_cpu_and_the_check_passes() {
+    let r = kernel::stress_smp::run_all(20_000, 0x5eed).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.cpus, CPUS);
+    assert_eq!(r.ops, CPUS as u64 * 20_000);
+    assert!(r.per_cpu.iter().all(|c| c.allocs > 0 && c.frees > 0));
+    assert!(
+        r.remote_frees > 0,
+        "blocks freed on another CPU than their allocator's"
+    );
+    assert_eq!(r.free_after, r.free_before);
+    serial_print!(
+        "[{} operations, {} cycles per operation, {} remote frees] ",
+        r.ops,
+        r.busy_cycles / r.ops,
+        r.remote_frees
+    );
 }

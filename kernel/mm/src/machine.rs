@@ -165,6 +165,8 @@ pub struct Machine<P: Platform> {
     pub(crate) topology: Topology,
     /// `cpu_to_node`: the node of each possible CPU, by CPU number.
     pub(crate) cpu_node: Vec<u8>,
+    /// `cpu_online_mask` (every possible CPU until the kernel says otherwise).
+    pub(crate) cpu_online: Vec<bool>,
     /// The node the last interleaved allocation went to (`il_prev`).
     pub(crate) il_prev: AtomicUsize,
     pub(crate) min_pfn: u64,
@@ -257,6 +259,54 @@ impl<P: Platform> Machine<P> {
     /// `nr_cpu_ids`: the CPUs that have a pageset in every zone (CPU numbers `0..n`).
     pub fn nr_cpus(&self) -> usize {
         self.cpu_node.len()
+    }
+
+    /// Whether a CPU is online (`cpu_online`).
+    pub fn cpu_online(&self, cpu: usize) -> bool {
+        self.cpu_online.get(cpu).copied().unwrap_or(false)
+    }
+
+    /// `num_online_cpus`.
+    pub fn online_cpus(&self) -> usize {
+        self.cpu_online.iter().filter(|&&o| o).count()
+    }
+
+    /// `set_cpu_online` with what Linux's CPU hotplug callbacks do for the page
+    /// allocator: a CPU going offline has its lists drained (`page_alloc_cpu_dead`),
+    /// and every zone's list `high` is recomputed for the CPUs now online on its node
+    /// (`zone_pcp_update`). A CPU beyond [`nr_cpus`](Self::nr_cpus) is ignored.
+    pub fn set_cpu_online(&mut self, cpu: usize, online: bool) {
+        let Some(o) = self.cpu_online.get_mut(cpu) else {
+            return;
+        };
+        *o = online;
+        if !online {
+            for zone in self.nodes.iter().flat_map(|n| n.zones.iter()) {
+                if let Some(ps) = zone.pagesets.get(cpu) {
+                    let mut pcp = ps.pcp.lock();
+                    let count = pcp.count;
+                    crate::page_alloc::free_pcppages_bulk(&self.sparse, zone, &mut pcp, count);
+                }
+            }
+        }
+        self.zone_pcp_update();
+    }
+
+    /// `zone_pcp_update` for every zone: `high` and `batch` from the watermarks and the
+    /// online CPUs of the zone's node.
+    pub(crate) fn zone_pcp_update(&mut self) {
+        let online = self.online_cpus();
+        let cpu_node = &self.cpu_node;
+        let cpu_online = &self.cpu_online;
+        for node in &mut self.nodes {
+            let nid = node.id();
+            let node_cpus = (0..cpu_node.len())
+                .filter(|&c| cpu_online[c] && usize::from(cpu_node[c]) == nid)
+                .count();
+            for zone in &mut node.zones {
+                zone.set_high_and_batch(node_cpus, online);
+            }
+        }
     }
 
     /// `cpu_to_node`: the node of a CPU (node 0 for a CPU the topology does not have).

@@ -138,6 +138,7 @@ impl<P: Platform> Machine<P> {
             node_data: Vec::new(),
             topology,
             cpu_node: Vec::new(),
+            cpu_online: Vec::new(),
             il_prev: AtomicUsize::new(0),
             min_pfn,
             max_pfn,
@@ -149,6 +150,7 @@ impl<P: Platform> Machine<P> {
         m.cpu_node = (0..m.topology.nr_cpus())
             .map(|cpu| m.topology.cpu_to_node(cpu as u32) as u8)
             .collect();
+        m.cpu_online = alloc::vec![true; m.cpu_node.len()];
         m.alloc_node_data()?;
         let memmap = m.sparse_init()?;
         m.free_area_init();
@@ -331,13 +333,9 @@ impl<P: Platform> Machine<P> {
     /// every CPU list's `high` and `batch` from the new watermarks (`zone_pcp_update`).
     pub(crate) fn setup_per_zone_wmarks(&mut self) {
         watermark::setup_per_zone_wmarks(&mut self.nodes);
-        let online = self.nr_cpus();
         for node in &mut self.nodes {
             watermark::setup_per_zone_lowmem_reserve(&mut node.zones);
-            let node_cpus = self.topology.cpus(node.id()).len();
-            for zone in &mut node.zones {
-                zone.set_high_and_batch(node_cpus, online);
-            }
         }
+        self.zone_pcp_update();
     }
 }

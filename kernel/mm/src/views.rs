@@ -335,7 +335,7 @@ impl<P: Platform> Machine<P> {
                 write!(w, "\n      {name:<12} {v}")?;
             }
             write!(w, "\n  pagesets")?;
-            for cpu in 0..self.nr_cpus() {
+            for cpu in (0..self.nr_cpus()).filter(|&c| self.cpu_online(c)) {
                 let Some((count, high, batch)) = z.pageset_info(cpu) else {
                     break;
                 };
@@ -433,7 +433,9 @@ impl<P: Platform> Machine<P> {
             let node = &self.nodes[nid];
             write!(w, "node {nid} cpus:")?;
             for c in self.topology.cpus(nid) {
-                write!(w, " {c}")?;
+                if self.cpu_online(*c as usize) {
+                    write!(w, " {c}")?;
+                }
             }
             writeln!(w)?;
             writeln!(

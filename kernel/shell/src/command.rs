@@ -203,7 +203,8 @@ pub enum Command {
         /// The bytes to write.
         data: WriteData,
     },
-    /// `stress N`: N random operations (0..=[`MAX_STRESS`]), then a consistency check.
+    /// `stress N`: N random operations (0..=[`MAX_STRESS`]) on every online CPU at once, then
+    /// a consistency check with the other CPUs stopped.
     Stress {
         /// Number of operations.
         n: u64,

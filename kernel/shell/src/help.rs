@@ -190,7 +190,7 @@ pub static HELP: &[Spec] = &[
     Spec {
         name: "stress",
         args: "N",
-        about: "N random allocs/frees, then check",
+        about: "N random ops on every CPU, then check",
         parse: cmd::stress,
     },
     Spec {

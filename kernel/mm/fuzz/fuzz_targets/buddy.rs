@@ -119,7 +119,11 @@ impl Platform for PoolPlatform {
         self.fake.map_ram(start, len)
     }
 
-    fn zero_pages(&mut self, pfn: u64, count: u64) {
+    fn this_cpu(&self) -> usize {
+        0
+    }
+
+    fn zero_pages(&self, pfn: u64, count: u64) {
         // Recording every zero-fill would grow without bound under exhaustion; check the
         // request instead.
         assert!(count.is_power_of_two() && pfn.is_multiple_of(count));
