@@ -22,6 +22,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     kernel::boot::init(boot_info);
     // The other CPUs after the memory manager, before the drivers (Linux's smp_init).
     kernel::start_secondary_cpus();
+    // The deferred struct pages on every CPU, then the persistent memory.
+    kernel::memory::late_init();
     kernel::boot::late_init();
     kernel::shell::log_init_time();
     kernel::shell::run()

@@ -156,13 +156,13 @@ impl Platform for KernelPlatform {
         // SAFETY: [virt, virt + bytes) maps physical memory the memory manager owns
         // exclusively from now on (memblock or buddy RAM, or the first pages of a
         // range it just mapped), and claim_storage just checked that no byte of it
-        // was handed out before (so no other slice aliases it). It is zeroed before
-        // the slice is formed, and an all-zero Page is a valid value (mm's Page is
-        // plain integers). The mapping lives for ever.
-        unsafe {
-            core::ptr::write_bytes(virt as *mut u8, 0, bytes as usize);
-            Ok(core::slice::from_raw_parts_mut(virt as *mut Page, count))
-        }
+        // was handed out before (so no other slice aliases it). Its bytes are
+        // whatever the RAM holds (memory outside every Rust allocation, written by
+        // firmware, the bootloader or nobody), and every bit pattern is a valid Page
+        // (mm's Page is integers and integer atomics), so it is not cleared: mm
+        // writes every struct page before reading it, and clearing 32 bytes per
+        // frame was most of the boot time under TCG. The mapping lives for ever.
+        Ok(unsafe { core::slice::from_raw_parts_mut(virt as *mut Page, count) })
     }
 
     fn node_data_storage(
@@ -196,6 +196,19 @@ impl Platform for KernelPlatform {
 
     fn this_cpu(&self) -> usize {
         crate::smp::cpu_id()
+    }
+
+    fn parallel(&self, work: &(dyn Fn(usize) + Sync)) {
+        /// Runs the work whose `&&dyn Fn` address `arg` is, on each CPU.
+        fn run(cpu: usize, arg: usize) {
+            // SAFETY: `arg` is the address of `work` below, a reference that lives
+            // until `parallel` returns, and on_each_cpu returns only once every CPU
+            // has returned from this function; the closure is Sync, so calling it on
+            // several CPUs at once is allowed.
+            let work = unsafe { &*(arg as *const &(dyn Fn(usize) + Sync)) };
+            work(cpu);
+        }
+        crate::smp::on_each_cpu(run, &raw const work as usize);
     }
 
     fn zero_pages(&self, pfn: u64, count: u64) {
@@ -465,7 +478,9 @@ pub fn init(d: &mut Discovery) {
         }
     }
     let topology = topology(&d.numa, &d.smp);
-    let mut node = match Machine::init_numa(
+    // Struct pages beyond each node's first section of its highest zone wait for
+    // the other CPUs (late_init), as Linux's deferred struct page init.
+    let mut node = match Machine::init_numa_deferred(
         KernelPlatform {
             pt_pool: Vec::new(),
         },
@@ -494,6 +509,42 @@ pub fn init(d: &mut Discovery) {
     let _ = node.write_zonelist_summary(&mut text);
     log_lines(&text);
     BOOT_MEMMAP_CYCLES.store(t1 - t0, Ordering::Relaxed);
+    *lock() = Some(node);
+    heap::set_page_source(heap_page);
+}
+
+/// The rest of the memory set-up, once the other CPUs run (Linux's
+/// `page_alloc_init_late`, then the drivers): the deferred struct pages written by
+/// every CPU at once, then ZONE_DEVICE for every persistent range, the kernel image
+/// in iomem, and Linux's `Memory:` line. Once, after `start_secondary_cpus` (test
+/// kernels: right after `boot::init`).
+pub fn late_init() {
+    let mut disc = boot::DISCOVERY.lock();
+    let Some(d) = disc.as_mut() else {
+        return;
+    };
+    let mut guard = lock();
+    let Some(node) = guard.as_mut() else {
+        return;
+    };
+    let t0 = crate::tsc::rdtsc();
+    let waiting = node.deferred_pages();
+    match node.deferred_init_memmap() {
+        Ok(0) => {}
+        Ok(freed) => log::info!(
+            "deferred struct pages: {waiting} initialised on {} CPU{} in {} us, {freed} freed",
+            crate::smp::online_cpus(),
+            if crate::smp::online_cpus() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            crate::tsc::ticks_to_us(crate::tsc::rdtsc() - t0)
+        ),
+        Err(e) => log::error!("deferred struct page init: {e}"),
+    }
+    let late = crate::tsc::rdtsc() - t0;
+    let setup = BOOT_MEMMAP_CYCLES.fetch_add(late, Ordering::Relaxed) + late;
     BOOT_MEMMAP_PAGES.store(
         node.sparse().present_sections() * mm::sparse::PAGES_PER_SECTION,
         Ordering::Relaxed,
@@ -504,8 +555,8 @@ pub fn init(d: &mut Discovery) {
         let opts = MemremapOptions::new(size)
             .page_free(pmem::page_free)
             .node(nid);
-        if memremap(&mut node, start, size, opts) {
-            register_pmem(&node, start, size, p.is_legacy());
+        if memremap(node, start, size, opts) {
+            register_pmem(node, start, size, p.is_legacy());
         }
     }
     // The kernel image under System RAM in /proc/iomem.
@@ -532,10 +583,8 @@ pub fn init(d: &mut Discovery) {
         node.memmap_ram_bytes(),
         node.memmap_device_bytes(),
         size_of::<Page>(),
-        crate::tsc::ticks_to_us(t1 - t0)
+        crate::tsc::ticks_to_us(setup)
     );
-    *lock() = Some(node);
-    heap::set_page_source(heap_page);
 }
 
 /// Tell the memory manager which CPUs came up (after `smp::init`; Linux's CPU

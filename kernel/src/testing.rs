@@ -53,6 +53,7 @@ pub fn parse_resume(cmdline: &str) {
 /// resume point from the command line.
 pub fn init(boot_info: &'static mut bootloader_api::BootInfo) {
     crate::boot::init(boot_info);
+    crate::memory::late_init();
     parse_resume(&crate::boot::cmdline());
 }
 

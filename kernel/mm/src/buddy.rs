@@ -103,8 +103,7 @@ impl FreeAreas {
                 Some(b)
                     if b.has(PageFlags::BUDDY)
                         && b.order() == order
-                        && b.zone == zone
-                        && b.node == node =>
+                        && b.zone_and_node() == (zone, node) =>
                 {
                     b.clear(PageFlags::BUDDY);
                     b.set_order(0);
@@ -189,7 +188,7 @@ mod tests {
 
     #[test]
     fn no_merge_across_zones_or_with_reserved() {
-        let mut s = sparse();
+        let s = sparse();
         let mut fa = FreeAreas::new();
         fa.free_one(&s, 0, 0, 0, 0);
         fa.free_one(&s, 1, 0, 1, 0); // other zone: no merge
@@ -198,7 +197,7 @@ mod tests {
         fa.free_one(&s, 2, 0, 0, 0); // buddy 3 reserved: no merge
         assert_eq!(fa.area[0].nr_free, 3);
         assert_eq!(fa.area[1].nr_free, 0);
-        s.page_mut(5).unwrap().node = 1;
+        s.page(5).unwrap().set_node(1);
         fa.free_one(&s, 5, 0, 0, 1);
         fa.free_one(&s, 4, 0, 0, 0); // buddy 5 on another node: no merge
         assert_eq!(fa.area[0].nr_free, 5);

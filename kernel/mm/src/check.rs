@@ -107,6 +107,12 @@ pub enum CheckError {
         /// What the walk counted.
         counted: u64,
     },
+    /// The deferred struct page init has not run yet: pages without struct pages that the
+    /// zones count as present.
+    DeferredInit {
+        /// Pages still deferred.
+        pages: u64,
+    },
 }
 
 impl fmt::Display for CheckError {
@@ -147,6 +153,10 @@ impl fmt::Display for CheckError {
             Self::BadPcpEntry { zone, pfn, what } => {
                 write!(f, "zone {} page cache: pfn {pfn:#x}: {what}", zone.name())
             }
+            Self::DeferredInit { pages } => write!(
+                f,
+                "{pages} pages still wait for the deferred struct page init"
+            ),
             Self::Counter {
                 nid,
                 zone,
@@ -175,6 +185,11 @@ impl<P: Platform> Machine<P> {
     /// Check every invariant (see the module documentation); the first inconsistency is
     /// returned. Cost: one pass over the memmap, plus [`Machine::check_free_areas`].
     pub fn check(&self) -> Result<(), CheckError> {
+        if !self.deferred.is_empty() {
+            return Err(CheckError::DeferredInit {
+                pages: self.deferred_pages(),
+            });
+        }
         let mut tally = alloc::vec![[Tally::default(); MAX_NR_ZONES]; self.nodes.len()];
         for chunk in &self.sparse.chunks {
             self.check_chunk(chunk.start_pfn, chunk.pages, &mut tally)?;
@@ -398,9 +413,9 @@ impl<P: Platform> Machine<P> {
                 0
             };
             let tails = &pages[i + 1..i + n];
-            let stray = |t: &crate::Page| {
-                (t.flag_bits() & !allowed != 0) | (t.zone != p.zone) | (t.node != p.node)
-            };
+            let head_zn = p.zone_and_node();
+            let stray =
+                |t: &crate::Page| (t.flag_bits() & !allowed != 0) | (t.zone_and_node() != head_zn);
             // Tails are most of the memmap: OR them without a branch per page (the loop
             // unrolls and vectorises), and look for the culprit only when there is one.
             if tails.iter().fold(false, |any, t| any | stray(t))
@@ -623,9 +638,9 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "slow under Miri: see README")]
     fn detects_wrong_zone() {
-        let mut n = node();
+        let n = node();
         let (head, _) = free_head(&n);
-        n.sparse.page_mut(head).unwrap().zone = ZoneId::Dma as u8;
+        n.sparse.page(head).unwrap().set_zone(ZoneId::Dma as u8);
         assert!(matches!(n.check(), Err(CheckError::WrongZone { pfn, .. }) if pfn == head));
     }
 

@@ -177,6 +177,8 @@ impl<P: Platform> Machine<P> {
     /// `add_memory`: register hot-added RAM `[start, start + size)` on node `nid`, offline.
     /// See the module documentation for where its memmap goes.
     pub fn add_memory(&mut self, nid: usize, start: u64, size: u64) -> Result<(), HotplugError> {
+        // Sections of deferred struct pages are not in the section table yet.
+        self.finish_deferred_init();
         let end = check_new_range(self, start, size, nid)?;
         let (spfn, epfn) = (pfn_down(start), pfn_down(end));
         if !only_holes(self, spfn, epfn) {
@@ -325,8 +327,8 @@ impl<P: Platform> Machine<P> {
         let ok = pages.iter().all(|p| {
             p.flag_bits() & !PageFlags::RESERVED.bits() == 0
                 && p.has(PageFlags::RESERVED)
-                && p.zone == zid as u8
-                && usize::from(p.node) == nid
+                && p.zone_index() == zid as u8
+                && p.nid() == nid
         });
         if !ok {
             return Err(HotplugError::NotOnlining);

@@ -177,6 +177,10 @@ pub struct Machine<P: Platform> {
     pub(crate) memmap_device_bytes: u64,
     pub(crate) pagemaps: Vec<Pagemap>,
     pub(crate) hotplug: HotplugState<P>,
+    /// Struct pages waiting for the deferred init (Linux's `first_deferred_pfn` onwards).
+    pub(crate) deferred: Vec<crate::mm_init::DeferredMemmap>,
+    /// The boot memmap's memblock allocations `(pa, bytes)`.
+    pub(crate) memmap_allocs: Vec<(u64, u64)>,
 }
 
 /// The nodes live in storage the platform handed out for ever, so dropping a machine (host

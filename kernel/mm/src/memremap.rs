@@ -354,7 +354,7 @@ fn add_chunk<P: Platform>(
             pfn_to_section_nr(pfn) as u32,
         );
         if let Some(p) = node.sparse.pages_mut(pfn, next - pfn) {
-            p.fill(t);
+            Page::fill(p, &t);
         }
         pfn = next;
     }
@@ -399,9 +399,12 @@ fn fill_pages(start_pfn: u64, pages: &mut [Page], template: &Page) {
         .min(crate::MAX_PFN_LIMIT);
     while pfn < end {
         let next = end.min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
-        let mut t = template.clone();
-        t.section = pfn_to_section_nr(pfn) as u32;
-        pages[(pfn - start_pfn) as usize..(next - start_pfn) as usize].fill(t);
+        let t = template.clone();
+        t.set_section(pfn_to_section_nr(pfn) as u32);
+        Page::fill(
+            &mut pages[(pfn - start_pfn) as usize..(next - start_pfn) as usize],
+            &t,
+        );
         pfn = next;
     }
 }
@@ -413,9 +416,9 @@ pub(crate) fn device_page(index: usize, memmap: bool, nid: usize) -> Page {
     if memmap {
         flags = flags.union(PageFlags::MEMMAP);
     }
-    let mut t = Page::new(flags, ZoneId::Device, nid as u8, 0);
+    let t = Page::new(flags, ZoneId::Device, nid as u8, 0);
     t.set_refcount(1);
-    t.pgmap = u16::try_from(index + 1).unwrap_or(u16::MAX);
+    t.set_pgmap_raw(u16::try_from(index + 1).unwrap_or(u16::MAX));
     t
 }
 
@@ -452,6 +455,8 @@ impl<P: Platform> Machine<P> {
         size: u64,
         opts: MemremapOptions,
     ) -> Result<usize, MemremapError> {
+        // Sections of deferred struct pages are not in the section table yet.
+        self.finish_deferred_init();
         let nid = opts.nid;
         let end = check_new_range(self, start, size, nid)?;
         let (spfn, epfn) = (pfn_down(start), pfn_down(end));

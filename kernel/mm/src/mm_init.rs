@@ -10,6 +10,8 @@
 use alloc::vec::Vec;
 use core::sync::atomic::AtomicUsize;
 
+use crate::sync::Mutex;
+
 use crate::hotplug::HotplugState;
 use crate::machine::{InitError, Machine};
 use crate::memblock::{Memblock, Region};
@@ -91,7 +93,7 @@ pub fn memmap_init_pages(memblock: &Memblock, start_pfn: u64, pages: &mut [Page]
             pfn_to_section_nr(pfn) as u32,
         );
         let (a, b) = ((pfn - start_pfn) as usize, (next - start_pfn) as usize);
-        pages[a..b].fill(template);
+        Page::fill(&mut pages[a..b], &template);
         pfn = next;
     }
 }
@@ -111,6 +113,30 @@ impl<P: Platform> Machine<P> {
         platform: P,
         memblock: Memblock,
         topology: Topology,
+    ) -> Result<Self, InitError> {
+        Self::init_numa_with(platform, memblock, topology, false)
+    }
+
+    /// [`init_numa`](Self::init_numa) with Linux's deferred struct page init
+    /// (`CONFIG_DEFERRED_STRUCT_PAGE_INIT`): of each node's highest zone only the first
+    /// section's worth of struct pages (up to a section boundary) is written and freed now,
+    /// the lower zones whole (for address-limited allocations); the rest of the node waits,
+    /// without struct pages (`pfn_valid` is false there), for
+    /// [`deferred_init_memmap`](Self::deferred_init_memmap), which spreads the work over the
+    /// CPUs once they run. Its memmap is already allocated (and accounted) now.
+    pub fn init_numa_deferred(
+        platform: P,
+        memblock: Memblock,
+        topology: Topology,
+    ) -> Result<Self, InitError> {
+        Self::init_numa_with(platform, memblock, topology, true)
+    }
+
+    fn init_numa_with(
+        platform: P,
+        memblock: Memblock,
+        topology: Topology,
+        defer: bool,
     ) -> Result<Self, InitError> {
         let min_pfn = memblock.start_pfn();
         let max_pfn = memblock.end_pfn();
@@ -146,18 +172,19 @@ impl<P: Platform> Machine<P> {
             memmap_device_bytes: 0,
             pagemaps: Vec::new(),
             hotplug: HotplugState::new(),
+            deferred: Vec::new(),
+            memmap_allocs: Vec::new(),
         };
         m.cpu_node = (0..m.topology.nr_cpus())
             .map(|cpu| m.topology.cpu_to_node(cpu as u32) as u8)
             .collect();
         m.cpu_online = alloc::vec![true; m.cpu_node.len()];
         m.alloc_node_data()?;
-        let memmap = m.sparse_init()?;
+        m.memmap_allocs = m.sparse_init(defer)?;
         m.free_area_init();
-        for (pa, size) in memmap {
-            m.mark_memmap(pfn_down(pa), size / PAGE_SIZE);
-        }
-        m.memblock_free_all();
+        m.mark_all_memmap();
+        let deferred = m.deferred_ranges();
+        m.memblock_free_all(&deferred, false);
         m.build_all_zonelists();
         m.setup_per_zone_wmarks();
         Ok(m)
@@ -191,7 +218,7 @@ impl<P: Platform> Machine<P> {
     /// run of consecutive sections of one node (per section if that fails), from that node's
     /// RAM where it has room. A section shared by two nodes goes with the first. Returns the
     /// allocations.
-    fn sparse_init(&mut self) -> Result<Vec<(u64, u64)>, InitError> {
+    fn sparse_init(&mut self, defer: bool) -> Result<Vec<(u64, u64)>, InitError> {
         // (first section, end section, nid)
         let mut runs: Vec<(u64, u64, u16)> = Vec::new();
         for r in self.memblock.memory().regions() {
@@ -215,12 +242,17 @@ impl<P: Platform> Machine<P> {
         }
         let mut allocs = Vec::new();
         for (first, end, nid) in runs {
+            let defer_from = if defer {
+                self.first_deferred_section(nid)
+            } else {
+                u64::MAX
+            };
             let nsec = end - first;
             if let Some(pa) =
                 self.memblock
                     .alloc_try_nid(nsec * MEMMAP_BYTES_PER_SECTION, PAGE_SIZE, nid)
             {
-                self.add_memmap(first, nsec, pa)?;
+                self.add_memmap(first, nsec, pa, defer_from)?;
                 allocs.push((pa, nsec * MEMMAP_BYTES_PER_SECTION));
                 continue;
             }
@@ -229,22 +261,70 @@ impl<P: Platform> Machine<P> {
                     .memblock
                     .alloc_try_nid(MEMMAP_BYTES_PER_SECTION, PAGE_SIZE, nid)
                     .ok_or(InitError::MemmapAlloc { section: nr })?;
-                self.add_memmap(nr, 1, pa)?;
+                self.add_memmap(nr, 1, pa, defer_from)?;
                 allocs.push((pa, MEMMAP_BYTES_PER_SECTION));
             }
         }
         Ok(allocs)
     }
 
-    fn add_memmap(&mut self, first: u64, nsec: u64, pa: u64) -> Result<(), InitError> {
+    /// Linux's `defer_init` boundary for node `nid`: the first section boundary in the
+    /// node's highest zone after more than a section's worth of that zone's pages
+    /// (`first_deferred_pfn`), as a section number; `u64::MAX` when nothing is left to defer.
+    fn first_deferred_section(&self, nid: u16) -> u64 {
+        let (mut start, mut end) = (u64::MAX, 0);
+        for r in self
+            .memblock
+            .memory()
+            .regions()
+            .iter()
+            .filter(|r| r.nid == nid)
+        {
+            let (s, e) = (pfn_up(r.base), pfn_down(r.end()));
+            if s < e {
+                start = start.min(s);
+                end = end.max(e);
+            }
+        }
+        if start >= end {
+            return u64::MAX;
+        }
+        let (lo, _) = ZoneId::for_pfn(end - 1).window().unwrap_or((0, 0));
+        let zone_start = lo.max(start);
+        let first = (zone_start + PAGES_PER_SECTION + 1).next_multiple_of(PAGES_PER_SECTION);
+        if first >= end {
+            u64::MAX
+        } else {
+            pfn_to_section_nr(first)
+        }
+    }
+
+    fn add_memmap(
+        &mut self,
+        first: u64,
+        nsec: u64,
+        pa: u64,
+        defer_from: u64,
+    ) -> Result<(), InitError> {
         let count = (nsec * PAGES_PER_SECTION) as usize;
         let pages = self
             .platform
             .memmap_storage(pa, count)
             .map_err(InitError::Map)?;
-        self.sparse
-            .add_chunk(section_nr_to_pfn(first), pages)
-            .map_err(InitError::Sparse)?;
+        // Sections from `defer_from` on wait for deferred_init_memmap.
+        let now = defer_from.saturating_sub(first).min(nsec);
+        let (pages, later) = pages.split_at_mut((now * PAGES_PER_SECTION) as usize);
+        if !later.is_empty() {
+            self.deferred.push(DeferredMemmap {
+                start_pfn: section_nr_to_pfn(first + now),
+                pages: later,
+            });
+        }
+        if !pages.is_empty() {
+            self.sparse
+                .add_chunk(section_nr_to_pfn(first), pages)
+                .map_err(InitError::Sparse)?;
+        }
         self.memmap_ram_bytes += nsec * MEMMAP_BYTES_PER_SECTION;
         Ok(())
     }
@@ -297,10 +377,37 @@ impl<P: Platform> Machine<P> {
     /// `memblock_free_all`: free every free memblock range into the buddy allocator of its
     /// node, one naturally aligned block of up to 1024 pages at a time, never across a zone
     /// boundary (a free range never crosses a node boundary).
-    fn memblock_free_all(&mut self) {
+    /// With `inside` false, the parts of the free ranges outside the pfn ranges `skip`
+    /// (boot: the deferred ones); with `inside` true, only the parts inside them (the deferred
+    /// init).
+    fn memblock_free_all(&mut self, skip: &[(u64, u64)], inside: bool) {
         let ranges: Vec<(u64, u64, u16)> = self.memblock.free_ranges_nid().collect();
+        let mut pieces: Vec<(u64, u64, u16)> = Vec::new();
         for (s, e, nid) in ranges {
-            let (mut pfn, end) = (pfn_up(s), pfn_down(e));
+            let (s, e) = (pfn_up(s), pfn_down(e));
+            if inside {
+                for &(a, b) in skip {
+                    if a.max(s) < b.min(e) {
+                        pieces.push((a.max(s), b.min(e), nid));
+                    }
+                }
+            } else {
+                let mut at = s;
+                for &(a, b) in skip {
+                    if a.max(at) < b.min(e) {
+                        if at < a {
+                            pieces.push((at, a, nid));
+                        }
+                        at = at.max(b);
+                    }
+                }
+                if at < e {
+                    pieces.push((at, e, nid));
+                }
+            }
+        }
+        for (s, end, nid) in pieces {
+            let mut pfn = s;
             while pfn < end {
                 let zend = ZoneId::next_boundary(pfn, end);
                 let zone = &mut self.nodes[usize::from(nid)].zones[ZoneId::for_pfn(pfn).index()];
@@ -337,5 +444,121 @@ impl<P: Platform> Machine<P> {
             watermark::setup_per_zone_lowmem_reserve(&mut node.zones);
         }
         self.zone_pcp_update();
+    }
+}
+
+/// Struct pages whose initialisation waits for [`Machine::deferred_init_memmap`]: their
+/// storage (allocated and accounted at boot) and the pfn they start at. Not in the section
+/// table yet, so no pfn they describe is valid.
+pub(crate) struct DeferredMemmap {
+    pub(crate) start_pfn: u64,
+    pub(crate) pages: &'static mut [Page],
+}
+
+/// One section of deferred struct pages: `(start pfn, node, storage, done)`.
+type DeferredSection = Mutex<(u64, usize, &'static mut [Page], bool)>;
+
+impl<P: Platform> Machine<P> {
+    /// Pages whose struct pages are still deferred (0 once
+    /// [`deferred_init_memmap`](Self::deferred_init_memmap) has run).
+    pub fn deferred_pages(&self) -> u64 {
+        self.deferred.iter().map(|d| d.pages.len() as u64).sum()
+    }
+
+    /// Run a pending deferred init before an operation that adds sections (its sections are
+    /// not in the section table yet). A failure is logged: those pages stay without struct
+    /// pages, and the operation then sees them as absent.
+    pub(crate) fn finish_deferred_init(&mut self) {
+        if let Err(e) = self.deferred_init_memmap() {
+            log::error!("deferred struct page init: {e}");
+        }
+    }
+
+    /// The pfn ranges `[start, end)` still deferred, sorted.
+    fn deferred_ranges(&self) -> Vec<(u64, u64)> {
+        let mut r: Vec<(u64, u64)> = self
+            .deferred
+            .iter()
+            .map(|d| (d.start_pfn, d.start_pfn + d.pages.len() as u64))
+            .collect();
+        r.sort_unstable();
+        r
+    }
+
+    /// Flag the frames of every boot memmap allocation that have struct pages.
+    fn mark_all_memmap(&mut self) {
+        for (pa, size) in self.memmap_allocs.clone() {
+            self.mark_memmap(pfn_down(pa), size / PAGE_SIZE);
+        }
+    }
+
+    /// `page_alloc_init_late` → `deferred_init_memmap`: write the deferred struct pages, one
+    /// section per work item, on every CPU at once through [`Platform::parallel`] (each CPU
+    /// starts with its own node's sections, as Linux's per-node `pgdatinit` threads, then
+    /// helps with the rest), then add their sections, free their free memory into the buddy
+    /// allocator and recompute watermarks, zonelists and per-CPU list sizes. Returns the pages
+    /// freed. Nothing to do (0) when nothing was deferred; memremap and hotplug run it first
+    /// themselves if it is still pending.
+    pub fn deferred_init_memmap(&mut self) -> Result<u64, InitError> {
+        if self.deferred.is_empty() {
+            return Ok(0);
+        }
+        let ranges = self.deferred_ranges();
+        let mut items: Vec<DeferredSection> = Vec::new();
+        for d in core::mem::take(&mut self.deferred) {
+            let mut rest = d.pages;
+            let mut pfn = d.start_pfn;
+            while !rest.is_empty() {
+                let n = rest.len().min(PAGES_PER_SECTION as usize);
+                let (section, tail) = core::mem::take(&mut rest).split_at_mut(n);
+                let nid = self
+                    .memblock
+                    .memory()
+                    .regions()
+                    .iter()
+                    .find(|r| pfn_up(r.base) <= pfn && pfn < pfn_down(r.end()))
+                    .map_or(0, |r| usize::from(r.nid));
+                items.push(Mutex::new((pfn, nid, section, false)));
+                pfn += n as u64;
+                rest = tail;
+            }
+        }
+        let memblock = &self.memblock;
+        let cpu_node = &self.cpu_node;
+        let work = |cpu: usize| {
+            let node = cpu_node.get(cpu).map_or(0, |&n| usize::from(n));
+            let first = items
+                .iter()
+                .position(|i| i.try_lock().is_some_and(|g| g.1 == node))
+                .unwrap_or(0);
+            for k in 0..items.len() {
+                let Some(mut item) = items[(first + k) % items.len()].try_lock() else {
+                    continue; // another CPU is on it
+                };
+                let (start, _, ref mut pages, ref mut done) = *item;
+                if !*done {
+                    memmap_init_pages(memblock, start, pages);
+                    *done = true;
+                }
+            }
+        };
+        self.platform.parallel(&work);
+        for item in items {
+            let (start, _, pages, done) = item.into_inner();
+            if !done {
+                // A CPU skipped it while another held it and that one never finished: no
+                // platform does this, but do it here rather than leave garbage.
+                memmap_init_pages(&self.memblock, start, pages);
+            }
+            self.sparse
+                .add_chunk(start, pages)
+                .map_err(InitError::Sparse)?;
+        }
+        self.mark_all_memmap();
+        let before = self.totalram_pages();
+        self.memblock_free_all(&ranges, true);
+        self.build_all_zonelists();
+        self.setup_per_zone_wmarks();
+        Ok(self.totalram_pages() - before)
     }
 }

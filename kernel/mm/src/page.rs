@@ -1,17 +1,18 @@
 //! `struct page`: one 32-byte descriptor per 4 KiB frame.
 //!
-//! A [`Page`] is made of plain integers only, and **the all-zero bit pattern is a valid value**
-//! (no flags, zone DMA, node 0, order 0, refcount 0, no pagemap, no links): the memmap storage the
-//! [`Platform`](crate::Platform) hands out is already zeroed, and the kernel turns that zeroed
-//! memory into `&'static mut [Page]` in `KernelPlatform::memmap_storage`. Keep it that way: no enums,
-//! references, `NonZero` or `bool` fields here.
+//! A [`Page`] is made of plain integers and integer atomics only, so **every bit pattern is a
+//! valid value**: the kernel turns RAM, whatever it holds, into `&'static mut [Page]` in
+//! `KernelPlatform::memmap_storage`, and the memory manager writes every struct page of a
+//! chunk before anything reads it (boot's `memmap_init`, a hole fill for memremap and hotplug
+//! sections). Keep it that way: no enums, references, `NonZero` or `bool` fields here. (The
+//! all-zero page is no flags, zone DMA, node 0, order 0, refcount 0, no pagemap, no links.)
 //!
 //! List links are pfns, not pointers; they are meaningful only while the page is the head
 //! of a free buddy block ([`PageFlags::BUDDY`]) or on a per-CPU list ([`PageFlags::PCP`]).
 
 use core::fmt;
-use core::sync::atomic::Ordering::Relaxed;
-use core::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64};
+use core::sync::atomic::AtomicU64;
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 use crate::zone::ZoneId;
 
@@ -86,40 +87,48 @@ impl fmt::Display for PageFlags {
 /// Free-list terminator stored in [`Page`] links.
 pub(crate) const NIL: u64 = u64::MAX;
 
-/// `struct page`: the descriptor of one page frame. See the module documentation for the
-/// all-zero guarantee.
+/// `struct page`: the descriptor of one page frame: four 64-bit words. See the module
+/// documentation for the any-bit-pattern guarantee.
+///
+/// * `info`: flags (bits 0-15), zone (16-23), order (24-31), pagemap index + 1 (32-47),
+///   node (48-55);
+/// * `count`: reference count (bits 0-31), section number (32-63, for `page_to_pfn`);
+/// * `next`, `prev`: list links (pfns).
+///
+/// Whole words, so initialising a memmap writes four 64-bit words per page (a store costs
+/// the same under QEMU's TCG whatever its width, and one per field made boot several
+/// times slower), and the buddy check reads a neighbour's flags, order, zone and node in
+/// one load.
 ///
 /// # Concurrency
-/// The fields that change while CPUs allocate and free (flags, order, reference count and the
-/// list links) are atomics, so struct pages can be shared between CPUs in safe Rust. Each page
-/// has one owner at a time, and only the owner writes these fields: the zone's lock for a
-/// free buddy block, the CPU's pageset lock for a page in a per-CPU list, the holder for an
-/// allocated block. Ownership changes only with both locks held (a refill or drain holds the
-/// pageset lock and then the zone lock), so the owner updates them with relaxed loads and
+/// The words are atomics, so struct pages can be shared between CPUs in safe Rust. Each page
+/// has one owner at a time, and only the owner writes `info` and the links: the zone's lock
+/// for a free buddy block, the CPU's pageset lock for a page in a per-CPU list, the holder for
+/// an allocated block. Ownership changes only with both locks held (a refill or drain holds
+/// the pageset lock and then the zone lock), so the owner updates them with relaxed loads and
 /// stores, a plain `mov` on x86, and others may only read them (the buddy check under the zone
 /// lock reads a neighbour's flags: it sees `BUDDY` only if the zone, which it holds, set it).
 /// The reference count is the exception: several holders share it, so it changes with atomic
-/// read-modify-write operations. Zone, node, section and pagemap are set while the memory
-/// manager is held exclusively (boot, hotplug, memremap) and are plain fields.
+/// read-modify-write operations on `count`, which leave the section number as it is. Zone,
+/// node, section and pagemap change only while the memory manager is held exclusively (boot,
+/// hotplug, memremap).
 #[repr(C)]
 pub struct Page {
-    flags: AtomicU16,
-    pub(crate) zone: u8,
-    order: AtomicU8,
-    refcount: AtomicU32,
-    /// Device pagemap index + 1 (0: none).
-    pub(crate) pgmap: u16,
-    /// NUMA node (`page_to_nid`), an index into the machine's nodes.
-    pub(crate) node: u8,
-    /// Unused; keeps the layout explicit.
-    pub(crate) _spare: u8,
-    /// Section number of this page (for `page_to_pfn`).
-    pub(crate) section: u32,
+    info: AtomicU64,
+    count: AtomicU64,
     next: AtomicU64,
     prev: AtomicU64,
 }
 
-const _: () = assert!(core::mem::size_of::<Page>() <= 32);
+const _: () = assert!(core::mem::size_of::<Page>() == 32);
+
+const FLAGS_MASK: u64 = 0xffff;
+const ZONE_SHIFT: u32 = 16;
+const ORDER_SHIFT: u32 = 24;
+const PGMAP_SHIFT: u32 = 32;
+const NODE_SHIFT: u32 = 48;
+const REF_MASK: u64 = 0xffff_ffff;
+const SECTION_SHIFT: u32 = 32;
 
 impl Default for Page {
     /// The all-zero page.
@@ -128,35 +137,44 @@ impl Default for Page {
     }
 }
 
+impl Page {
+    /// A struct page of garbage (every byte 0xa5), as memmap storage may hold before the
+    /// memory manager writes it: host tests hand out such storage.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn garbage() -> Self {
+        const G: u64 = 0xa5a5_a5a5_a5a5_a5a5;
+        Self::from_words([G; 4])
+    }
+
+    const fn from_words(w: [u64; 4]) -> Self {
+        Self {
+            info: AtomicU64::new(w[0]),
+            count: AtomicU64::new(w[1]),
+            next: AtomicU64::new(w[2]),
+            prev: AtomicU64::new(w[3]),
+        }
+    }
+
+    fn words(&self) -> [u64; 4] {
+        [
+            self.info.load(Relaxed),
+            self.count.load(Relaxed),
+            self.next.load(Relaxed),
+            self.prev.load(Relaxed),
+        ]
+    }
+}
+
 impl Clone for Page {
     /// A snapshot of every field.
     fn clone(&self) -> Self {
-        Self {
-            flags: AtomicU16::new(self.flags.load(Relaxed)),
-            zone: self.zone,
-            order: AtomicU8::new(self.order.load(Relaxed)),
-            refcount: AtomicU32::new(self.refcount.load(Relaxed)),
-            pgmap: self.pgmap,
-            node: self.node,
-            _spare: self._spare,
-            section: self.section,
-            next: AtomicU64::new(self.next.load(Relaxed)),
-            prev: AtomicU64::new(self.prev.load(Relaxed)),
-        }
+        Self::from_words(self.words())
     }
 }
 
 impl PartialEq for Page {
     fn eq(&self, o: &Self) -> bool {
-        self.flags.load(Relaxed) == o.flags.load(Relaxed)
-            && self.zone == o.zone
-            && self.order.load(Relaxed) == o.order.load(Relaxed)
-            && self.refcount.load(Relaxed) == o.refcount.load(Relaxed)
-            && self.pgmap == o.pgmap
-            && self.node == o.node
-            && self.section == o.section
-            && self.next.load(Relaxed) == o.next.load(Relaxed)
-            && self.prev.load(Relaxed) == o.prev.load(Relaxed)
+        self.words() == o.words()
     }
 }
 
@@ -170,8 +188,8 @@ impl fmt::Debug for Page {
             .field("order", &self.order())
             .field("refcount", &self.refcount())
             .field("pgmap", &self.pagemap())
-            .field("node", &self.node)
-            .field("section", &self.section)
+            .field("node", &self.nid())
+            .field("section", &self.section())
             .field("next", &self.next())
             .field("prev", &self.prev())
             .finish()
@@ -182,36 +200,51 @@ impl Page {
     /// A page initialised with the given flags, zone and node (everything else zero).
     #[inline]
     pub(crate) const fn new(flags: PageFlags, zone: ZoneId, node: u8, section: u32) -> Self {
-        Self {
-            flags: AtomicU16::new(flags.bits()),
-            zone: zone as u8,
-            order: AtomicU8::new(0),
-            refcount: AtomicU32::new(0),
-            pgmap: 0,
-            node,
-            _spare: 0,
-            section,
-            next: AtomicU64::new(0),
-            prev: AtomicU64::new(0),
+        Self::from_words([
+            flags.bits() as u64 | (zone as u64) << ZONE_SHIFT | (node as u64) << NODE_SHIFT,
+            (section as u64) << SECTION_SHIFT,
+            0,
+            0,
+        ])
+    }
+
+    /// Write `template` to every page of `pages`: four words per page, read once.
+    #[inline]
+    pub(crate) fn fill(pages: &mut [Page], template: &Page) {
+        let w = template.words();
+        for p in pages {
+            *p = Self::from_words(w);
         }
+    }
+
+    #[inline]
+    fn info(&self) -> u64 {
+        self.info.load(Relaxed)
+    }
+
+    /// Replace the bits of `info` under `mask` (owner only: a load and a store).
+    #[inline]
+    fn set_info(&self, mask: u64, bits: u64) {
+        self.info
+            .store((self.info() & !mask) | (bits & mask), Relaxed);
     }
 
     /// The page's flags.
     #[inline]
     pub fn flags(&self) -> PageFlags {
-        PageFlags::from_bits_retain(self.flags.load(Relaxed))
+        PageFlags::from_bits_retain(self.flag_bits())
     }
 
     /// The raw flag bits.
     #[inline]
     pub(crate) fn flag_bits(&self) -> u16 {
-        self.flags.load(Relaxed)
+        self.info() as u16
     }
 
     /// Replace the flag bits (owner only, see the type's documentation).
     #[inline]
     pub(crate) fn set_flag_bits(&self, bits: u16) {
-        self.flags.store(bits, Relaxed);
+        self.set_info(FLAGS_MASK, u64::from(bits));
     }
 
     /// Whether any of `f` is set.
@@ -235,45 +268,112 @@ impl Page {
     /// The zone this page belongs to (`page_zonenum`).
     #[inline]
     pub fn zone(&self) -> ZoneId {
-        ZoneId::from_index(self.zone)
+        ZoneId::from_index(self.zone_index())
+    }
+
+    /// The stored zone index (values above 3 read as Device through [`zone`](Self::zone)).
+    #[inline]
+    pub(crate) fn zone_index(&self) -> u8 {
+        (self.info() >> ZONE_SHIFT) as u8
+    }
+
+    /// Set the zone (tests that damage a page on purpose).
+    #[cfg(test)]
+    pub(crate) fn set_zone(&self, zone: u8) {
+        self.set_info(0xff << ZONE_SHIFT, u64::from(zone) << ZONE_SHIFT);
     }
 
     /// The NUMA node this page belongs to (`page_to_nid`).
     #[inline]
     pub fn nid(&self) -> usize {
-        usize::from(self.node)
+        usize::from(self.node())
+    }
+
+    /// The stored node id.
+    #[inline]
+    pub(crate) fn node(&self) -> u8 {
+        (self.info() >> NODE_SHIFT) as u8
+    }
+
+    /// Set the node (tests that damage a page on purpose).
+    #[cfg(test)]
+    pub(crate) fn set_node(&self, node: u8) {
+        self.set_info(0xff << NODE_SHIFT, u64::from(node) << NODE_SHIFT);
+    }
+
+    /// Zone index and node in one load (the buddy check's `page_zone` comparison).
+    #[inline]
+    pub(crate) fn zone_and_node(&self) -> (u8, u8) {
+        let w = self.info();
+        ((w >> ZONE_SHIFT) as u8, (w >> NODE_SHIFT) as u8)
     }
 
     /// Buddy order: of the free block for a [`PageFlags::BUDDY`] head, of the allocation for a
     /// [`PageFlags::HEAD`] page; 0 otherwise.
     #[inline]
     pub fn order(&self) -> u32 {
-        u32::from(self.order.load(Relaxed))
+        u32::from((self.info() >> ORDER_SHIFT) as u8)
     }
 
     /// Set the order (owner only).
     #[inline]
     pub(crate) fn set_order(&self, order: u32) {
-        self.order.store(order as u8, Relaxed);
+        self.set_info(0xff << ORDER_SHIFT, u64::from(order as u8) << ORDER_SHIFT);
+    }
+
+    /// The stored pagemap index + 1 (0: none).
+    #[inline]
+    pub(crate) fn pgmap_raw(&self) -> u16 {
+        (self.info() >> PGMAP_SHIFT) as u16
+    }
+
+    /// Set the stored pagemap index + 1 (the memory manager held exclusively).
+    #[inline]
+    pub(crate) fn set_pgmap_raw(&self, v: u16) {
+        self.set_info(0xffff << PGMAP_SHIFT, u64::from(v) << PGMAP_SHIFT);
+    }
+
+    /// Section number of this page (for `page_to_pfn`).
+    #[inline]
+    pub(crate) fn section(&self) -> u32 {
+        (self.count.load(Relaxed) >> SECTION_SHIFT) as u32
+    }
+
+    /// Set the section number (the memory manager held exclusively).
+    #[inline]
+    pub(crate) fn set_section(&self, section: u32) {
+        let c = self.count.load(Relaxed);
+        self.count.store(
+            (c & REF_MASK) | u64::from(section) << SECTION_SHIFT,
+            Relaxed,
+        );
     }
 
     /// Reference count (`page_ref_count`): 1 for a freshly allocated block head and for an idle
     /// device page, 0 for free pages.
     #[inline]
     pub fn refcount(&self) -> u32 {
-        self.refcount.load(Relaxed)
+        self.count.load(Relaxed) as u32
     }
 
     /// Set the reference count (`set_page_count`; owner only, no other holder exists).
     #[inline]
     pub(crate) fn set_refcount(&self, n: u32) {
-        self.refcount.store(n, Relaxed);
+        let c = self.count.load(Relaxed);
+        self.count.store((c & !REF_MASK) | u64::from(n), Relaxed);
     }
 
-    /// The reference count, for holders that share it (`page_ref_*`).
+    /// Change the reference count atomically for holders that share it (`page_ref_*`): `f`
+    /// maps the count to the new one, or None to leave it; returns the old count, or the
+    /// count `f` refused.
     #[inline]
-    pub(crate) fn refcount_atomic(&self) -> &AtomicU32 {
-        &self.refcount
+    pub(crate) fn update_refcount(&self, f: impl Fn(u32) -> Option<u32>) -> Result<u32, u32> {
+        self.count
+            .try_update(AcqRel, Acquire, |c| {
+                f(c as u32).map(|n| (c & !REF_MASK) | u64::from(n))
+            })
+            .map(|c| c as u32)
+            .map_err(|c| c as u32)
     }
 
     /// Next entry of the list the page is on (free list or per-CPU list).
@@ -303,7 +403,8 @@ impl Page {
     /// Index of the device pagemap owning this page, for ZONE_DEVICE pages.
     #[inline]
     pub fn pagemap(&self) -> Option<usize> {
-        (self.pgmap != 0).then(|| usize::from(self.pgmap) - 1)
+        let raw = self.pgmap_raw();
+        (raw != 0).then(|| usize::from(raw) - 1)
     }
 
     /// Whether the page is a ZONE_DEVICE page (`is_zone_device_page`).

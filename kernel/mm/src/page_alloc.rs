@@ -17,7 +17,7 @@ use crate::MAX_ORDER;
 use crate::gfp::Gfp;
 use crate::machine::{BadPage, BadPageReason, Machine};
 use crate::node::cut_index;
-use crate::page::PageFlags;
+use crate::page::{Page, PageFlags};
 use crate::pcp::{Pcp, bump};
 use crate::platform::Platform;
 use crate::sparse::Sparse;
@@ -28,7 +28,8 @@ impl<P: Platform> Machine<P> {
     /// [`alloc_pages_node`](Self::alloc_pages_node).
     #[inline]
     pub fn alloc_pages(&self, gfp: Gfp, order: u32) -> Option<u64> {
-        self.alloc_pages_node(self.local_node(), gfp, order)
+        let cpu = self.this_cpu();
+        self.alloc_pages_cpu(cpu, self.cpu_node(cpu), gfp, order)
     }
 
     /// `alloc_page`: one page from the local node.
@@ -49,15 +50,22 @@ impl<P: Platform> Machine<P> {
     /// Returns the head pfn, or None (never panics; an unknown node fails).
     #[inline]
     pub fn alloc_pages_node(&self, nid: usize, gfp: Gfp, order: u32) -> Option<u64> {
+        self.alloc_pages_cpu(self.this_cpu(), nid, gfp, order)
+    }
+
+    /// [`alloc_pages_node`](Self::alloc_pages_node) on CPU `cpu` (the running one).
+    #[inline(always)]
+    fn alloc_pages_cpu(&self, cpu: usize, nid: usize, gfp: Gfp, order: u32) -> Option<u64> {
         if order <= MAX_ORDER {
-            let cpu = self.this_cpu();
-            let got = match self.get_page_from_freelist(cpu, nid, gfp, order) {
-                Some(pfn) => Some(pfn),
-                None if self.drain_all_pages() > 0 => {
+            // Linux's slow path: drain every CPU's lists (`drain_all_pages(NULL)`) and retry
+            // once, whether or not this drain moved pages: another CPU's drain may just have
+            // moved them into the zones.
+            let got = self
+                .get_page_from_freelist(cpu, nid, gfp, order)
+                .or_else(|| {
+                    self.drain_all_pages();
                     self.get_page_from_freelist(cpu, nid, gfp, order)
-                }
-                None => None,
-            };
+                });
             if let Some(pfn) = got {
                 if gfp.contains(Gfp::ZERO) {
                     self.platform.zero_pages(pfn, 1 << order);
@@ -116,9 +124,9 @@ impl<P: Platform> Machine<P> {
                 if pfn.is_some() {
                     zone.sub_free(need);
                 }
-                pfn
+                pfn.and_then(|pfn| Some((pfn, self.sparse.page(pfn)?)))
             };
-            let Some(pfn) = got else { continue };
+            let Some((pfn, page)) = got else { continue };
             // zone_statistics, on this CPU's counters of the zone in hand; numa_foreign (the
             // preferred zone is another one) is the only case that touches a second zone.
             let hit = zr.nid == pref.nid;
@@ -134,14 +142,12 @@ impl<P: Platform> Machine<P> {
             {
                 bump(&pps.numa.foreign);
             }
-            if let Some(page) = self.sparse.page(pfn) {
-                // prep_new_page
-                page.set_flag_bits(
-                    (page.flag_bits() & !PageFlags::PCP.bits()) | PageFlags::HEAD.bits(),
-                );
-                page.set_order(order);
-                page.set_refcount(1);
-            }
+            // prep_new_page
+            page.set_flag_bits(
+                (page.flag_bits() & !PageFlags::PCP.bits()) | PageFlags::HEAD.bits(),
+            );
+            page.set_order(order);
+            page.set_refcount(1);
             return Some(pfn);
         }
         None
@@ -203,29 +209,30 @@ impl<P: Platform> Machine<P> {
         if page.flag_bits() & (PageFlags::HEAD | PageFlags::DEVICE | PageFlags::MEMMAP).bits()
             != PageFlags::HEAD.bits()
             || page.order() != order
-            || page.zone >= ZoneId::Device as u8
-            || usize::from(page.node) >= self.nodes.len()
+            || page.zone_index() >= ZoneId::Device as u8
+            || page.nid() >= self.nodes.len()
         {
-            let reason = if flags.contains(PageFlags::DEVICE) || page.zone >= ZoneId::Device as u8 {
-                BadPageReason::DevicePage
-            } else if flags.contains(PageFlags::MEMMAP) {
-                BadPageReason::Memmap
-            } else if flags.intersects(PageFlags::BUDDY.union(PageFlags::PCP)) {
-                BadPageReason::AlreadyFree
-            } else if flags.contains(PageFlags::RESERVED) {
-                BadPageReason::Reserved
-            } else if flags.contains(PageFlags::HEAD) && page.order() != order {
-                BadPageReason::WrongOrder {
-                    allocated: page.order(),
-                }
-            } else if flags.contains(PageFlags::HEAD) {
-                BadPageReason::InvalidPfn
-            } else {
-                BadPageReason::NotAllocated
-            };
+            let reason =
+                if flags.contains(PageFlags::DEVICE) || page.zone_index() >= ZoneId::Device as u8 {
+                    BadPageReason::DevicePage
+                } else if flags.contains(PageFlags::MEMMAP) {
+                    BadPageReason::Memmap
+                } else if flags.intersects(PageFlags::BUDDY.union(PageFlags::PCP)) {
+                    BadPageReason::AlreadyFree
+                } else if flags.contains(PageFlags::RESERVED) {
+                    BadPageReason::Reserved
+                } else if flags.contains(PageFlags::HEAD) && page.order() != order {
+                    BadPageReason::WrongOrder {
+                        allocated: page.order(),
+                    }
+                } else if flags.contains(PageFlags::HEAD) {
+                    BadPageReason::InvalidPfn
+                } else {
+                    BadPageReason::NotAllocated
+                };
             return Err(bad(reason, flags));
         }
-        let zone = &self.nodes[usize::from(page.node)].zones[usize::from(page.zone)];
+        let zone = &self.nodes[page.nid()].zones[usize::from(page.zone_index())];
         let Some(ps) = zone.pageset(self.this_cpu()) else {
             return Err(bad(BadPageReason::InvalidPfn, flags));
         };
@@ -236,7 +243,7 @@ impl<P: Platform> Machine<P> {
                 (page.flag_bits() & !PageFlags::HEAD.bits()) | PageFlags::PCP.bits(),
             );
             let mut pcp = ps.pcp.lock();
-            pcp.push(&self.sparse, pfn);
+            pcp.push_page(&self.sparse, pfn, page);
             if pcp.count >= pcp.high {
                 let batch = pcp.batch;
                 free_pcppages_bulk(&self.sparse, zone, &mut pcp, batch);
@@ -283,7 +290,7 @@ impl<P: Platform> Machine<P> {
 /// `rmqueue_pcplist`: an order-0 page from this CPU's list of the zone, refilled with a batch
 /// from the free lists under the zone lock when empty (`rmqueue_bulk`).
 #[inline]
-fn rmqueue_pcplist(sparse: &Sparse, zone: &Zone, pcp: &mut Pcp) -> Option<u64> {
+fn rmqueue_pcplist<'a>(sparse: &'a Sparse, zone: &Zone, pcp: &mut Pcp) -> Option<(u64, &'a Page)> {
     if pcp.count == 0 {
         let mut areas = zone.areas.lock();
         let mut moved = 0;
@@ -299,7 +306,7 @@ fn rmqueue_pcplist(sparse: &Sparse, zone: &Zone, pcp: &mut Pcp) -> Option<u64> {
         }
         zone.sub_free(moved);
     }
-    pcp.pop(sparse)
+    pcp.pop_page(sparse)
 }
 
 /// `free_pcppages_bulk`: move up to `n` of the oldest pages of a CPU's list (its lock held as

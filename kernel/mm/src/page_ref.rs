@@ -5,7 +5,7 @@
 //! falls back to 1 the pagemap's `page_free` callback runs instead of any buddy free path, and
 //! a put on an idle device page is refused: a device page can never reach the free lists.
 
-use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use core::sync::atomic::Ordering::Relaxed;
 
 use crate::machine::{Machine, PageRefError};
 use crate::page::PageFlags;
@@ -22,8 +22,7 @@ impl<P: Platform> Machine<P> {
         }
         // page_ref_inc, refusing a free block (count 0) and an overflow.
         let old = page
-            .refcount_atomic()
-            .try_update(AcqRel, Acquire, |c| match c {
+            .update_refcount(|c| match c {
                 0 if !device => None,
                 c => c.checked_add(1),
             })
@@ -44,10 +43,7 @@ impl<P: Platform> Machine<P> {
     pub fn put_page(&self, pfn: u64) -> Result<u32, PageRefError> {
         let page = self.sparse.page(pfn).ok_or(PageRefError::InvalidPfn)?;
         if page.has(PageFlags::DEVICE) {
-            let Ok(old) = page
-                .refcount_atomic()
-                .try_update(AcqRel, Acquire, |c| (c > 1).then(|| c - 1))
-            else {
+            let Ok(old) = page.update_refcount(|c| (c > 1).then(|| c - 1)) else {
                 log::error!(
                     "bad page: pfn {pfn:#x}: put_page on an idle ZONE_DEVICE page (flags {})",
                     page.flags()
@@ -60,7 +56,7 @@ impl<P: Platform> Machine<P> {
             {
                 pgmap.page_free_calls.fetch_add(1, Relaxed);
                 if let Some(f) = pgmap.page_free {
-                    f(page_pgmap_index(page.pgmap), pfn);
+                    f(page_pgmap_index(page.pgmap_raw()), pfn);
                 }
             }
             return Ok(count);
@@ -69,8 +65,7 @@ impl<P: Platform> Machine<P> {
             return Err(PageRefError::NotInUse);
         }
         let old = page
-            .refcount_atomic()
-            .try_update(AcqRel, Acquire, |c| c.checked_sub(1))
+            .update_refcount(|c| c.checked_sub(1))
             .map_err(|_| PageRefError::NotInUse)?;
         if old > 1 {
             return Ok(old - 1);

@@ -20,7 +20,7 @@
 use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::page::NIL;
+use crate::page::{NIL, Page};
 use crate::sparse::Sparse;
 use crate::sync::Mutex;
 use crate::zone::NumaStat;
@@ -54,7 +54,14 @@ impl Pcp {
     /// Push `pfn` as the newest page (`list_add`). The caller owns the page.
     #[inline]
     pub(crate) fn push(&mut self, sparse: &Sparse, pfn: u64) {
-        let Some(p) = sparse.page(pfn) else { return };
+        if let Some(p) = sparse.page(pfn) {
+            self.push_page(sparse, pfn, p);
+        }
+    }
+
+    /// [`push`](Self::push) with `pfn`'s struct page already in hand.
+    #[inline]
+    pub(crate) fn push_page(&mut self, sparse: &Sparse, pfn: u64, p: &Page) {
         p.set_next(self.head);
         p.set_prev(NIL);
         if self.head == NIL {
@@ -67,10 +74,17 @@ impl Pcp {
     }
 
     /// Take the newest page.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn pop(&mut self, sparse: &Sparse) -> Option<u64> {
+        self.pop_page(sparse).map(|(pfn, _)| pfn)
+    }
+
+    /// [`pop`](Self::pop), with the page's struct page.
+    #[inline]
+    pub(crate) fn pop_page<'a>(&mut self, sparse: &'a Sparse) -> Option<(u64, &'a Page)> {
         let pfn = self.head;
-        let next = sparse.page(pfn)?.next();
+        let page = sparse.page(pfn)?;
+        let next = page.next();
         self.head = next;
         if next == NIL {
             self.tail = NIL;
@@ -78,7 +92,7 @@ impl Pcp {
             n.set_prev(NIL);
         }
         self.count -= 1;
-        Some(pfn)
+        Some((pfn, page))
     }
 
     /// Take the oldest page (`list_last_entry` in `free_pcppages_bulk`).

@@ -35,8 +35,9 @@ pub trait Platform {
     /// `count * 32` bytes). The memory is RAM handed out by memblock or the buddy allocator, the
     /// first pages of a device range (altmap) or of a hot-added RAM range (memmap on memory);
     /// for the last two the range has already been mapped with [`map_device`](Self::map_device)
-    /// or [`map_ram`](Self::map_ram). The platform must return it **zeroed** (an all-zero
-    /// [`Page`] is a valid value) and must never hand out the same storage twice.
+    /// or [`map_ram`](Self::map_ram). It may hold anything (every bit pattern is a valid
+    /// [`Page`]; the memory manager writes every struct page before reading it), so the
+    /// platform need not clear it; it must never hand out the same storage twice.
     fn memmap_storage(&mut self, pa: u64, count: usize) -> Result<&'static mut [Page], MapError>;
 
     /// Give access to the storage of one node's [`PgData`] at physical address `pa`
@@ -62,4 +63,12 @@ pub trait Platform {
     /// lists and counters; a number used by two callers at once costs lost NUMA events, never
     /// memory safety.
     fn this_cpu(&self) -> usize;
+
+    /// Run `work(cpu)` on every online CPU at once (this one too) and return when every
+    /// call has returned (the kernel's `on_each_cpu`): boot work the memory manager spreads
+    /// over the CPUs, the deferred struct page init. `work` shares out the work itself, so a
+    /// platform may run it on any number of CPUs; the default runs it once, here.
+    fn parallel(&self, work: &(dyn Fn(usize) + Sync)) {
+        work(self.this_cpu());
+    }
 }

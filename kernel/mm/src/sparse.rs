@@ -181,7 +181,7 @@ impl Sparse {
 
     /// `page_to_pfn`: the pfn of a struct page obtained from this memmap.
     pub fn page_to_pfn(&self, page: &Page) -> Option<u64> {
-        let c = self.chunk_of_section(u64::from(page.section))?;
+        let c = self.chunk_of_section(u64::from(page.section()))?;
         let chunk = &self.chunks[c];
         let base = chunk.pages.as_ptr().addr();
         let off = (page as *const Page).addr().checked_sub(base)? / core::mem::size_of::<Page>();
@@ -267,7 +267,7 @@ mod tests {
         let far = (64u64 << 40) >> crate::PAGE_SHIFT; // 64 TiB
         let pages = storage(PAGES_PER_SECTION);
         for p in pages.iter_mut() {
-            p.section = pfn_to_section_nr(far) as u32;
+            p.set_section(pfn_to_section_nr(far) as u32);
         }
         s.add_chunk(far, pages).unwrap();
         assert_eq!(
@@ -290,7 +290,7 @@ mod tests {
         let base = 3 * PAGES_PER_SECTION;
         let pages = storage(2 * PAGES_PER_SECTION);
         for (i, p) in pages.iter_mut().enumerate() {
-            p.section = pfn_to_section_nr(base + i as u64) as u32;
+            p.set_section(pfn_to_section_nr(base + i as u64) as u32);
         }
         s.add_chunk(base, pages).unwrap();
         for pfn in [

@@ -15,7 +15,8 @@ use crate::memblock::Memblock;
 use crate::page::{Page, PageFlags};
 use crate::platform::{MapError, Platform};
 
-/// Records every call; can be told to fail.
+/// Records every call; can be told to fail. Hands out memmap storage full of garbage
+/// (every byte 0xa5), as the [`Platform`] contract allows.
 #[derive(Debug, Default)]
 pub struct FakePlatform {
     /// `(pa, count)` of every memmap storage handed out.
@@ -32,6 +33,9 @@ pub struct FakePlatform {
     pub fail_map: bool,
     /// Make `memmap_storage` fail.
     pub fail_storage: bool,
+    /// Threads [`Platform::parallel`] runs its work on, each playing a CPU `0..n` (0 or 1:
+    /// once, on the calling thread).
+    pub parallel_cpus: usize,
 }
 
 impl FakePlatform {
@@ -54,7 +58,8 @@ impl Platform for FakePlatform {
             return Err(MapError::Other("memmap storage handed out twice"));
         }
         self.storage.push((pa, count));
-        Ok(Box::leak(vec![Page::default(); count].into_boxed_slice()))
+        // Garbage, as RAM may hold: the memory manager must write every struct page.
+        Ok(Box::leak(vec![Page::garbage(); count].into_boxed_slice()))
     }
 
     fn node_data_storage(
@@ -93,6 +98,20 @@ impl Platform for FakePlatform {
 
     fn this_cpu(&self) -> usize {
         this_cpu()
+    }
+
+    fn parallel(&self, work: &(dyn Fn(usize) + Sync)) {
+        if self.parallel_cpus <= 1 {
+            return work(this_cpu());
+        }
+        std::thread::scope(|s| {
+            for cpu in 0..self.parallel_cpus {
+                s.spawn(move || {
+                    set_this_cpu(cpu);
+                    work(cpu);
+                });
+            }
+        });
     }
 }
 

@@ -29,10 +29,10 @@
 //!   must succeed whatever CPU 0 does meanwhile (a free page on a remote list is always
 //!   reachable). Seen to fail with a drain that takes pages off a list before it takes the
 //!   zone lock (pages briefly neither listed nor in the zone);
-//! * `exhaustion_on_two_cpus_at_once` (ignored until fixed): the same with CPUs 1 and 2 both
-//!   allocating. Fails today: one CPU's drain empties CPU 0's list first, the other's drain
-//!   then moves nothing, and `alloc_pages_node` retries only after a drain that moved pages,
-//!   so it fails with free pages in the zone;
+//! * `exhaustion_on_two_cpus_at_once`: the same with CPUs 1 and 2 both allocating. One
+//!   CPU's drain may empty CPU 0's list first and the other's then moves nothing: found a
+//!   spurious failure when `alloc_pages_node` retried only after a drain that moved pages
+//!   (fixed: it retries after every drain, as Linux);
 //! * `last_put_frees_once`: three CPUs drop their references to one shared block (and one of
 //!   them works its own list meanwhile); exactly one `put_page` returns 0 and frees it.
 //!
@@ -391,8 +391,6 @@ fn exhaustion_drains_and_retries() {
 }
 
 #[test]
-#[ignore = "fails until alloc_pages_node retries after every drain, not only after a drain \
-            that moved pages: another CPU's drain may have just moved them to the zone"]
 fn exhaustion_on_two_cpus_at_once() {
     // CPUs 1 and 2 both find their lists and the zone empty: one's drain may empty CPU 0's
     // list before the other's, whose drain then finds nothing.
