@@ -294,6 +294,8 @@ for name, line in [
     ("quotes_and_init", 'root=/dev/vda "memmap=1G!4G" dyndbg="file e820.c +p" -- memmap=1G!5G'),
     ("errors", "memmap=64M?256M memmap=0!1G mem= mem=nopentium memmap=18446744073709551615@1 memmap"),
     ("dashes", "mem-map=1 memmap=128M!0x100000000,128M!0x108000000 mem=6G"),
+    ("movable", "movablecore=256M kernelcore=1G movablecore=25% kernelcore=10% movable_node"),
+    ("movable_errors", "kernelcore=mirror kernelcore=1G,mirror movablecore=150% movablecore=abc kernelcore movable-core=0x40000000 movablecore=20E"),
 ]:
     write("cmdline", name, line.encode())
 

@@ -117,6 +117,7 @@ pub mod cmdline;
 pub mod e820;
 pub mod iomem;
 pub mod madt;
+pub mod movable;
 pub mod nfit;
 pub mod numa;
 pub mod numa_emulation;

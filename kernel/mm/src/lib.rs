@@ -50,6 +50,7 @@ pub mod machine;
 pub mod memblock;
 pub mod memremap;
 pub mod mm_init;
+pub mod movable;
 pub mod node;
 pub mod numa;
 pub mod page;
