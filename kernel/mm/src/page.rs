@@ -315,6 +315,15 @@ impl Page {
         u32::from((self.info() >> ORDER_SHIFT) as u8)
     }
 
+    /// Set flags and order in one store (owner only).
+    #[inline]
+    pub(crate) fn set_flags_and_order(&self, bits: u16, order: u32) {
+        self.set_info(
+            FLAGS_MASK | 0xff << ORDER_SHIFT,
+            u64::from(bits) | u64::from(order as u8) << ORDER_SHIFT,
+        );
+    }
+
     /// Set the order (owner only).
     #[inline]
     pub(crate) fn set_order(&self, order: u32) {

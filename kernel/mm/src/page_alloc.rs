@@ -142,11 +142,11 @@ impl<P: Platform> Machine<P> {
             {
                 bump(&pps.numa.foreign);
             }
-            // prep_new_page
-            page.set_flag_bits(
+            // prep_new_page: flags and order in one store, then the count.
+            page.set_flags_and_order(
                 (page.flag_bits() & !PageFlags::PCP.bits()) | PageFlags::HEAD.bits(),
+                order,
             );
-            page.set_order(order);
             page.set_refcount(1);
             return Some(pfn);
         }
@@ -237,10 +237,10 @@ impl<P: Platform> Machine<P> {
             return Err(bad(BadPageReason::InvalidPfn, flags));
         };
         page.set_refcount(0);
-        page.set_order(0);
         if order == 0 {
-            page.set_flag_bits(
+            page.set_flags_and_order(
                 (page.flag_bits() & !PageFlags::HEAD.bits()) | PageFlags::PCP.bits(),
+                0,
             );
             let mut pcp = ps.pcp.lock();
             pcp.push_page(&self.sparse, pfn, page);
@@ -249,7 +249,7 @@ impl<P: Platform> Machine<P> {
                 free_pcppages_bulk(&self.sparse, zone, &mut pcp, batch);
             }
         } else {
-            page.clear(PageFlags::HEAD);
+            page.set_flags_and_order(page.flag_bits() & !PageFlags::HEAD.bits(), 0);
             let mut areas = zone.areas.lock();
             zone.free_one_locked(&mut areas, &self.sparse, pfn, order);
         }
