@@ -142,10 +142,9 @@ extern "x86-interrupt" fn keyboard_handler(_frame: InterruptStackFrame) {
 /// End of interrupt for an IRQ of the primary PIC (COM1's 4, the keyboard's 1: no
 /// EOI to the secondary).
 fn send_primary_eoi() {
-    // SAFETY: a non-specific EOI to the primary 8259's command port only ends the
-    // interrupt in service. The one multi-byte command sequence to that port
-    // (initialisation, in `init_pics`) runs with interrupts disabled, so this
-    // write never lands in the middle of it.
+    // The one multi-byte command sequence to this port (initialisation, in
+    // `init_pics`) runs with interrupts disabled, so this write never lands in it.
+    // SAFETY: a non-specific EOI to the primary 8259 only ends the IRQ in service.
     unsafe { x86_64::instructions::port::Port::<u8>::new(PIC1_COMMAND).write(PIC_EOI) };
 }
 

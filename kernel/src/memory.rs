@@ -153,15 +153,14 @@ impl Platform for KernelPlatform {
             StorageError::BadRange => mm::MapError::BadAddress,
             StorageError::Overlap => mm::MapError::Other("memmap storage handed out twice"),
         })?;
-        // SAFETY: [virt, virt + bytes) maps physical memory the memory manager owns
-        // exclusively from now on (memblock or buddy RAM, or the first pages of a
-        // range it just mapped), and claim_storage just checked that no byte of it
-        // was handed out before (so no other slice aliases it). Its bytes are
-        // whatever the RAM holds (memory outside every Rust allocation, written by
-        // firmware, the bootloader or nobody), and every bit pattern is a valid Page
-        // (mm's Page is integers and integer atomics), so it is not cleared: mm
-        // writes every struct page before reading it, and clearing 32 bytes per
-        // frame was most of the boot time under TCG. The mapping lives for ever.
+        // [virt, virt + bytes) maps physical memory the memory manager owns from now
+        // on (memblock or buddy RAM, or the first pages of a range it just mapped),
+        // and claim_storage just checked that no byte of it was handed out before.
+        // Its bytes are whatever the RAM holds (outside every Rust allocation); it is
+        // not cleared, since mm writes every struct page before reading it (clearing
+        // was most of the boot time under TCG). The mapping lives for ever.
+        // SAFETY: so no other slice aliases it, and every bit pattern is a valid Page
+        // (mm's Page is integers and integer atomics).
         Ok(unsafe { core::slice::from_raw_parts_mut(virt as *mut Page, count) })
     }
 
@@ -201,10 +200,10 @@ impl Platform for KernelPlatform {
     fn parallel(&self, work: &(dyn Fn(usize) + Sync)) {
         /// Runs the work whose `&&dyn Fn` address `arg` is, on each CPU.
         fn run(cpu: usize, arg: usize) {
-            // SAFETY: `arg` is the address of `work` below, a reference that lives
-            // until `parallel` returns, and on_each_cpu returns only once every CPU
-            // has returned from this function; the closure is Sync, so calling it on
-            // several CPUs at once is allowed.
+            // `arg` is the address of `work` below, which lives until `parallel`
+            // returns, and on_each_cpu returns only once every CPU has returned here.
+            // SAFETY: so the reference is live; the closure is Sync, so several CPUs
+            // may call it at once.
             let work = unsafe { &*(arg as *const &(dyn Fn(usize) + Sync)) };
             work(cpu);
         }

@@ -187,10 +187,10 @@ pub fn install(phys_to_virt: impl Fn(u64, u64) -> Option<u64>) -> Result<Install
     let virt = phys_to_virt(base, TRAMPOLINE_SIZE).ok_or("the trampoline pages are not mapped")?;
     let (kernel_l4, _) = x86_64::registers::control::Cr3::read();
     let kernel_cr3 = kernel_l4.start_address().as_u64();
-    // SAFETY: the blob lies in the kernel's text between the two symbols (len
-    // bytes, at most a page); the destination is the first of the four pages
-    // memblock reserved for us (never handed to the buddy allocator, so no one
-    // else uses them), mapped at `virt`; the regions do not overlap.
+    // The destination is the first of the pages memblock reserved for the
+    // trampoline (never handed to the buddy allocator, so no one else uses them).
+    // SAFETY: the blob is `len` bytes of kernel text (at most a page) between the
+    // two symbols; the destination, mapped at `virt`, does not overlap it.
     unsafe {
         core::ptr::copy_nonoverlapping(&raw const zoned_tr_start, virt as *mut u8, len as usize);
     }
