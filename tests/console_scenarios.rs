@@ -210,7 +210,7 @@ fn assert_screen_shows(s: &Session, sock: &Path, name: &str) {
 ///    and the echoed command line with the cursor after it;
 /// 2. after Enter and the next prompt: zoneinfo's output is longer than the screen
 ///    (45 rows at BIOS's 1280x720), so this shows its last lines scrolled up
-///    (`Node 0, zone   Normal` ... `protection: (0, 0, 0, 0)`) and the new prompt.
+///    (`Node 0, zone   Normal` ... `protection: (0, 0, 0, 0, 0)`) and the new prompt.
 ///
 /// Every pixel must match, margins and background included: glyph shapes, their
 /// positions (cell grid, wrapping of lines longer than 142 columns such as the

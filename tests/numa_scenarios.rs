@@ -125,7 +125,7 @@ fn two_nodes_with_a_distance_log_linux_srat_lines() {
     // DMA's protection is node 0's DMA32 managed / 256 (Linux's lowmem_reserve_ratio).
     let dma32 = node_zone_field(zi, 0, "DMA32", "managed");
     assert!(
-        zi.contains(&format!("protection: (0, {0}, {0}, {0})", dma32 / 256)),
+        zi.contains(&format!("protection: (0, {0}, {0}, {0}, {0})", dma32 / 256)),
         "{zi}"
     );
     assert!(

@@ -159,7 +159,24 @@ fn report(
         }
     }
     let nr_nodes = numa.possible.last().map_or(1, |&n| n + 1);
-    let _ = mm::views::write_boot_ranges(&mut out, &ZoneRanges::from_memblock(&mb), &mb, nr_nodes);
+    // ZONE_MOVABLE as the kernel places it (kernelcore=, movablecore=, movable_node).
+    let movable = firmware::movable::parse_movable_params(cmdline);
+    for e in &movable.errors {
+        let _ = writeln!(out, "{e}");
+    }
+    let core = movable.params;
+    let hot: Vec<(u64, u64)> = numa.hotplug.iter().map(|r| (r.start, r.end)).collect();
+    let (_, zm) = mm::movable::zone_movable_for(&mb, &hot, &core);
+    for w in &zm.warnings {
+        let _ = writeln!(out, "{w}");
+    }
+    let _ = mm::views::write_boot_ranges(
+        &mut out,
+        &ZoneRanges::from_memblock(&mb),
+        &zm,
+        &mb,
+        nr_nodes,
+    );
     for r in &setup.rejected {
         let _ = writeln!(out, "{r}");
     }

@@ -38,6 +38,8 @@ pub struct Discovery {
     pub smp: SmpConfig,
     /// The boot CPU's initial APIC id (CPUID leaf 1).
     pub boot_apic_id: u32,
+    /// `kernelcore=`, `movablecore=` and `movable_node` (Linux's early parameters).
+    pub movable: firmware::movable::MovableParams,
 }
 
 /// The ACPI tables discovery reads.
@@ -157,6 +159,10 @@ pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Di
             .iter()
             .map(|r| (r.start, r.end, region_kind(r.kind))),
     );
+    // Early parameters first, as Linux's parse_early_param: a bad value is reported and
+    // ignored.
+    let movable = firmware::movable::parse_movable_params(cmdline);
+    movable.log();
     log::info!("BIOS-provided physical RAM map:");
     boot.e820.log("BIOS-e820");
     // The user map is logged here, before the ACPI lines, as Linux orders its boot
@@ -196,6 +202,7 @@ pub fn discover(regions: &MemoryRegions, rsdp: Option<u64>, cmdline: &str) -> Di
         numa,
         smp,
         boot_apic_id,
+        movable: movable.params,
         e820: setup.e820,
         zone_map: setup.zone_map,
         bootloader: boot.bootloader,

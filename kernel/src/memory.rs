@@ -478,14 +478,18 @@ pub fn init(d: &mut Discovery) {
     }
     let topology = topology(&d.numa, &d.smp);
     // Struct pages beyond each node's first section of its highest zone wait for
-    // the other CPUs (late_init), as Linux's deferred struct page init.
-    let mut node = match Machine::init_numa_deferred(
-        KernelPlatform {
-            pt_pool: Vec::new(),
-        },
-        mb,
-        topology,
-    ) {
+    // the other CPUs (late_init), as Linux's deferred struct page init. ZONE_MOVABLE
+    // as kernelcore=/movablecore=/movable_node ask (movable_node reads the SRAT's
+    // hot-pluggable ranges).
+    let opts = mm::mm_init::InitOptions {
+        deferred: true,
+        core: d.movable,
+        hotpluggable: d.numa.hotplug.iter().map(|r| (r.start, r.end)).collect(),
+    };
+    let platform = KernelPlatform {
+        pt_pool: Vec::new(),
+    };
+    let mut node = match Machine::init_with(platform, mb, topology, &opts) {
         Ok(n) => n,
         Err(e) => panic!("memory manager set-up failed: {e}"),
     };

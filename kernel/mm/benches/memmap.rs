@@ -22,7 +22,7 @@ fn memmap_init(c: &mut Criterion) {
     let mb = memblock(&[(4 * GIB, 5 * GIB)], &[(4 * GIB, 4 * GIB + (2 << 20))]);
     let mut pages = vec![Page::default(); PAGES_1G];
     g.bench_function("ram", |b| {
-        b.iter(|| memmap_init_pages(black_box(&mb), (4 * GIB) >> 12, &mut pages))
+        b.iter(|| memmap_init_pages(black_box(&mb), &[], (4 * GIB) >> 12, &mut pages))
     });
     g.bench_function("device", |b| {
         b.iter(|| memmap_init_device_pages((8 * GIB) >> 12, &mut pages, 0, black_box(2048), 0))

@@ -299,6 +299,21 @@ impl<P: Platform> Machine<P> {
         Ok(())
     }
 
+    /// The zone a RAM (or hole) page of node `nid` must carry: its hot-added range's
+    /// ([`HotRange::zone_of`](crate::hotplug::HotRange::zone_of)), otherwise the boot placement
+    /// (Movable from the node's Movable start on, else by address).
+    fn expected_zone(&self, nid: usize, pfn: u64) -> ZoneId {
+        match self
+            .hotplug
+            .ranges
+            .iter()
+            .find(|r| r.start_pfn <= pfn && pfn < r.end_pfn)
+        {
+            Some(r) => r.zone_of(pfn),
+            None => self.zone_movable.zone_of(nid, pfn),
+        }
+    }
+
     /// Whether `[start, end)` meets a device pagemap.
     fn in_pagemap(&self, start: u64, end: u64) -> bool {
         self.pagemaps
@@ -346,7 +361,7 @@ impl<P: Platform> Machine<P> {
             if p.nid() >= self.nodes.len() {
                 return bad("page of a node the machine does not have");
             }
-            let expected = ZoneId::for_pfn(pfn);
+            let expected = self.expected_zone(p.nid(), pfn);
             if p.zone() != expected {
                 return Err(CheckError::WrongZone {
                     pfn,

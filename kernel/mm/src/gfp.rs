@@ -1,4 +1,4 @@
-//! Allocation flags (`gfp_t`): zone modifiers, zero-fill and access to the reserves.
+//! Allocation flags (`gfp_t`): zone modifiers, mobility, zero-fill and access to the reserves.
 
 use crate::zone::ZoneId;
 
@@ -26,6 +26,16 @@ bitflags::bitflags! {
         const NOWARN = 1 << 5;
         /// `__GFP_THISNODE`: only the zones of the node asked for, never another node's.
         const THISNODE = 1 << 6;
+        /// `__GFP_MOVABLE`: the owner can move the pages (migration), so they may be placed
+        /// where memory must stay free to go away. Alone it still allows only up to
+        /// ZONE_NORMAL, as in Linux; with [`Gfp::HIGHMEM`] ZONE_MOVABLE too.
+        const MOVABLE = 1 << 7;
+        /// `__GFP_HIGHMEM`: x86_64 has no ZONE_HIGHMEM, so alone it means Normal; with
+        /// [`Gfp::MOVABLE`] it opens ZONE_MOVABLE (Linux's `GFP_ZONE_TABLE`).
+        const HIGHMEM = 1 << 8;
+        /// `GFP_HIGHUSER_MOVABLE`: what user pages and the page cache use: anywhere, ZONE_MOVABLE
+        /// first.
+        const HIGHUSER_MOVABLE = Self::MOVABLE.bits() | Self::HIGHMEM.bits();
     }
 }
 
@@ -37,6 +47,8 @@ impl Gfp {
             ZoneId::Dma
         } else if self.contains(Self::DMA32) {
             ZoneId::Dma32
+        } else if self.contains(Self::HIGHUSER_MOVABLE) {
+            ZoneId::Movable
         } else {
             ZoneId::Normal
         }
@@ -65,6 +77,13 @@ mod tests {
         assert_eq!(Gfp::DMA32.high_zone(), ZoneId::Dma32);
         assert_eq!((Gfp::DMA | Gfp::ZERO).high_zone(), ZoneId::Dma);
         assert!((Gfp::DMA | Gfp::ZERO).contains(Gfp::ZERO));
+        // GFP_ZONE_TABLE: MOVABLE alone stays below Movable; only with HIGHMEM it opens it;
+        // DMA/DMA32 win over MOVABLE.
+        assert_eq!(Gfp::MOVABLE.high_zone(), ZoneId::Normal);
+        assert_eq!(Gfp::HIGHMEM.high_zone(), ZoneId::Normal);
+        assert_eq!(Gfp::HIGHUSER_MOVABLE.high_zone(), ZoneId::Movable);
+        assert_eq!((Gfp::MOVABLE | Gfp::DMA32).high_zone(), ZoneId::Dma32);
+        assert_eq!((Gfp::HIGHUSER_MOVABLE | Gfp::DMA).high_zone(), ZoneId::Dma);
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! only replaces the generic callback, restoring only succeeds with the callback currently set,
 //! named by the token its installation returned).
 //! Hot-added RAM belongs to the node the caller names (Linux's `add_memory(nid, ...)`: the
-//! DIMM's proximity domain); its zone follows its address, like boot RAM, in that node.
+//! DIMM's proximity domain). Its zone is chosen when it is onlined ([`OnlineType`], Linux's
+//! `zone_for_pfn_range`): a kernel zone follows the address, like boot RAM; ZONE_MOVABLE takes
+//! the whole range. While offline its struct pages carry the zone of their address.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -145,8 +147,47 @@ pub struct HotRange {
     pub memmap_pages: u64,
     /// Whether online_pages ran.
     pub online: bool,
+    /// Onlined into ZONE_MOVABLE (otherwise, and while offline, each page is in the zone of
+    /// its address).
+    pub movable: bool,
     /// The node the range belongs to.
     pub nid: usize,
+}
+
+impl HotRange {
+    /// The zone of `pfn` (inside the range).
+    pub fn zone_of(&self, pfn: u64) -> ZoneId {
+        if self.online && self.movable {
+            ZoneId::Movable
+        } else {
+            ZoneId::for_pfn(pfn)
+        }
+    }
+
+    /// The first pfn after `pfn` where [`zone_of`](Self::zone_of) may change (at most the end).
+    pub fn next_zone_boundary(&self, pfn: u64) -> u64 {
+        if self.online && self.movable {
+            self.end_pfn
+        } else {
+            ZoneId::next_boundary(pfn, self.end_pfn)
+        }
+    }
+}
+
+/// How to online memory (Linux's `MMOP_ONLINE`, `MMOP_ONLINE_KERNEL`, `MMOP_ONLINE_MOVABLE`:
+/// what `echo online|online_kernel|online_movable > /sys/devices/system/memory/memoryN/state`
+/// asks for).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnlineType {
+    /// The default policy (`default_zone_for_pfn`): the zone that already spans the range, if
+    /// exactly one of the kernel zone and ZONE_MOVABLE does; otherwise ZONE_MOVABLE with
+    /// `movable_node`, a kernel zone without.
+    #[default]
+    Online,
+    /// A kernel zone: the one of the address (`default_kernel_zone_for_pfn`).
+    Kernel,
+    /// ZONE_MOVABLE.
+    Movable,
 }
 
 /// Names the online-page callback installed by [`Machine::set_online_page_callback`]; restoring
@@ -222,17 +263,61 @@ impl<P: Platform> Machine<P> {
             end_pfn: epfn,
             memmap_pages: memmap_end - spfn,
             online: false,
+            movable: false,
             nid,
         });
         self.debug_check();
         Ok(())
     }
 
-    /// `online_pages`: online the hot-added range starting at `start_pfn` with `nr_pages`
-    /// pages (as added): zone span and present pages grow, every page but the range's own
-    /// memmap goes in max-order chunks to the online-page callback, watermarks are recomputed.
-    /// Returns the number of pages handed to the callback.
+    /// `online_pages` with the default policy ([`OnlineType::Online`]).
     pub fn online_pages(&mut self, start_pfn: u64, nr_pages: u64) -> Result<u64, HotplugError> {
+        self.online_pages_type(start_pfn, nr_pages, OnlineType::Online)
+    }
+
+    /// `zone_for_pfn_range`: whether onlining `[start_pfn, end_pfn)` of node `nid` as
+    /// `online_type` puts it in ZONE_MOVABLE (otherwise in the kernel zones of its address).
+    pub fn online_to_movable(
+        &self,
+        online_type: OnlineType,
+        nid: usize,
+        start_pfn: u64,
+        end_pfn: u64,
+    ) -> bool {
+        match online_type {
+            OnlineType::Kernel => false,
+            OnlineType::Movable => true,
+            OnlineType::Online => {
+                let Some(node) = self.node(nid) else {
+                    return false;
+                };
+                let meets = |z: ZoneId| {
+                    let zone = node.zone(z);
+                    zone.spanned() != 0 && start_pfn < zone.end_pfn() && zone.start_pfn() < end_pfn
+                };
+                let in_kernel = meets(ZoneId::for_pfn(start_pfn));
+                let in_movable = meets(ZoneId::Movable);
+                if in_kernel != in_movable {
+                    in_movable
+                } else {
+                    self.movable_node
+                }
+            }
+        }
+    }
+
+    /// `online_pages`: online the hot-added range starting at `start_pfn` with `nr_pages`
+    /// pages (as added) into the zone `online_type` chooses
+    /// ([`online_to_movable`](Self::online_to_movable); `move_pfn_range_to_zone` sets every
+    /// struct page's zone): zone span and present pages grow, every page but the range's own
+    /// memmap goes in max-order chunks to the online-page callback, zonelists and watermarks
+    /// are recomputed. Returns the number of pages handed to the callback.
+    pub fn online_pages_type(
+        &mut self,
+        start_pfn: u64,
+        nr_pages: u64,
+        online_type: OnlineType,
+    ) -> Result<u64, HotplugError> {
         let end_pfn = start_pfn
             .checked_add(nr_pages)
             .filter(|&e| e <= MAX_PFN_LIMIT)
@@ -246,21 +331,30 @@ impl<P: Platform> Machine<P> {
             .iter()
             .position(|r| r.start_pfn == start_pfn && r.end_pfn == end_pfn && !r.online)
             .ok_or(HotplugError::NotAdded)?;
-        let r = self.hotplug.ranges[idx];
+        let movable = self.online_to_movable(
+            online_type,
+            self.hotplug.ranges[idx].nid,
+            start_pfn,
+            end_pfn,
+        );
+        let range = &mut self.hotplug.ranges[idx];
+        range.online = true;
+        range.movable = movable;
+        let r = *range;
         for pfn in r.start_pfn..r.end_pfn {
             if let Some(p) = self.sparse.page_mut(pfn) {
                 p.clear(PageFlags::OFFLINE);
+                p.set_zone(r.zone_of(pfn) as u8);
             }
         }
         let mut pfn = r.start_pfn;
         while pfn < r.end_pfn {
-            let next = ZoneId::next_boundary(pfn, r.end_pfn);
-            let zone = self.zone_mut(r.nid, ZoneId::for_pfn(pfn));
+            let next = r.next_zone_boundary(pfn);
+            let zone = self.zone_mut(r.nid, r.zone_of(pfn));
             zone.extend_span(pfn, next);
             zone.present += next - pfn;
             pfn = next;
         }
-        self.hotplug.ranges[idx].online = true;
         let cb = self.hotplug.callback.map_or(
             generic_online_page_cb::<P> as OnlinePageCallback<P>,
             |(f, _)| f,
@@ -268,7 +362,7 @@ impl<P: Platform> Machine<P> {
         let mut handed = 0;
         let mut pfn = r.start_pfn + r.memmap_pages;
         while pfn < r.end_pfn {
-            let zend = ZoneId::next_boundary(pfn, r.end_pfn);
+            let zend = r.next_zone_boundary(pfn);
             while pfn < zend {
                 let order = max_block_order(pfn, zend).min(MAX_ORDER);
                 cb(self, pfn, order);
@@ -314,11 +408,11 @@ impl<P: Platform> Machine<P> {
             .ranges
             .iter()
             .find(|r| r.online && pfn >= r.start_pfn + r.memmap_pages && end <= r.end_pfn);
-        let Some(&HotRange { nid, .. }) = range else {
+        let Some(&r) = range else {
             return Err(HotplugError::NotOnlining);
         };
-        let zid = ZoneId::for_pfn(pfn);
-        if !pfn.is_multiple_of(n) || ZoneId::for_pfn(end - 1) != zid {
+        let (nid, zid) = (r.nid, r.zone_of(pfn));
+        if !pfn.is_multiple_of(n) || r.zone_of(end - 1) != zid {
             return Err(HotplugError::NotOnlining);
         }
         let Some(pages) = self.sparse.pages_mut(pfn, n) else {

@@ -68,7 +68,7 @@ pub mod zone;
 
 pub use check::CheckError;
 pub use gfp::Gfp;
-pub use hotplug::{HotRange, HotplugError, OnlineCallbackToken, OnlinePageCallback};
+pub use hotplug::{HotRange, HotplugError, OnlineCallbackToken, OnlinePageCallback, OnlineType};
 pub use machine::{BadPage, BadPageReason, InitError, Machine, PageRefError};
 pub use memblock::{Memblock, MemblockError};
 pub use memremap::{MemremapError, MemremapOptions, PageFreeFn, Pagemap};

@@ -12,6 +12,7 @@ use core::sync::atomic::AtomicUsize;
 use crate::hotplug::HotplugState;
 use crate::memblock::Memblock;
 use crate::memremap::Pagemap;
+use crate::movable::{ArchZoneRanges, ZoneMovable};
 use crate::node::PgData;
 use crate::numa::{Topology, TopologyError};
 use crate::page::{Page, PageFlags};
@@ -157,6 +158,12 @@ impl fmt::Display for PageRefError {
 pub struct Machine<P: Platform> {
     pub(crate) platform: P,
     pub(crate) memblock: Memblock,
+    /// Each zone's possible pfn range at boot (`arch_zone_{lowest,highest}_possible_pfn`).
+    pub(crate) arch_zones: ArchZoneRanges,
+    /// Where each node's ZONE_MOVABLE starts at boot (`zone_movable_pfn`).
+    pub(crate) zone_movable: ZoneMovable,
+    /// `movable_node_enabled`: hot-added memory is onlined Movable by default.
+    pub(crate) movable_node: bool,
     pub(crate) sparse: Sparse,
     /// The nodes, each stored in memblock memory of its own node where it has memory.
     pub(crate) nodes: Vec<&'static mut PgData>,
@@ -247,6 +254,11 @@ impl<P: Platform> Machine<P> {
     #[inline]
     pub(crate) fn zone_mut(&mut self, nid: usize, zid: ZoneId) -> &mut Zone {
         &mut self.nodes[nid].zones[zid.index()]
+    }
+
+    /// Where each node's ZONE_MOVABLE starts at boot, and the warnings its placement gave.
+    pub fn zone_movable(&self) -> &ZoneMovable {
+        &self.zone_movable
     }
 
     /// The NUMA topology (distances, CPUs per node).

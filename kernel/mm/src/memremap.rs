@@ -343,13 +343,14 @@ fn add_chunk<P: Platform>(
     node.sparse
         .add_chunk(start, pages)
         .map_err(MemremapError::Sparse)?;
+    let zmp = &node.zone_movable.zone_movable_pfn;
     let mut pfn = start;
     while pfn < start + n {
-        let next = ZoneId::next_boundary(pfn, start + n)
+        let next = crate::movable::next_boot_zone_boundary(zmp, nid, pfn, start + n)
             .min(section_nr_to_pfn(pfn_to_section_nr(pfn) + 1));
         let t = Page::new(
             PageFlags::RESERVED.union(PageFlags::HOLE),
-            ZoneId::for_pfn(pfn),
+            crate::movable::boot_zone(zmp, nid, pfn),
             nid as u8,
             pfn_to_section_nr(pfn) as u32,
         );

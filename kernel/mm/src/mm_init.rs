@@ -15,6 +15,10 @@ use crate::sync::Mutex;
 use crate::hotplug::HotplugState;
 use crate::machine::{InitError, Machine};
 use crate::memblock::{Memblock, Region};
+use crate::movable::{
+    CoreParams, Nid, boot_zone, calculate_node_totalpages, next_boot_zone_boundary,
+    zone_movable_for,
+};
 use crate::node::{PgData, build_zonelist};
 use crate::numa::{Topology, node_orders};
 use crate::page::{Page, PageFlags};
@@ -54,18 +58,30 @@ fn classify(regions: &[Region], pfn: u64, round_in: bool) -> (bool, u8, u64) {
 
 /// `memmap_init_range`: initialise the struct pages of `[start, end)` (inside one memmap
 /// chunk) from memblock.
-pub(crate) fn memmap_init_range(memblock: &Memblock, sparse: &mut Sparse, start: u64, end: u64) {
+pub(crate) fn memmap_init_range(
+    memblock: &Memblock,
+    zone_movable_pfn: &[u64],
+    sparse: &mut Sparse,
+    start: u64,
+    end: u64,
+) {
     if let Some(pages) = sparse.pages_mut(start, end - start) {
-        memmap_init_pages(memblock, start, pages);
+        memmap_init_pages(memblock, zone_movable_pfn, start, pages);
     }
 }
 
 /// Initialise `pages`, the struct pages of the pfns from `start_pfn` on, from memblock: zone by
-/// address, node from the memblock region, holes `RESERVED|HOLE`, memblock reservations
+/// address or, from its node's Movable start on (`zone_movable_pfn` per node, 0 for none),
+/// Movable; node from the memblock region; holes `RESERVED|HOLE`, memblock reservations
 /// `RESERVED`, free RAM without state flags. One `fill` per run of identical pages; this is the
 /// whole per-page cost of boot. Pages for pfns at or past [`MAX_PFN_LIMIT`] (which cannot
 /// exist) are left as they are.
-pub fn memmap_init_pages(memblock: &Memblock, start_pfn: u64, pages: &mut [Page]) {
+pub fn memmap_init_pages(
+    memblock: &Memblock,
+    zone_movable_pfn: &[u64],
+    start_pfn: u64,
+    pages: &mut [Page],
+) {
     let (mem, res) = (memblock.memory().regions(), memblock.reserved().regions());
     let end = start_pfn
         .saturating_add(pages.len() as u64)
@@ -75,7 +91,7 @@ pub fn memmap_init_pages(memblock: &Memblock, start_pfn: u64, pages: &mut [Page]
         let (in_mem, nid, mem_next) = classify(mem, pfn, true);
         let (in_res, _, res_next) = classify(res, pfn, false);
         let sec_end = section_nr_to_pfn(pfn_to_section_nr(pfn) + 1);
-        let next = ZoneId::next_boundary(pfn, end)
+        let next = next_boot_zone_boundary(zone_movable_pfn, usize::from(nid), pfn, end)
             .min(mem_next)
             .min(res_next)
             .min(sec_end);
@@ -88,7 +104,7 @@ pub fn memmap_init_pages(memblock: &Memblock, start_pfn: u64, pages: &mut [Page]
         };
         let template = Page::new(
             flags,
-            ZoneId::for_pfn(pfn),
+            boot_zone(zone_movable_pfn, usize::from(nid), pfn),
             nid,
             pfn_to_section_nr(pfn) as u32,
         );
@@ -114,7 +130,7 @@ impl<P: Platform> Machine<P> {
         memblock: Memblock,
         topology: Topology,
     ) -> Result<Self, InitError> {
-        Self::init_numa_with(platform, memblock, topology, false)
+        Self::init_numa_with(platform, memblock, topology, &InitOptions::default())
     }
 
     /// [`init_numa`](Self::init_numa) with Linux's deferred struct page init
@@ -129,15 +145,36 @@ impl<P: Platform> Machine<P> {
         memblock: Memblock,
         topology: Topology,
     ) -> Result<Self, InitError> {
-        Self::init_numa_with(platform, memblock, topology, true)
+        Self::init_with(
+            platform,
+            memblock,
+            topology,
+            &InitOptions {
+                deferred: true,
+                ..InitOptions::default()
+            },
+        )
+    }
+
+    /// [`init_numa`](Self::init_numa) with the choices of [`InitOptions`]: deferred struct
+    /// page init and a ZONE_MOVABLE (`kernelcore=`, `movablecore=`, `movable_node`), placed as
+    /// Linux's `find_zone_movable_pfns_for_nodes` places it.
+    pub fn init_with(
+        platform: P,
+        memblock: Memblock,
+        topology: Topology,
+        opts: &InitOptions,
+    ) -> Result<Self, InitError> {
+        Self::init_numa_with(platform, memblock, topology, opts)
     }
 
     fn init_numa_with(
         platform: P,
         memblock: Memblock,
         topology: Topology,
-        defer: bool,
+        opts: &InitOptions,
     ) -> Result<Self, InitError> {
+        let defer = opts.deferred;
         let min_pfn = memblock.start_pfn();
         let max_pfn = memblock.end_pfn();
         if memblock.memory().regions().is_empty() || max_pfn <= min_pfn {
@@ -156,9 +193,14 @@ impl<P: Platform> Machine<P> {
                 nid: usize::from(r.nid),
             });
         }
+        let (arch_zones, zone_movable) =
+            zone_movable_for(&memblock, &opts.hotpluggable, &opts.core);
         let mut m = Self {
             platform,
             memblock,
+            arch_zones,
+            zone_movable,
+            movable_node: opts.core.movable_node,
             sparse: Sparse::new(),
             nodes: Vec::new(),
             node_data: Vec::new(),
@@ -289,7 +331,11 @@ impl<P: Platform> Machine<P> {
         if start >= end {
             return u64::MAX;
         }
-        let (lo, _) = ZoneId::for_pfn(end - 1).window().unwrap_or((0, 0));
+        // The node's highest zone starts at its Movable start, if it has one.
+        let lo = match self.zone_movable.pfn(nid) {
+            0 => ZoneId::for_pfn(end - 1).window().map_or(0, |w| w.0),
+            m => m,
+        };
         let zone_start = lo.max(start);
         let first = (zone_start + PAGES_PER_SECTION + 1).next_multiple_of(PAGES_PER_SECTION);
         if first >= end {
@@ -335,42 +381,30 @@ impl<P: Platform> Machine<P> {
     /// reservations reserved, free RAM left without state flags (it is freed by
     /// [`memblock_free_all`](Self::memblock_free_all)).
     fn free_area_init(&mut self) {
+        let mem = memory_pfn_ranges(&self.memblock);
         for node in &mut self.nodes {
-            let nid = u16::from(node.id);
-            let regions: Vec<(u64, u64)> = self
-                .memblock
-                .memory()
-                .regions()
-                .iter()
-                .filter(|r| r.nid == nid)
-                .map(|r| (pfn_up(r.base), pfn_down(r.end())))
-                .filter(|(s, e)| s < e)
-                .collect();
-            let (Some(start), Some(end)) = (
-                regions.iter().map(|r| r.0).min(),
-                regions.iter().map(|r| r.1).max(),
-            ) else {
-                continue; // memoryless
-            };
+            let spans = calculate_node_totalpages(
+                &mem,
+                &self.zone_movable,
+                &self.arch_zones,
+                u16::from(node.id),
+            );
             for zid in ZoneId::RAM {
-                let Some((lo, hi)) = zid.window() else {
-                    continue;
-                };
-                let zone = &mut node.zones[zid.index()];
-                let (s, e) = (lo.max(start), hi.min(end));
-                if s < e {
-                    zone.start_pfn = s;
-                    zone.spanned = e - s;
-                }
-                zone.present = regions
-                    .iter()
-                    .map(|&(a, b)| b.min(hi).saturating_sub(a.max(lo)))
-                    .sum();
+                let (zone, span) = (&mut node.zones[zid.index()], spans[zid.index()]);
+                zone.start_pfn = span.zone_start_pfn;
+                zone.spanned = span.spanned_pages;
+                zone.present = span.present_pages;
             }
         }
         let spans: Vec<(u64, u64)> = self.sparse.chunk_spans().collect();
         for (start, n) in spans {
-            memmap_init_range(&self.memblock, &mut self.sparse, start, start + n);
+            memmap_init_range(
+                &self.memblock,
+                &self.zone_movable.zone_movable_pfn,
+                &mut self.sparse,
+                start,
+                start + n,
+            );
         }
     }
 
@@ -408,9 +442,11 @@ impl<P: Platform> Machine<P> {
         }
         for (s, end, nid) in pieces {
             let mut pfn = s;
+            let zmp = &self.zone_movable.zone_movable_pfn;
+            let n = usize::from(nid);
             while pfn < end {
-                let zend = ZoneId::next_boundary(pfn, end);
-                let zone = &mut self.nodes[usize::from(nid)].zones[ZoneId::for_pfn(pfn).index()];
+                let zend = next_boot_zone_boundary(zmp, n, pfn, end);
+                let zone = &mut self.nodes[n].zones[boot_zone(zmp, n, pfn).index()];
                 let areas = zone.areas.get_mut();
                 let mut freed = 0;
                 while pfn < zend {
@@ -445,6 +481,30 @@ impl<P: Platform> Machine<P> {
         }
         self.zone_pcp_update();
     }
+}
+
+/// How [`Machine::init_with`] builds the machine beyond memblock and the topology.
+#[derive(Clone, Debug, Default)]
+pub struct InitOptions {
+    /// Linux's deferred struct page init ([`Machine::init_numa_deferred`]).
+    pub deferred: bool,
+    /// `kernelcore=` / `movablecore=` / `movable_node` (all zero: no ZONE_MOVABLE).
+    pub core: CoreParams,
+    /// The byte ranges `[start, end)` the SRAT marks hot-pluggable (memblock's
+    /// `MEMBLOCK_HOTPLUG`); only `movable_node` reads them.
+    pub hotpluggable: Vec<(u64, u64)>,
+}
+
+/// memblock's RAM as `(start_pfn, end_pfn, nid)`, whole pages only (what Linux's
+/// `for_each_mem_pfn_range` yields).
+pub(crate) fn memory_pfn_ranges(memblock: &Memblock) -> Vec<(u64, u64, Nid)> {
+    memblock
+        .memory()
+        .regions()
+        .iter()
+        .map(|r| (pfn_up(r.base), pfn_down(r.end()), r.nid))
+        .filter(|r| r.0 < r.1)
+        .collect()
 }
 
 /// Struct pages whose initialisation waits for [`Machine::deferred_init_memmap`]: their
@@ -524,6 +584,7 @@ impl<P: Platform> Machine<P> {
             }
         }
         let memblock = &self.memblock;
+        let zmp = &self.zone_movable.zone_movable_pfn[..];
         let cpu_node = &self.cpu_node;
         let work = |cpu: usize| {
             let node = cpu_node.get(cpu).map_or(0, |&n| usize::from(n));
@@ -537,7 +598,7 @@ impl<P: Platform> Machine<P> {
                 };
                 let (start, _, ref mut pages, ref mut done) = *item;
                 if !*done {
-                    memmap_init_pages(memblock, start, pages);
+                    memmap_init_pages(memblock, zmp, start, pages);
                     *done = true;
                 }
             }
@@ -548,7 +609,12 @@ impl<P: Platform> Machine<P> {
             if !done {
                 // A CPU skipped it while another held it and that one never finished: no
                 // platform does this, but do it here rather than leave garbage.
-                memmap_init_pages(&self.memblock, start, pages);
+                memmap_init_pages(
+                    &self.memblock,
+                    &self.zone_movable.zone_movable_pfn,
+                    start,
+                    pages,
+                );
             }
             self.sparse
                 .add_chunk(start, pages)

@@ -4,7 +4,9 @@
 //! zone starts at (`zone_movable_pfn[nid]`, 0 for none), and each zone's start, span and present
 //! pages per node once Movable is carved out of the highest populated zone.
 //!
-//! This module owns that arithmetic and its boot lines, nothing else: it builds no zone. It
+//! This module owns that arithmetic and its boot lines, nothing else: it builds no zone
+//! (mm_init.rs sizes the zones from [`calculate_node_totalpages`] and places each pfn by
+//! [`ZoneMovable::pfn`]). It
 //! mirrors, from Linux 6.1's mm/page_alloc.c (mm/mm_init.c in later kernels):
 //! - [`find_usable_zone_for_movable`], [`find_zone_movable_pfns_for_nodes`] (with
 //!   `early_calculate_totalpages` and the `out2` rounding to [`MAX_ORDER_NR_PAGES`]);
@@ -15,10 +17,9 @@
 //!   [`ZoneMovable::write`] (`Movable zone start for each node`, then `  Node N: 0x%016llx`
 //!   for each node with a Movable zone), before `Early memory node ranges`.
 //!
-//! Zones are Linux's `enum zone_type` for x86_64 ([`ZoneType`]: DMA, DMA32, Normal, Movable,
-//! Device); the crate's [`crate::zone::ZoneId`] has no Movable yet, so the wiring maps between
-//! them. The parameters come in as [`CoreParams`], the six variables Linux keeps (the firmware
-//! crate's `movable::MovableParams` parses them from the command line, field for field).
+//! Zones are Linux's `enum zone_type` for x86_64 ([`ZoneId`]: DMA, DMA32, Normal, Movable,
+//! Device). The parameters come in as [`CoreParams`], the six variables Linux keeps, as the
+//! firmware crate parses them from the command line.
 //!
 //! Linux's quirks are kept: both `kernelcore=` and `movablecore=` may be given and the larger
 //! kernel part wins; a percentage of 100 or more, or a size at least the total, leaves no
@@ -34,7 +35,7 @@
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
-use crate::zone::{MAX_DMA_PFN, MAX_DMA32_PFN};
+use crate::zone::{MAX_DMA_PFN, MAX_DMA32_PFN, MAX_NR_ZONES, ZoneId};
 use crate::{MAX_ORDER, pfn_phys};
 
 /// A NUMA node id, as memblock stores it.
@@ -47,75 +48,15 @@ pub const MAX_ORDER_NR_PAGES: u64 = 1 << MAX_ORDER;
 /// The first pfn at 4 GiB (`PHYS_PFN(SZ_4G)`), where `kernelcore=mirror` may start Movable.
 pub const PFN_4G: u64 = MAX_DMA32_PFN;
 
-/// Number of zone types on x86_64 Linux with ZONE_DEVICE (`MAX_NR_ZONES`).
-pub const MAX_NR_ZONES: usize = 5;
-
-/// Linux's `enum zone_type` on x86_64.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum ZoneType {
-    /// Below 16 MiB.
-    Dma = 0,
-    /// Below 4 GiB.
-    Dma32 = 1,
-    /// Up to max_pfn.
-    Normal = 2,
-    /// Memory for movable allocations only, carved out of the top of the highest zone.
-    Movable = 3,
-    /// Device memory.
-    Device = 4,
-}
-
-impl ZoneType {
-    /// All zones in index order.
-    pub const ALL: [ZoneType; MAX_NR_ZONES] = [
-        Self::Dma,
-        Self::Dma32,
-        Self::Normal,
-        Self::Movable,
-        Self::Device,
-    ];
-
-    /// Index for arrays.
-    pub const fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Linux's zone name (`zone_names[]`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Dma => "DMA",
-            Self::Dma32 => "DMA32",
-            Self::Normal => "Normal",
-            Self::Movable => "Movable",
-            Self::Device => "Device",
-        }
-    }
-}
-
-/// The ZONE_MOVABLE parameters, as Linux keeps them (sizes in pages). All zero / false: no
-/// Movable zone.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CoreParams {
-    /// `kernelcore=SIZE` in pages.
-    pub required_kernelcore: u64,
-    /// `kernelcore=NN%` (0: not given).
-    pub required_kernelcore_percent: u64,
-    /// `movablecore=SIZE` in pages.
-    pub required_movablecore: u64,
-    /// `movablecore=NN%` (0: not given).
-    pub required_movablecore_percent: u64,
-    /// `kernelcore=mirror`.
-    pub mirrored_kernelcore: bool,
-    /// `movable_node`.
-    pub movable_node: bool,
-}
+/// The ZONE_MOVABLE parameters, as Linux keeps them (sizes in pages; all zero / false: no
+/// Movable zone): the firmware crate's command-line parse result, used as it is.
+pub type CoreParams = firmware::movable::MovableParams;
 
 /// `arch_zone_lowest_possible_pfn[]` / `arch_zone_highest_possible_pfn[]`: each zone's
 /// possible pfn range `[lowest, highest)` over the whole machine (Movable's is empty, 0..0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArchZoneRanges {
-    /// Lowest pfn per zone, in [`ZoneType`] index order.
+    /// Lowest pfn per zone, in [`ZoneId`] index order.
     pub lowest: [u64; MAX_NR_ZONES],
     /// Highest pfn (exclusive) per zone.
     pub highest: [u64; MAX_NR_ZONES],
@@ -128,8 +69,8 @@ impl ArchZoneRanges {
         let mut lowest = [0; MAX_NR_ZONES];
         let mut highest = [0; MAX_NR_ZONES];
         let mut start = start_pfn;
-        for z in ZoneType::ALL {
-            if z == ZoneType::Movable {
+        for z in ZoneId::ALL {
+            if z == ZoneId::Movable {
                 continue;
             }
             let end = max_zone_pfn[z.index()].max(start);
@@ -145,9 +86,9 @@ impl ArchZoneRanges {
     /// Device empty.
     pub fn x86_64(start_pfn: u64, max_pfn: u64) -> Self {
         let mut max_zone_pfn = [0; MAX_NR_ZONES];
-        max_zone_pfn[ZoneType::Dma.index()] = MAX_DMA_PFN.min(max_pfn);
-        max_zone_pfn[ZoneType::Dma32.index()] = MAX_DMA32_PFN.min(max_pfn);
-        max_zone_pfn[ZoneType::Normal.index()] = max_pfn;
+        max_zone_pfn[ZoneId::Dma.index()] = MAX_DMA_PFN.min(max_pfn);
+        max_zone_pfn[ZoneId::Dma32.index()] = MAX_DMA32_PFN.min(max_pfn);
+        max_zone_pfn[ZoneId::Normal.index()] = max_pfn;
         Self::new(start_pfn, max_zone_pfn)
     }
 
@@ -160,15 +101,15 @@ impl ArchZoneRanges {
     }
 
     /// `[lowest, highest)` of one zone.
-    pub fn range(&self, zone: ZoneType) -> (u64, u64) {
+    pub fn range(&self, zone: ZoneId) -> (u64, u64) {
         (self.lowest[zone.index()], self.highest[zone.index()])
     }
 
     /// `Zone ranges:` and `  %-8s [mem %#018Lx-%#018Lx]` / `empty` per zone except Movable.
     pub fn write(&self, w: &mut impl Write) -> fmt::Result {
         writeln!(w, "Zone ranges:")?;
-        for z in ZoneType::ALL {
-            if z == ZoneType::Movable {
+        for z in ZoneId::ALL {
+            if z == ZoneId::Movable {
                 continue;
             }
             let (lo, hi) = self.range(z);
@@ -212,7 +153,7 @@ pub struct ZoneMovable {
     /// entry per node id up to the highest one with memory.
     pub zone_movable_pfn: Vec<u64>,
     /// `movable_zone`: the zone Movable is taken from (the highest populated one).
-    pub movable_zone: ZoneType,
+    pub movable_zone: ZoneId,
     /// `mirrored_kernelcore` (changes how the other zones are cut, see
     /// [`adjust_zone_range_for_zone_movable`]).
     pub mirrored_kernelcore: bool,
@@ -244,6 +185,12 @@ impl ZoneMovable {
         self.zone_movable_pfn.iter().any(|&p| p != 0)
     }
 
+    /// [`boot_zone`] on these Movable starts.
+    #[inline]
+    pub fn zone_of(&self, nid: usize, pfn: u64) -> ZoneId {
+        boot_zone(&self.zone_movable_pfn, nid, pfn)
+    }
+
     /// `Movable zone start for each node` and `  Node %d: %#018Lx` per node with a Movable
     /// zone (its start address), as `free_area_init` prints them after `Zone ranges:`.
     pub fn write(&self, w: &mut impl Write) -> fmt::Result {
@@ -254,6 +201,46 @@ impl ZoneMovable {
             }
         }
         Ok(())
+    }
+}
+
+/// The zones' possible ranges and the Movable placement for memblock's RAM, as
+/// [`Machine::init_with`](crate::Machine::init_with) computes them: `hotpluggable` are the
+/// SRAT's hot-pluggable byte ranges `[start, end)` (read only with `movable_node`).
+pub fn zone_movable_for(
+    memblock: &crate::Memblock,
+    hotpluggable: &[(u64, u64)],
+    core: &CoreParams,
+) -> (ArchZoneRanges, ZoneMovable) {
+    let mem = crate::mm_init::memory_pfn_ranges(memblock);
+    let arch = ArchZoneRanges::for_memory(&mem);
+    let hot: Vec<(u64, u64)> = hotpluggable
+        .iter()
+        .map(|&(s, e)| (crate::pfn_up(s), crate::pfn_down(e)))
+        .collect();
+    let zm = find_zone_movable_pfns_for_nodes(&mem, &hot, core, &arch);
+    (arch, zm)
+}
+
+/// The RAM zone boot puts `pfn` of node `nid` in, given each node's Movable start
+/// (`zone_movable_pfn`, 0 or missing for none): Movable from that start on, otherwise the zone
+/// its address decides. (With `kernelcore=mirror` every pfn from the start on is Movable, as
+/// nothing is mirrored.)
+#[inline]
+pub fn boot_zone(zone_movable_pfn: &[u64], nid: usize, pfn: u64) -> ZoneId {
+    match zone_movable_pfn.get(nid) {
+        Some(&m) if m != 0 && pfn >= m => ZoneId::Movable,
+        _ => ZoneId::for_pfn(pfn),
+    }
+}
+
+/// The first pfn after `pfn`, at most `end`, where [`boot_zone`] may change on node `nid`.
+#[inline]
+pub fn next_boot_zone_boundary(zone_movable_pfn: &[u64], nid: usize, pfn: u64, end: u64) -> u64 {
+    let b = ZoneId::next_boundary(pfn, end);
+    match zone_movable_pfn.get(nid) {
+        Some(&m) if m > pfn && m < b => m,
+        _ => b,
     }
 }
 
@@ -275,13 +262,13 @@ fn memory_nodes(ranges: &[(u64, u64, Nid)]) -> Vec<Nid> {
 
 /// `find_usable_zone_for_movable`: the highest zone (Movable skipped) whose possible range is
 /// not empty; DMA when none is.
-pub fn find_usable_zone_for_movable(arch: &ArchZoneRanges) -> ZoneType {
-    ZoneType::ALL
+pub fn find_usable_zone_for_movable(arch: &ArchZoneRanges) -> ZoneId {
+    ZoneId::ALL
         .into_iter()
         .rev()
-        .filter(|&z| z != ZoneType::Movable)
+        .filter(|&z| z != ZoneId::Movable)
         .find(|&z| arch.highest[z.index()] > arch.lowest[z.index()])
-        .unwrap_or(ZoneType::Dma)
+        .unwrap_or(ZoneId::Dma)
 }
 
 /// `get_pfn_range_for_nid`: the lowest start and highest end of the node's RAM, `(0, 0)` for a
@@ -471,7 +458,7 @@ pub fn adjust_zone_range_for_zone_movable(
     zm: &ZoneMovable,
     arch: &ArchZoneRanges,
     nid: Nid,
-    zone_type: ZoneType,
+    zone_type: ZoneId,
     node_end_pfn: u64,
     zone_start_pfn: &mut u64,
     zone_end_pfn: &mut u64,
@@ -480,7 +467,7 @@ pub fn adjust_zone_range_for_zone_movable(
     if movable == 0 {
         return;
     }
-    if zone_type == ZoneType::Movable {
+    if zone_type == ZoneId::Movable {
         *zone_start_pfn = movable;
         *zone_end_pfn = node_end_pfn.min(arch.highest[zm.movable_zone.index()]);
     } else if !zm.mirrored_kernelcore && *zone_start_pfn < movable && *zone_end_pfn > movable {
@@ -497,7 +484,7 @@ fn zone_range_in_node(
     zm: &ZoneMovable,
     arch: &ArchZoneRanges,
     nid: Nid,
-    zone_type: ZoneType,
+    zone_type: ZoneId,
     node_start_pfn: u64,
     node_end_pfn: u64,
 ) -> (u64, u64) {
@@ -523,7 +510,7 @@ pub fn zone_spanned_pages_in_node(
     zm: &ZoneMovable,
     arch: &ArchZoneRanges,
     nid: Nid,
-    zone_type: ZoneType,
+    zone_type: ZoneId,
     node_start_pfn: u64,
     node_end_pfn: u64,
 ) -> (u64, u64, u64) {
@@ -571,7 +558,7 @@ pub fn zone_absent_pages_in_node(
     zm: &ZoneMovable,
     arch: &ArchZoneRanges,
     nid: Nid,
-    zone_type: ZoneType,
+    zone_type: ZoneId,
     node_start_pfn: u64,
     node_end_pfn: u64,
 ) -> u64 {
@@ -581,7 +568,7 @@ pub fn zone_absent_pages_in_node(
     let (zone_start_pfn, zone_end_pfn) =
         zone_range_in_node(zm, arch, nid, zone_type, node_start_pfn, node_end_pfn);
     let mut nr_absent = absent_pages_in_range(mem, nid, zone_start_pfn, zone_end_pfn);
-    if zm.mirrored_kernelcore && zm.pfn(nid) != 0 && zone_type == ZoneType::Normal {
+    if zm.mirrored_kernelcore && zm.pfn(nid) != 0 && zone_type == ZoneId::Normal {
         // for_each_mem_region over every node, as Linux does.
         for &(s, e, _) in mem {
             let hi = zone_end_pfn.max(zone_start_pfn);
@@ -615,7 +602,7 @@ pub fn calculate_node_totalpages(
     let ranges = mem_pfn_ranges(mem);
     let (node_start_pfn, node_end_pfn) = get_pfn_range_for_nid(&ranges, nid);
     let mut out = [ZoneSpan::default(); MAX_NR_ZONES];
-    for z in ZoneType::ALL {
+    for z in ZoneId::ALL {
         let (start, _, spanned) =
             zone_spanned_pages_in_node(zm, arch, nid, z, node_start_pfn, node_end_pfn);
         let absent =

@@ -31,7 +31,7 @@ pub struct PgData {
     pub(crate) zonelist: Vec<ZoneRef>,
     /// The zonelist cut for each allocation class, so the allocation path walks only the
     /// zones it may use: index `2 * highest allowed zone + THISNODE`.
-    pub(crate) cut: [Vec<ZoneRef>; 6],
+    pub(crate) cut: [Vec<ZoneRef>; 8],
     /// The node fallback order the zonelist was built from.
     pub(crate) node_order: Vec<usize>,
 }
@@ -49,7 +49,7 @@ impl PgData {
 
     /// Set the zonelist and cut it per allocation class (see [`PgData::cut`]).
     pub(crate) fn set_zonelist(&mut self, zonelist: Vec<ZoneRef>, order: Vec<usize>) {
-        for high in [ZoneId::Dma, ZoneId::Dma32, ZoneId::Normal] {
+        for high in ZoneId::RAM {
             for thisnode in [false, true] {
                 self.cut[cut_index(high, thisnode)] = zonelist
                     .iter()
@@ -154,7 +154,7 @@ impl PgData {
 /// Device).
 #[inline]
 pub(crate) const fn cut_index(high: ZoneId, thisnode: bool) -> usize {
-    let h = if high.index() > 2 { 2 } else { high.index() };
+    let h = if high.index() > 3 { 3 } else { high.index() };
     2 * h + thisnode as usize
 }
 

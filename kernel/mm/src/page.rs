@@ -277,8 +277,8 @@ impl Page {
         (self.info() >> ZONE_SHIFT) as u8
     }
 
-    /// Set the zone (tests that damage a page on purpose).
-    #[cfg(test)]
+    /// Set the zone index (`set_page_zone`: onlining moves a range into its zone; tests
+    /// damage a page on purpose with indices no zone has).
     pub(crate) fn set_zone(&self, zone: u8) {
         self.set_info(0xff << ZONE_SHIFT, u64::from(zone) << ZONE_SHIFT);
     }

@@ -8,6 +8,7 @@ use core::fmt::{self, Write};
 
 use crate::machine::Machine;
 use crate::memblock::Memblock;
+use crate::movable::ZoneMovable;
 use crate::platform::Platform;
 use crate::zone::{MAX_DMA_PFN, MAX_DMA32_PFN, MAX_NR_ZONES, ZoneId};
 use crate::{NR_ORDERS, PAGE_SHIFT, pfn_phys};
@@ -60,10 +61,11 @@ impl ZoneRanges {
         Self::compute(memblock.start_pfn(), memblock.end_pfn(), None)
     }
 
-    /// `Zone ranges:` and one `  %-8s [mem …]` / `empty` line per zone.
+    /// `Zone ranges:` and one `  %-8s [mem …]` / `empty` line per zone but Movable (Linux
+    /// prints the Movable zone's starts apart, [`ZoneMovable::write`]).
     pub fn write(&self, w: &mut impl Write) -> fmt::Result {
         writeln!(w, "Zone ranges:")?;
-        for z in ZoneId::ALL {
+        for z in ZoneId::ALL.into_iter().filter(|&z| z != ZoneId::Movable) {
             let (s, e) = self.ranges[z.index()];
             write!(w, "  {:<8} ", z.name())?;
             if s >= e {
@@ -77,18 +79,20 @@ impl ZoneRanges {
 }
 
 /// Linux's boot lines for the zone and node ranges of `memblock` with nodes `0..nr_nodes`:
-/// `Zone ranges:`, `Movable zone start for each node`, `Early memory node ranges`,
+/// `Zone ranges:`, `Movable zone start for each node` (with `  Node N: 0x…` per node that has
+/// one), `Early memory node ranges`,
 /// `  node   N: [mem …]` per RAM region, then per node `Initmem setup node N [mem …]` or, for a
 /// node without memory, `Initializing node N as memoryless` and `Initmem setup node N as
 /// memoryless`.
 pub fn write_boot_ranges(
     w: &mut impl Write,
     ranges: &ZoneRanges,
+    movable: &ZoneMovable,
     memblock: &Memblock,
     nr_nodes: usize,
 ) -> fmt::Result {
     ranges.write(w)?;
-    writeln!(w, "Movable zone start for each node")?;
+    movable.write(w)?;
     writeln!(w, "Early memory node ranges")?;
     let pieces = || {
         memblock.memory().regions().iter().filter_map(|r| {
@@ -190,7 +194,17 @@ impl<P: Platform> Machine<P> {
 
     /// The boot lines `Zone ranges:` … `Initmem setup node N …` (see [`write_boot_ranges`]).
     pub fn write_zone_ranges(&self, w: &mut impl Write) -> fmt::Result {
-        write_boot_ranges(w, &self.zone_ranges(), &self.memblock, self.nodes.len())?;
+        // find_zone_movable_pfns_for_nodes runs (and warns) before the zones are printed.
+        for warning in &self.zone_movable.warnings {
+            writeln!(w, "{warning}")?;
+        }
+        write_boot_ranges(
+            w,
+            &self.zone_ranges(),
+            &self.zone_movable,
+            &self.memblock,
+            self.nodes.len(),
+        )?;
         self.write_unavailable_ranges(w)
     }
 
@@ -468,7 +482,8 @@ impl<P: Platform> Machine<P> {
     /// Linux's `build_all_zonelists` lines: `Fallback order for Node N: …` per online node,
     /// `Built N zonelists, mobility grouping off.  Total pages: N` (this kernel does not group
     /// pages by mobility; Total pages is `nr_free_zone_pages`: managed minus the high
-    /// watermark over the local node's zonelist) and `Policy zone: …`.
+    /// watermark over the local node's zonelist, Movable included as `GFP_HIGHUSER_MOVABLE` may use
+    /// it) and `Policy zone: …` (the highest managed zone but Movable, `check_highest_zone`).
     pub fn write_zonelist_summary(&self, w: &mut impl Write) -> fmt::Result {
         let online = self.online_nodes();
         for &nid in &online {
@@ -493,7 +508,7 @@ impl<P: Platform> Machine<P> {
         )?;
         let policy = self
             .zones()
-            .filter(|z| z.is_managed())
+            .filter(|z| z.is_managed() && z.id() != ZoneId::Movable)
             .map(|z| z.id())
             .max()
             .unwrap_or(ZoneId::Dma);

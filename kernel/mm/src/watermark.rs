@@ -68,8 +68,8 @@ pub(crate) fn setup_per_zone_wmarks(nodes: &mut [&'static mut PgData]) {
 }
 
 /// Linux's `sysctl_lowmem_reserve_ratio` defaults, per zone (DMA 256, DMA32 256, Normal 32;
-/// 0, no reserve, for Device as for Movable).
-pub const LOWMEM_RESERVE_RATIO: [u64; MAX_NR_ZONES] = [256, 256, 32, 0];
+/// 0, no reserve, for Movable and Device).
+pub const LOWMEM_RESERVE_RATIO: [u64; MAX_NR_ZONES] = [256, 256, 32, 0, 0];
 
 /// `setup_per_zone_lowmem_reserve` for the zones of one node: zone `i` keeps back, from an
 /// allocation whose highest allowed zone is `j > i`, the managed pages of zones `i+1..=j`
@@ -124,22 +124,28 @@ mod tests {
     #[test]
     fn lowmem_reserve_like_linux() {
         // Linux 6.1 in QEMU, 512 MiB: DMA managed 3977, DMA32 118902 (no Normal) gives
-        // "protection: (0, 464, 464, 464)" for DMA: 118902 / 256 = 464.
+        // "protection: (0, 464, 464, 464, 464)" for DMA: 118902 / 256 = 464.
         let mut zones = ZoneId::ALL.map(|z| Zone::new(z, 0));
         zones[0].managed = 3977;
         zones[1].managed = 118_902;
         setup_per_zone_lowmem_reserve(&mut zones);
-        assert_eq!(zones[0].lowmem_reserve, [0, 464, 464, 464]);
-        assert_eq!(zones[1].lowmem_reserve, [0, 0, 0, 0]);
+        assert_eq!(zones[0].lowmem_reserve, [0, 464, 464, 464, 464]);
+        assert_eq!(zones[1].lowmem_reserve, [0; 5]);
         zones[2].managed = 3200;
         setup_per_zone_lowmem_reserve(&mut zones);
-        assert_eq!(zones[0].lowmem_reserve, [0, 464, 476, 476]);
-        assert_eq!(zones[1].lowmem_reserve, [0, 0, 12, 12]);
-        assert_eq!(zones[2].lowmem_reserve, [0; 4], "Device's ratio is 0");
+        assert_eq!(zones[0].lowmem_reserve, [0, 464, 476, 476, 476]);
+        assert_eq!(zones[1].lowmem_reserve, [0, 0, 12, 12, 12]);
+        assert_eq!(zones[2].lowmem_reserve, [0, 0, 0, 0, 0]);
+        // A Movable zone counts for the zones below it; its own ratio is 0.
+        zones[3].managed = 6400;
+        setup_per_zone_lowmem_reserve(&mut zones);
+        assert_eq!(zones[0].lowmem_reserve, [0, 464, 476, 501, 501]);
+        assert_eq!(zones[2].lowmem_reserve, [0, 0, 0, 200, 200]);
+        assert_eq!(zones[3].lowmem_reserve, [0; 5], "Movable's ratio is 0");
         zones[0].managed = 0;
         setup_per_zone_lowmem_reserve(&mut zones);
         assert_eq!(
-            zones[0].lowmem_reserve, [0; 4],
+            zones[0].lowmem_reserve, [0; 5],
             "an empty zone reserves nothing"
         );
     }

@@ -1,7 +1,9 @@
-//! Zones: DMA (below 16 MiB), DMA32 (below 4 GiB), Normal (up to max_pfn) and Device.
+//! Zones: DMA (below 16 MiB), DMA32 (below 4 GiB), Normal (up to max_pfn), Movable and Device.
 //!
-//! A RAM page's zone is a function of its address ([`ZoneId::for_pfn`]); ZONE_DEVICE pages are
-//! whatever a device pagemap covers, wherever it lies. Every node has the whole zone array
+//! A RAM page's zone is a function of its address ([`ZoneId::for_pfn`]) unless it lies at or
+//! above its node's Movable zone start (`kernelcore=` / `movablecore=` / `movable_node`, see
+//! [`crate::movable`]) or was onlined into ZONE_MOVABLE by hotplug; the struct page records
+//! it. ZONE_DEVICE pages are whatever a device pagemap covers, wherever it lies. Every node has the whole zone array
 //! (empty where it has no such memory). Each [`Zone`] owns its buddy free lists behind its lock,
 //! a page list per CPU, its watermarks and `lowmem_reserve`, its NUMA event counters, and the Linux
 //! counters: spanned = end − start; present = spanned − holes; managed = present − reserved.
@@ -21,8 +23,8 @@ use crate::watermark::Watermarks;
 pub const MAX_DMA_PFN: u64 = (16 << 20) >> crate::PAGE_SHIFT;
 /// First pfn above ZONE_DMA32 (4 GiB).
 pub const MAX_DMA32_PFN: u64 = (4 << 30) >> crate::PAGE_SHIFT;
-/// Number of zones.
-pub const MAX_NR_ZONES: usize = 4;
+/// Number of zones (x86_64 Linux with ZONE_DEVICE: `MAX_NR_ZONES` = 5).
+pub const MAX_NR_ZONES: usize = 5;
 
 /// Zone index (`enum zone_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,17 +36,29 @@ pub enum ZoneId {
     Dma32 = 1,
     /// Everything above, up to max_pfn.
     Normal = 2,
+    /// Memory only movable allocations may use (ZONE_MOVABLE), so that it can be offlined:
+    /// carved out of the top of each node's highest zone at boot, or hot-added memory
+    /// onlined as movable.
+    Movable = 3,
     /// Device memory (ZONE_DEVICE): never in the buddy allocator.
-    Device = 3,
+    Device = 4,
 }
 
 impl ZoneId {
     /// All zones in index order.
-    pub const ALL: [ZoneId; MAX_NR_ZONES] = [Self::Dma, Self::Dma32, Self::Normal, Self::Device];
+    pub const ALL: [ZoneId; MAX_NR_ZONES] = [
+        Self::Dma,
+        Self::Dma32,
+        Self::Normal,
+        Self::Movable,
+        Self::Device,
+    ];
     /// The zones that hold RAM managed by the buddy allocator.
-    pub const RAM: [ZoneId; 3] = [Self::Dma, Self::Dma32, Self::Normal];
+    pub const RAM: [ZoneId; 4] = [Self::Dma, Self::Dma32, Self::Normal, Self::Movable];
+    /// The zones an address alone decides (every RAM zone but Movable).
+    pub const BY_ADDRESS: [ZoneId; 3] = [Self::Dma, Self::Dma32, Self::Normal];
 
-    /// Zone of a stored index (values above 3 cannot be stored by this crate; they read as
+    /// Zone of a stored index (values above 4 cannot be stored by this crate; they read as
     /// Device so that a corrupted page is never treated as RAM).
     #[inline]
     pub const fn from_index(i: u8) -> Self {
@@ -52,6 +66,7 @@ impl ZoneId {
             0 => Self::Dma,
             1 => Self::Dma32,
             2 => Self::Normal,
+            3 => Self::Movable,
             _ => Self::Device,
         }
     }
@@ -68,11 +83,12 @@ impl ZoneId {
             Self::Dma => "DMA",
             Self::Dma32 => "DMA32",
             Self::Normal => "Normal",
+            Self::Movable => "Movable",
             Self::Device => "Device",
         }
     }
 
-    /// The RAM zone a pfn falls into by address.
+    /// The RAM zone a pfn falls into by address alone (never Movable).
     #[inline]
     pub const fn for_pfn(pfn: u64) -> Self {
         if pfn < MAX_DMA_PFN {
@@ -84,19 +100,20 @@ impl ZoneId {
         }
     }
 
-    /// The address window `[lo, hi)` (pfns) of a RAM zone; Device has none.
+    /// The address window `[lo, hi)` (pfns) of a zone an address decides; Movable and Device
+    /// have none (they can be anywhere).
     pub const fn window(self) -> Option<(u64, u64)> {
         match self {
             Self::Dma => Some((0, MAX_DMA_PFN)),
             Self::Dma32 => Some((MAX_DMA_PFN, MAX_DMA32_PFN)),
             Self::Normal => Some((MAX_DMA32_PFN, crate::MAX_PFN_LIMIT)),
-            Self::Device => None,
+            Self::Movable | Self::Device => None,
         }
     }
 
     /// First pfn after `pfn` where the RAM zone changes (a zone boundary), capped at `end`.
     #[inline]
-    pub(crate) const fn next_boundary(pfn: u64, end: u64) -> u64 {
+    pub const fn next_boundary(pfn: u64, end: u64) -> u64 {
         let b = if pfn < MAX_DMA_PFN {
             MAX_DMA_PFN
         } else if pfn < MAX_DMA32_PFN {

@@ -91,7 +91,11 @@ fn zone_ranges_lines_match_linux() {
     // unavailable ranges, which need one).
     let mb = memblock(&[(0x1000, 0x9f000), (0x10_0000, 512 * MIB)], &[]);
     let mut t = String::new();
-    mm::views::write_boot_ranges(&mut t, &ZoneRanges::from_memblock(&mb), &mb, 1).unwrap();
+    let none = mm::movable::ZoneMovable::none(&mm::movable::ArchZoneRanges::x86_64(
+        mb.start_pfn(),
+        mb.end_pfn(),
+    ));
+    mm::views::write_boot_ranges(&mut t, &ZoneRanges::from_memblock(&mb), &none, &mb, 1).unwrap();
     assert!(s.starts_with(&t));
 }
 
@@ -160,10 +164,10 @@ fn buddyinfo_zoneinfo_meminfo_formats() {
     // isqrt(15517 * 4 * 16) = 996 (249 pages); DMA32 min 249 * 12031 / 15517 = 193, steps of
     // 193 / 4 = 48; DMA min 55, steps of 13; DMA's protection 12031 / 256 = 46.
     assert!(z.contains(
-        "Node 0, zone    DMA32\n  pages free     12031\n        boost    0\n        min      193\n        low      241\n        high     289\n        spanned  12288\n        present  12288\n        managed  12031\n        cma      0\n        protection: (0, 0, 0, 0)\n      nr_free_pages 12031\n      numa_hit     0\n"
+        "Node 0, zone    DMA32\n  pages free     12031\n        boost    0\n        min      193\n        low      241\n        high     289\n        spanned  12288\n        present  12288\n        managed  12031\n        cma      0\n        protection: (0, 0, 0, 0, 0)\n      nr_free_pages 12031\n      numa_hit     0\n"
     ), "{z}");
     assert!(z.contains(
-        "Node 0, zone      DMA\n  pages free     3486\n        boost    0\n        min      55\n        low      68\n        high     81\n        spanned  4095\n        present  3998\n        managed  3486\n        cma      0\n        protection: (0, 46, 46, 46)\n"
+        "Node 0, zone      DMA\n  pages free     3486\n        boost    0\n        min      55\n        low      68\n        high     81\n        spanned  4095\n        present  3998\n        managed  3486\n        cma      0\n        protection: (0, 46, 46, 46, 46)\n"
     ), "{z}");
     // One CPU: Linux's zone_batchsize(12031) = rounddown_pow_of_two(2 + 1) - 1 = 1, and
     // zone_highsize = the low watermark 241 over the node's one CPU; the vm stats threshold
@@ -171,9 +175,9 @@ fn buddyinfo_zoneinfo_meminfo_formats() {
     assert!(z.contains("  pagesets\n    cpu: 0\n              count: 0\n              high:  241\n              batch: 1\n  vm stats threshold: 2\n  node_unreclaimable:  0\n  start_pfn:           4096\n"), "{z}");
     // Unpopulated zones stop after the protection line, Device included.
     assert!(z.contains(
-        "Node 0, zone   Device\n  pages free     0\n        boost    0\n        min      0\n        low      0\n        high     0\n        spanned  0\n        present  0\n        managed  0\n        cma      0\n        protection: (0, 0, 0, 0)\n"
+        "Node 0, zone   Device\n  pages free     0\n        boost    0\n        min      0\n        low      0\n        high     0\n        spanned  0\n        present  0\n        managed  0\n        cma      0\n        protection: (0, 0, 0, 0, 0)\n"
     ), "{z}");
-    assert!(z.ends_with("protection: (0, 0, 0, 0)\n"));
+    assert!(z.ends_with("protection: (0, 0, 0, 0, 0)\n"));
     assert!(z.contains("Node 0, zone   Normal\n"));
 
     let mut m = String::new();

@@ -7,9 +7,10 @@
 //! node` / `  Node N: 0x...` block and every zone's start_pfn, spanned and present pages. Then
 //! edge cases and a property test over random layouts and parameters.
 
+use mm::ZoneId;
 use mm::movable::{
     ArchZoneRanges, CoreParams, MAX_ORDER_NR_PAGES, MovableWarning, Nid, ZoneMovable, ZoneSpan,
-    ZoneType, calculate_node_totalpages, find_zone_movable_pfns_for_nodes, get_pfn_range_for_nid,
+    calculate_node_totalpages, find_zone_movable_pfns_for_nodes, get_pfn_range_for_nid,
 };
 use proptest::prelude::*;
 
@@ -187,7 +188,7 @@ fn check_against_linux(base: &str, param: &str, params: CoreParams) -> Vec<u64> 
 
     for nid in nodes(&boot.mem) {
         let zones = calculate_node_totalpages(&boot.mem, &zm, &arch, nid);
-        for z in ZoneType::ALL {
+        for z in ZoneId::ALL {
             let linux = boot
                 .zoneinfo
                 .iter()
@@ -210,7 +211,83 @@ fn check_against_linux(base: &str, param: &str, params: CoreParams) -> Vec<u64> 
             }
         }
     }
+    check_machine_against_linux(base, &boot, &params);
     zm.zone_movable_pfn.clone()
+}
+
+/// The whole memory manager booted on the same memory map with the same parameters: every
+/// zone of every node has Linux's start, spanned and present pages, its boot lines are
+/// Linux's, each struct page is in the zone its pfn's placement says, and the checker passes.
+fn check_machine_against_linux(base: &str, boot: &LinuxBoot, params: &CoreParams) {
+    let mut mb = mm::Memblock::new();
+    for &(s, e, nid) in &boot.mem {
+        mb.add_node(s << 12, (e - s) << 12, nid).unwrap();
+    }
+    let nr_nodes = nodes(&boot.mem).last().map_or(1, |&n| usize::from(n) + 1);
+    let topology = mm::Topology::new(nr_nodes, Vec::new(), vec![vec![0]]).unwrap();
+    let opts = mm::mm_init::InitOptions {
+        core: *params,
+        hotpluggable: boot
+            .hotplug
+            .iter()
+            .map(|&(s, e)| (s << 12, e << 12))
+            .collect(),
+        ..Default::default()
+    };
+    let m = mm::Machine::init_with(mm::testing::FakePlatform::new(), mb, topology, &opts)
+        .unwrap_or_else(|e| panic!("{base}: {e}"));
+    m.check().unwrap_or_else(|e| panic!("{base}: {e}"));
+    let mut out = String::new();
+    m.write_zone_ranges(&mut out).unwrap();
+    let block: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "Zone ranges:")
+        .take_while(|l| *l != "Early memory node ranges")
+        .collect();
+    assert_eq!(block, boot.zone_block(), "{base}: the machine's boot lines");
+    for w in &m.zone_movable().warnings {
+        let line = w.to_string();
+        assert!(out.starts_with(&line), "{base}: {line} first");
+        assert!(boot.lines.contains(&line), "{base}: {line}");
+    }
+    for (nid, name, spanned, present, start) in &boot.zoneinfo {
+        let Some(z) = ZoneId::ALL.into_iter().find(|z| z.name() == name) else {
+            panic!("{base}: zone {name}");
+        };
+        let zone = m.node(usize::from(*nid)).unwrap().zone(z);
+        assert_eq!(
+            (zone.spanned(), zone.present()),
+            (*spanned, *present),
+            "{base}: machine node {nid} zone {name} spanned/present"
+        );
+        if let Some(start) = start {
+            assert_eq!(
+                zone.start_pfn(),
+                *start,
+                "{base}: machine node {nid} {name}"
+            );
+        }
+    }
+    // Every present struct page of a Movable zone's span says Movable, and none outside it
+    // does (holes past a zone's end take the zone before them, as Linux's
+    // `init_unavailable_range` does: "zone Movable: 32 pages in unavailable ranges").
+    for node in m.nodes() {
+        let mz = node.zone(ZoneId::Movable);
+        for (start, pages) in m.sparse().memmap_chunks() {
+            for (i, p) in pages.iter().enumerate() {
+                let pfn = start + i as u64;
+                if p.nid() != node.id() || p.is_device() {
+                    continue;
+                }
+                let hole = p.flags().contains(mm::PageFlags::HOLE);
+                if mz.spans(pfn) && !hole {
+                    assert_eq!(p.zone(), ZoneId::Movable, "{base}: pfn {pfn:#x}");
+                } else if !mz.spans(pfn) && !hole {
+                    assert_ne!(p.zone(), ZoneId::Movable, "{base}: pfn {pfn:#x}");
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -433,17 +510,17 @@ fn no_parameters_no_movable_lines() {
     zm.write(&mut out).unwrap();
     assert_eq!(out, "Movable zone start for each node\n");
     let none = ZoneMovable::none(&arch);
-    assert_eq!(none.movable_zone, ZoneType::Dma32);
+    assert_eq!(none.movable_zone, ZoneId::Dma32);
     let zones = calculate_node_totalpages(&boot.mem, &none, &arch, 0);
     assert_eq!(
-        zones[ZoneType::Dma32.index()],
+        zones[ZoneId::Dma32.index()],
         ZoneSpan {
             zone_start_pfn: 0x1000,
             spanned_pages: 520160,
             present_pages: 520160
         }
     );
-    assert_eq!(zones[ZoneType::Movable.index()], ZoneSpan::default());
+    assert_eq!(zones[ZoneId::Movable.index()], ZoneSpan::default());
 }
 
 /// QEMU's 2 GiB map as memblock sees it.
@@ -537,7 +614,7 @@ fn movable_node_makes_hotpluggable_nodes_movable() {
     assert_eq!(zm.zone_movable_pfn, [0, 0x60400]);
     let zones = calculate_node_totalpages(&mem, &zm, &arch, 1);
     assert_eq!(
-        zones[ZoneType::Dma32.index()],
+        zones[ZoneId::Dma32.index()],
         ZoneSpan {
             zone_start_pfn: 0x40000,
             spanned_pages: 0x20400,
@@ -545,7 +622,7 @@ fn movable_node_makes_hotpluggable_nodes_movable() {
         }
     );
     assert_eq!(
-        zones[ZoneType::Movable.index()],
+        zones[ZoneId::Movable.index()],
         ZoneSpan {
             zone_start_pfn: 0x60400,
             spanned_pages: 0x7ffe0 - 0x60400,
@@ -564,9 +641,9 @@ fn holes_inside_movable_are_absent() {
         (0x130000, 0x140000, 0),
     ];
     let arch = ArchZoneRanges::for_memory(&mem);
-    assert_eq!(arch.range(ZoneType::Normal), (0x100000, 0x140000));
+    assert_eq!(arch.range(ZoneId::Normal), (0x100000, 0x140000));
     let span =
-        |zm: &ZoneMovable, z: ZoneType| calculate_node_totalpages(&mem, zm, &arch, 0)[z.index()];
+        |zm: &ZoneMovable, z: ZoneId| calculate_node_totalpages(&mem, zm, &arch, 0)[z.index()];
     let mc = |pages| CoreParams {
         required_movablecore: pages,
         ..CoreParams::default()
@@ -574,30 +651,30 @@ fn holes_inside_movable_are_absent() {
     // 0x30000 pages of Normal RAM. movablecore=384M (0x18000 pages): the kernel part ends
     // inside the first Normal range and the hole lies in Movable.
     let zm = find_zone_movable_pfns_for_nodes(&mem, &[], &mc(384 * M), &arch);
-    assert_eq!(zm.movable_zone, ZoneType::Normal);
+    assert_eq!(zm.movable_zone, ZoneId::Normal);
     assert_eq!(zm.zone_movable_pfn, [0x118000]);
     let s = |start, spanned, present| ZoneSpan {
         zone_start_pfn: start,
         spanned_pages: spanned,
         present_pages: present,
     };
-    assert_eq!(span(&zm, ZoneType::Normal), s(0x100000, 0x18000, 0x18000));
-    assert_eq!(span(&zm, ZoneType::Movable), s(0x118000, 0x28000, 0x18000));
+    assert_eq!(span(&zm, ZoneId::Normal), s(0x100000, 0x18000, 0x18000));
+    assert_eq!(span(&zm, ZoneId::Movable), s(0x118000, 0x28000, 0x18000));
     // movablecore=128M: the kernel part fills the first range and half the second; the hole
     // is in Normal.
     let zm = find_zone_movable_pfns_for_nodes(&mem, &[], &mc(128 * M), &arch);
     assert_eq!(zm.zone_movable_pfn, [0x138000]);
-    assert_eq!(span(&zm, ZoneType::Normal), s(0x100000, 0x38000, 0x28000));
-    assert_eq!(span(&zm, ZoneType::Movable), s(0x138000, 0x8000, 0x8000));
+    assert_eq!(span(&zm, ZoneId::Normal), s(0x100000, 0x38000, 0x28000));
+    assert_eq!(span(&zm, ZoneId::Movable), s(0x138000, 0x8000, 0x8000));
     // movablecore=256M: the kernel part ends exactly at the hole; Movable starts there and
     // spans it (Linux does not move the start past a hole).
     let zm = find_zone_movable_pfns_for_nodes(&mem, &[], &mc(256 * M), &arch);
     assert_eq!(zm.zone_movable_pfn, [0x120000]);
-    assert_eq!(span(&zm, ZoneType::Normal), s(0x100000, 0x20000, 0x20000));
-    assert_eq!(span(&zm, ZoneType::Movable), s(0x120000, 0x20000, 0x10000));
+    assert_eq!(span(&zm, ZoneId::Normal), s(0x100000, 0x20000, 0x20000));
+    assert_eq!(span(&zm, ZoneId::Movable), s(0x120000, 0x20000, 0x10000));
     // DMA32 keeps its hole at the top (0xbffe0..0x100000) whatever Movable does.
     assert_eq!(
-        span(&zm, ZoneType::Dma32),
+        span(&zm, ZoneId::Dma32),
         s(0x1000, 0xff000, 0xbffe0 - 0x1000)
     );
 }
@@ -664,7 +741,7 @@ proptest! {
             let ram: u64 = mem.iter().filter(|r| r.2 == nid).map(|r| r.1 - r.0).sum();
             let mut prev_end = 0;
             let mut present = 0;
-            for z in ZoneType::ALL {
+            for z in ZoneId::ALL {
                 let s = zones[z.index()];
                 prop_assert!(s.present_pages <= s.spanned_pages);
                 if s.spanned_pages == 0 {
@@ -677,7 +754,7 @@ proptest! {
                 }
                 prev_end = s.zone_start_pfn + s.spanned_pages;
                 present += s.present_pages;
-                if start != 0 && z != ZoneType::Movable && !p.mirrored_kernelcore {
+                if start != 0 && z != ZoneId::Movable && !p.mirrored_kernelcore {
                     prop_assert!(prev_end <= start);
                 }
             }
@@ -685,7 +762,7 @@ proptest! {
                 prop_assert_eq!(present, ram, "node {} present pages", nid);
             }
             if start == 0 {
-                prop_assert_eq!(zones[ZoneType::Movable.index()], ZoneSpan::default());
+                prop_assert_eq!(zones[ZoneId::Movable.index()], ZoneSpan::default());
             }
         }
     }
@@ -704,7 +781,7 @@ proptest! {
         let arch = ArchZoneRanges::for_memory(&mem);
         let zm = find_zone_movable_pfns_for_nodes(&mem, &[], &p, &arch);
         let zones = calculate_node_totalpages(&mem, &zm, &arch, 0);
-        let movable = zones[ZoneType::Movable.index()].present_pages;
+        let movable = zones[ZoneId::Movable.index()].present_pages;
         let total: u64 = mem.iter().map(|r| r.1 - r.0).sum();
         if zm.pfn(0) != 0 {
             if kernel {

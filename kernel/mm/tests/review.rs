@@ -236,7 +236,7 @@ fn memmap_init_near_the_end_of_the_pfn_space_terminates() {
     let mb = mm::testing::memblock(&[(MIB, 64 * MIB)], &[]);
     let mut pages = vec![mm::Page::default(); 64];
     for start in [u64::MAX - 10, u64::MAX, MAX_PFN_LIMIT - 3, MAX_PFN_LIMIT] {
-        mm::mm_init::memmap_init_pages(&mb, start, &mut pages);
+        mm::mm_init::memmap_init_pages(&mb, &[], start, &mut pages);
         mm::memremap::memmap_init_device_pages(start, &mut pages, 0, 8, 0);
     }
     // Only the three pfns below the limit were written (as holes, then device pages).
