@@ -115,6 +115,35 @@ fn claim_storage(ranges: &mut Vec<(u64, u64)>, pa: u64, bytes: u64) -> Result<()
     Ok(())
 }
 
+/// Forget `[pa, pa + bytes)` from the handed-out ranges (storage given back). When
+/// cutting a range in two needs memory there is none of, the storage simply stays
+/// recorded (it is never handed out again: a later request for it is refused).
+fn unclaim_storage(ranges: &mut Vec<(u64, u64)>, pa: u64, bytes: u64) {
+    let end = pa.saturating_add(bytes);
+    let i = ranges.partition_point(|&(_, e)| e <= pa);
+    let Some(&(s, e)) = ranges.get(i) else {
+        return;
+    };
+    if s >= end {
+        return;
+    }
+    match (s < pa, end < e) {
+        (false, false) => {
+            ranges.remove(i);
+        }
+        (true, false) => ranges[i].1 = pa,
+        (false, true) => ranges[i].0 = end,
+        (true, true) => {
+            if ranges.try_reserve(1).is_err() {
+                log::warn!("memmap storage [{pa:#x}-{:#x}] not reusable", end - 1);
+                return;
+            }
+            ranges[i].1 = pa;
+            ranges.insert(i + 1, (end, e));
+        }
+    }
+}
+
 fn map_err(e: paging::MapError) -> mm::MapError {
     match e {
         paging::MapError::OutOfFrames => mm::MapError::OutOfMemory,
@@ -191,6 +220,18 @@ impl Platform for KernelPlatform {
 
     fn map_ram(&mut self, start: u64, len: u64) -> Result<(), mm::MapError> {
         self.map(start, len)
+    }
+
+    fn unmap_range(&mut self, start: u64, len: u64) -> Result<(), mm::MapError> {
+        paging::unmap_device(start, len).map_err(|e| match e {
+            paging::UnmapError::NotReady => mm::MapError::Other("paging not initialised"),
+            paging::UnmapError::NotMapped => mm::MapError::Other("range not mapped as made"),
+        })
+    }
+
+    fn release_memmap_storage(&mut self, pa: u64, pages: &'static mut [Page]) {
+        let bytes = core::mem::size_of_val(pages) as u64;
+        unclaim_storage(&mut MEMMAP_HANDED_OUT.lock(), pa, bytes);
     }
 
     fn this_cpu(&self) -> usize {
@@ -824,6 +865,21 @@ mod tests {
             claim_storage(&mut r, 0x5000, 0x1001),
             Err(StorageError::Overlap)
         );
+    }
+
+    #[test_case]
+    fn storage_given_back_can_be_claimed_again() {
+        let mut r = alloc::vec![(0x1000, 0x9000)];
+        unclaim_storage(&mut r, 0x3000, 0x1000);
+        assert_eq!(r, [(0x1000, 0x3000), (0x4000, 0x9000)]);
+        unclaim_storage(&mut r, 0x1000, 0x2000);
+        unclaim_storage(&mut r, 0x8000, 0x1000);
+        assert_eq!(r, [(0x4000, 0x8000)]);
+        unclaim_storage(&mut r, 0x4000, 0x4000);
+        assert_eq!(r, []);
+        unclaim_storage(&mut r, 0x4000, 0x4000);
+        assert_eq!(claim_storage(&mut r, 0x3000, 0x1000), Ok(()));
+        assert_eq!(r, [(0x3000, 0x4000)]);
     }
 
     /// Platform::memmap_storage is safe: asking twice for the same storage must be

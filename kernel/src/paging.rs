@@ -300,6 +300,53 @@ pub fn unmap_pages(virt: u64, count: u64) -> Result<(), UnmapError> {
     res
 }
 
+/// Remove the device mapping [`map_device`] made for exactly `[pa, pa + len)` and
+/// flush it on every CPU before returning (memunmap_pages, remove_memory). A range
+/// inside the bootloader's physical mapping was never mapped here: nothing to do.
+/// The window's tail is reused when the mapping was the last one made; the emptied
+/// page tables stay (a later mapping of the same window reuses them).
+pub fn unmap_device(pa: u64, len: u64) -> Result<(), UnmapError> {
+    let (virt, end) = {
+        let mut guard = PAGING.lock();
+        let p = guard.as_mut().ok_or(UnmapError::NotReady)?;
+        let end = pa.checked_add(len).ok_or(UnmapError::NotMapped)?;
+        if end <= p.phys_map_end {
+            return Ok(());
+        }
+        let i = p.device_maps[..p.device_map_count]
+            .iter()
+            .position(|&(start, l, _)| start == pa && l == len)
+            .ok_or(UnmapError::NotMapped)?;
+        let virt = p.device_maps[i].2;
+        let mut off = 0;
+        while off < len {
+            let (v, ph) = (virt + off, pa + off);
+            let huge = v % (2 << 20) == 0 && ph % (2 << 20) == 0 && len - off >= (2 << 20);
+            let res = if huge {
+                let page = Page::<Size2MiB>::containing_address(VirtAddr::new(v));
+                off += 2 << 20;
+                p.mapper.unmap(page).map(|(_, f)| f.ignore())
+            } else {
+                let page = Page::<Size4KiB>::containing_address(VirtAddr::new(v));
+                off += 4096;
+                p.mapper.unmap(page).map(|(_, f)| f.ignore())
+            };
+            // map_device mapped every page of the range this way: a page not mapped
+            // means the tables were changed behind its back.
+            res.map_err(|_| UnmapError::NotMapped)?;
+        }
+        p.device_maps.copy_within(i + 1..p.device_map_count, i);
+        p.device_map_count -= 1;
+        if virt + len == p.device_next {
+            p.device_next = virt;
+        }
+        (virt, virt + len)
+    };
+    // Flushed everywhere once the lock is dropped, before anyone may reuse the range.
+    crate::smp::flush_tlb_range(virt, end);
+    Ok(())
+}
+
 fn map_range(
     p: &mut Paging,
     virt: u64,

@@ -162,7 +162,8 @@ mod tests {
     fn sparse() -> Sparse {
         let mut s = Sparse::new();
         let pages = Box::leak(vec![Page::default(); PAGES_PER_SECTION as usize].into_boxed_slice());
-        s.add_chunk(0, pages).unwrap();
+        s.add_chunk(0, pages, crate::sparse::MemmapOrigin::Memblock { pa: 0 })
+            .unwrap();
         s
     }
 

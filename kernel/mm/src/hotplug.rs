@@ -229,16 +229,21 @@ impl<P: Platform> Machine<P> {
         self.memblock
             .add_node(start, size, nid as u16)
             .map_err(HotplugError::Memblock)?;
-        let added = match self
-            .platform
-            .map_ram(start, size)
-            .map_err(HotplugError::Map)
-            .and_then(|()| Ok(add_sections(self, spfn, epfn, MemmapSource::InRange, nid)?))
-        {
+        if let Err(e) = self.platform.map_ram(start, size) {
+            let _ = self.memblock.remove(start, size);
+            return Err(HotplugError::Map(e));
+        }
+        let added = match add_sections(self, spfn, epfn, MemmapSource::InRange, nid) {
             Ok(a) => a,
             Err(e) => {
+                if let Err(u) = self.platform.unmap_range(start, size) {
+                    log::error!(
+                        "add_memory: [mem {start:#018x}-{:#018x}] left mapped: {u}",
+                        end - 1
+                    );
+                }
                 let _ = self.memblock.remove(start, size);
-                return Err(e);
+                return Err(e.into());
             }
         };
         let mut pfn = spfn;

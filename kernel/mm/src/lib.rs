@@ -49,6 +49,7 @@ pub mod hotplug;
 pub mod machine;
 pub mod memblock;
 pub mod memremap;
+pub mod memunmap;
 pub mod mm_init;
 pub mod movable;
 pub mod node;
@@ -58,6 +59,8 @@ pub mod page_alloc;
 pub mod page_ref;
 pub mod pcp;
 pub mod platform;
+pub mod section_remove;
+pub mod span;
 pub mod sparse;
 mod sync;
 #[cfg(any(test, feature = "testing"))]
@@ -72,10 +75,12 @@ pub use hotplug::{HotRange, HotplugError, OnlineCallbackToken, OnlinePageCallbac
 pub use machine::{BadPage, BadPageReason, InitError, Machine, PageRefError};
 pub use memblock::{Memblock, MemblockError};
 pub use memremap::{MemremapError, MemremapOptions, PageFreeFn, Pagemap};
+pub use memunmap::{Memunmap, MemunmapError, PagemapRef};
 pub use node::{PgData, ZoneRef};
 pub use numa::{Topology, TopologyError};
 pub use page::{Page, PageFlags};
 pub use platform::{MapError, Platform};
+pub use section_remove::{HoleRuns, RemoveError};
 pub use views::{KernelSizes, ZoneRanges};
 pub use zone::{NumaStat, Zone, ZoneId};
 

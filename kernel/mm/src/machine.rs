@@ -141,6 +141,8 @@ pub enum PageRefError {
     IdleDevicePage,
     /// The reference count would overflow.
     Overflow,
+    /// The page's pagemap is being torn down (memunmap_pages): no new reference.
+    PagemapDying,
 }
 
 impl fmt::Display for PageRefError {
@@ -150,6 +152,7 @@ impl fmt::Display for PageRefError {
             Self::NotInUse => "page is not in use",
             Self::IdleDevicePage => "put_page on an idle device page",
             Self::Overflow => "reference count overflow",
+            Self::PagemapDying => "device pagemap is being torn down (disabled)",
         })
     }
 }

@@ -14,10 +14,13 @@ use core::sync::atomic::AtomicU64;
 
 use crate::gfp::Gfp;
 use crate::machine::Machine;
+use crate::memunmap::PagemapRef;
 use crate::page::{Page, PageFlags};
 use crate::platform::{MapError, Platform};
+use crate::section_remove::HoleRuns;
 use crate::sparse::{
-    MEMMAP_BYTES_PER_SECTION, PAGES_PER_SECTION, SparseError, pfn_to_section_nr, section_nr_to_pfn,
+    MEMMAP_BYTES_PER_SECTION, MemmapOrigin, PAGES_PER_SECTION, SparseError, pfn_to_section_nr,
+    section_nr_to_pfn,
 };
 use crate::zone::ZoneId;
 use crate::{MAX_PHYSMEM_BITS, PAGE_SIZE, pfn_down, pfn_phys};
@@ -85,6 +88,11 @@ pub struct Pagemap {
     pub(crate) page_free: Option<PageFreeFn>,
     pub(crate) page_free_calls: AtomicU64,
     pub(crate) nid: usize,
+    /// The struct pages the range had in sections present before it (put back by
+    /// memunmap_pages).
+    pub(crate) holes: HoleRuns,
+    /// The reference count ([`PagemapRef`]): one per pinned page.
+    pub(crate) refs: PagemapRef,
 }
 
 impl Pagemap {
@@ -116,6 +124,10 @@ impl Pagemap {
     pub fn page_free_calls(&self) -> u64 {
         self.page_free_calls
             .load(core::sync::atomic::Ordering::Relaxed)
+    }
+    /// The pagemap's reference count (pinned pages, teardown started).
+    pub fn refs(&self) -> &PagemapRef {
+        &self.refs
     }
     pub(crate) fn intersects(&self, start: u64, end: u64) -> bool {
         self.start < end && start < self.end
@@ -241,7 +253,8 @@ pub(crate) struct AddedSections {
 /// `sparse_add_section` for every absent section touched by `[spfn, epfn)`: memmap storage
 /// from `source` (falling back to the buddy allocator, near node `nid`, when the range is too
 /// small), the new sections' pages initialised as holes of node `nid`. The range itself is
-/// initialised by the caller.
+/// initialised by the caller. A failure (no memory, the platform refusing storage) removes
+/// the sections added so far and gives their storage back: nothing changed.
 pub(crate) fn add_sections<P: Platform>(
     node: &mut Machine<P>,
     spfn: u64,
@@ -268,15 +281,22 @@ pub(crate) fn add_sections<P: Platform>(
     if missing == 0 {
         return Ok(out);
     }
+    // Runs made present so far, for the rollback.
+    let mut done: Vec<(u64, u64)> = Vec::new();
     if source == MemmapSource::InRange && need_pages < epfn - spfn {
         let mut pa = pfn_phys(spfn);
         for &(first, end) in &runs {
             let count = ((end - first) * PAGES_PER_SECTION) as usize;
-            let pages = node
+            let added = node
                 .platform
                 .memmap_storage(pa, count)
-                .map_err(MemremapError::Map)?;
-            add_chunk(node, first, pages, nid)?;
+                .map_err(MemremapError::Map)
+                .and_then(|pages| add_chunk(node, first, pages, MemmapOrigin::InRange { pa }, nid));
+            if let Err(e) = added {
+                undo_sections(node, &done);
+                return Err(e);
+            }
+            done.push((first, end));
             pa += (end - first) * MEMMAP_BYTES_PER_SECTION;
         }
         out.in_range_pages = need_pages;
@@ -305,22 +325,23 @@ pub(crate) fn add_sections<P: Platform>(
             }
         }
     }
-    // If the platform then refuses a block's storage, the sections added so far stay present
-    // (holes, with their memmap accounted, as a later attempt expects) and the blocks not
-    // used are freed again.
+    // If the platform then refuses a block's storage, the sections added so far are removed
+    // again (their blocks freed) and the blocks not used yet are freed.
     let mut blocks = blocks.into_iter();
     let mut result = Ok(());
     for (nr, pfn) in blocks.by_ref() {
+        let pa = pfn_phys(pfn);
         let added = node
             .platform
-            .memmap_storage(pfn_phys(pfn), PAGES_PER_SECTION as usize)
+            .memmap_storage(pa, PAGES_PER_SECTION as usize)
             .map_err(MemremapError::Map)
-            .and_then(|pages| add_chunk(node, nr, pages, nid));
+            .and_then(|pages| add_chunk(node, nr, pages, MemmapOrigin::Buddy { pa }, nid));
         if let Err(e) = added {
             let _ = node.free_pages(pfn, SECTION_MEMMAP_ORDER);
             result = Err(e);
             break;
         }
+        done.push((nr, nr + 1));
         node.mark_memmap(pfn, 1 << SECTION_MEMMAP_ORDER);
         node.memmap_ram_bytes += MEMMAP_BYTES_PER_SECTION;
         out.buddy_bytes += MEMMAP_BYTES_PER_SECTION;
@@ -328,21 +349,37 @@ pub(crate) fn add_sections<P: Platform>(
     for (_, pfn) in blocks {
         let _ = node.free_pages(pfn, SECTION_MEMMAP_ORDER);
     }
+    if result.is_err() {
+        undo_sections(node, &done);
+    }
     result.map(|()| out)
 }
 
-/// Add one chunk of sections and initialise its pages as holes of node `nid`.
+/// Remove the section runs a failed [`add_sections`] made present, giving their storage back.
+fn undo_sections<P: Platform>(node: &mut Machine<P>, runs: &[(u64, u64)]) {
+    match node.detach_sections(runs) {
+        Ok(d) => {
+            node.release_sections(d);
+        }
+        Err(e) => log::error!("memmap: sections added before a failure not removed: {e}"),
+    }
+}
+
+/// Add one chunk of sections and initialise its pages as holes of node `nid`. A refused
+/// chunk's storage goes back to the platform.
 fn add_chunk<P: Platform>(
     node: &mut Machine<P>,
     first: u64,
     pages: &'static mut [Page],
+    origin: MemmapOrigin,
     nid: usize,
 ) -> Result<(), MemremapError> {
     let n = pages.len() as u64;
     let start = section_nr_to_pfn(first);
-    node.sparse
-        .add_chunk(start, pages)
-        .map_err(MemremapError::Sparse)?;
+    if let Err((e, pages)) = node.sparse.add_chunk(start, pages, origin) {
+        node.platform.release_memmap_storage(origin.pa(), pages);
+        return Err(MemremapError::Sparse(e));
+    }
     let zmp = &node.zone_movable.zone_movable_pfn;
     let mut pfn = start;
     while pfn < start + n {
@@ -476,7 +513,19 @@ impl<P: Platform> Machine<P> {
         } else {
             MemmapSource::Buddy
         };
-        let added = add_sections(self, spfn, epfn, source, nid)?;
+        let holes = self.save_holes(spfn, epfn);
+        let added = match add_sections(self, spfn, epfn, source, nid) {
+            Ok(a) => a,
+            Err(e) => {
+                if let Err(u) = self.platform.unmap_range(start, size) {
+                    log::error!(
+                        "memremap: [mem {start:#018x}-{:#018x}] left mapped: {u}",
+                        end - 1
+                    );
+                }
+                return Err(e);
+            }
+        };
         let alt_end = spfn + added.in_range_pages;
         fill_range(self, spfn, alt_end, device_page(index, true, nid));
         fill_range(self, alt_end, epfn, device_page(index, false, nid));
@@ -491,6 +540,8 @@ impl<P: Platform> Machine<P> {
             page_free: opts.page_free,
             page_free_calls: AtomicU64::new(0),
             nid,
+            holes,
+            refs: PagemapRef::new(),
         });
         self.debug_check();
         Ok(index)

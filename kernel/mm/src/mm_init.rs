@@ -24,7 +24,8 @@ use crate::numa::{Topology, node_orders};
 use crate::page::{Page, PageFlags};
 use crate::platform::Platform;
 use crate::sparse::{
-    MEMMAP_BYTES_PER_SECTION, PAGES_PER_SECTION, Sparse, pfn_to_section_nr, section_nr_to_pfn,
+    MEMMAP_BYTES_PER_SECTION, MemmapOrigin, PAGES_PER_SECTION, Sparse, pfn_to_section_nr,
+    section_nr_to_pfn,
 };
 use crate::zone::ZoneId;
 use crate::{MAX_PFN_LIMIT, PAGE_SIZE, buddy, pfn_down, pfn_up, watermark};
@@ -364,12 +365,17 @@ impl<P: Platform> Machine<P> {
             self.deferred.push(DeferredMemmap {
                 start_pfn: section_nr_to_pfn(first + now),
                 pages: later,
+                pa: pa + now * MEMMAP_BYTES_PER_SECTION,
             });
         }
         if !pages.is_empty() {
             self.sparse
-                .add_chunk(section_nr_to_pfn(first), pages)
-                .map_err(InitError::Sparse)?;
+                .add_chunk(
+                    section_nr_to_pfn(first),
+                    pages,
+                    MemmapOrigin::Memblock { pa },
+                )
+                .map_err(|e| InitError::Sparse(e.0))?;
         }
         self.memmap_ram_bytes += nsec * MEMMAP_BYTES_PER_SECTION;
         Ok(())
@@ -513,10 +519,12 @@ pub(crate) fn memory_pfn_ranges(memblock: &Memblock) -> Vec<(u64, u64, Nid)> {
 pub(crate) struct DeferredMemmap {
     pub(crate) start_pfn: u64,
     pub(crate) pages: &'static mut [Page],
+    /// Physical address of `pages` (memblock RAM).
+    pub(crate) pa: u64,
 }
 
-/// One section of deferred struct pages: `(start pfn, node, storage, done)`.
-type DeferredSection = Mutex<(u64, usize, &'static mut [Page], bool)>;
+/// One section of deferred struct pages: `(start pfn, node, storage, done, storage pa)`.
+type DeferredSection = Mutex<(u64, usize, &'static mut [Page], bool, u64)>;
 
 impl<P: Platform> Machine<P> {
     /// Pages whose struct pages are still deferred (0 once
@@ -568,6 +576,7 @@ impl<P: Platform> Machine<P> {
         for d in core::mem::take(&mut self.deferred) {
             let mut rest = d.pages;
             let mut pfn = d.start_pfn;
+            let mut pa = d.pa;
             while !rest.is_empty() {
                 let n = rest.len().min(PAGES_PER_SECTION as usize);
                 let (section, tail) = core::mem::take(&mut rest).split_at_mut(n);
@@ -578,8 +587,9 @@ impl<P: Platform> Machine<P> {
                     .iter()
                     .find(|r| pfn_up(r.base) <= pfn && pfn < pfn_down(r.end()))
                     .map_or(0, |r| usize::from(r.nid));
-                items.push(Mutex::new((pfn, nid, section, false)));
+                items.push(Mutex::new((pfn, nid, section, false, pa)));
                 pfn += n as u64;
+                pa += n as u64 * core::mem::size_of::<Page>() as u64;
                 rest = tail;
             }
         }
@@ -596,7 +606,7 @@ impl<P: Platform> Machine<P> {
                 let Some(mut item) = items[(first + k) % items.len()].try_lock() else {
                     continue; // another CPU is on it
                 };
-                let (start, _, ref mut pages, ref mut done) = *item;
+                let (start, _, ref mut pages, ref mut done, _) = *item;
                 if !*done {
                     memmap_init_pages(memblock, zmp, start, pages);
                     *done = true;
@@ -605,7 +615,7 @@ impl<P: Platform> Machine<P> {
         };
         self.platform.parallel(&work);
         for item in items {
-            let (start, _, pages, done) = item.into_inner();
+            let (start, _, pages, done, pa) = item.into_inner();
             if !done {
                 // A CPU skipped it while another held it and that one never finished: no
                 // platform does this, but do it here rather than leave garbage.
@@ -617,8 +627,8 @@ impl<P: Platform> Machine<P> {
                 );
             }
             self.sparse
-                .add_chunk(start, pages)
-                .map_err(InitError::Sparse)?;
+                .add_chunk(start, pages, MemmapOrigin::Memblock { pa })
+                .map_err(|e| InitError::Sparse(e.0))?;
         }
         self.mark_all_memmap();
         let before = self.totalram_pages();

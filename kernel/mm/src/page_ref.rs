@@ -20,10 +20,13 @@ impl<P: Platform> Machine<P> {
         if !device && !page.has(PageFlags::HEAD) {
             return Err(PageRefError::NotInUse);
         }
+        if device {
+            return self.get_device_page(page);
+        }
         // page_ref_inc, refusing a free block (count 0) and an overflow.
         let old = page
             .update_refcount(|c| match c {
-                0 if !device => None,
+                0 => None,
                 c => c.checked_add(1),
             })
             .map_err(|c| {
@@ -54,6 +57,8 @@ impl<P: Platform> Machine<P> {
             if count == 1
                 && let Some(pgmap) = page.pagemap().and_then(|i| self.pagemaps.get(i))
             {
+                // Idle again: the page's pagemap reference goes (put_dev_pagemap).
+                pgmap.refs.put();
                 pgmap.page_free_calls.fetch_add(1, Relaxed);
                 if let Some(f) = pgmap.page_free {
                     f(page_pgmap_index(page.pgmap_raw()), pfn);
@@ -77,6 +82,34 @@ impl<P: Platform> Machine<P> {
         self.free_pages(pfn, order)
             .map_err(|_| PageRefError::NotInUse)?;
         Ok(0)
+    }
+}
+
+impl<P: Platform> Machine<P> {
+    /// `get_page` on a device page: the pagemap's reference first (refused once the pagemap
+    /// is being torn down), kept only when the page goes from idle to in use, so the count is
+    /// the number of pinned pages. Taken before the page's count, so a racing put of another
+    /// reference on the same page can never drop it below zero.
+    fn get_device_page(&self, page: &crate::Page) -> Result<u32, PageRefError> {
+        let pgmap = page
+            .pagemap()
+            .and_then(|i| self.pagemaps.get(i))
+            .ok_or(PageRefError::NotInUse)?;
+        if !pgmap.refs.tryget_live() {
+            return Err(PageRefError::PagemapDying);
+        }
+        match page.update_refcount(|c| c.checked_add(1)) {
+            Ok(old) => {
+                if old != 1 {
+                    pgmap.refs.put();
+                }
+                Ok(old + 1)
+            }
+            Err(_) => {
+                pgmap.refs.put();
+                Err(PageRefError::Overflow)
+            }
+        }
     }
 }
 

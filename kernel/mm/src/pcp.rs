@@ -221,7 +221,8 @@ mod tests {
     fn lifo_alloc_and_drain_oldest() {
         let mut s = Sparse::new();
         let pages = Box::leak(vec![Page::default(); PAGES_PER_SECTION as usize].into_boxed_slice());
-        s.add_chunk(0, pages).unwrap();
+        s.add_chunk(0, pages, crate::sparse::MemmapOrigin::Memblock { pa: 0 })
+            .unwrap();
         let mut p = Pcp::new(8, 2);
         for i in 0..5 {
             p.push(&s, i);

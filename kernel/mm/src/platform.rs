@@ -27,7 +27,7 @@ impl fmt::Display for MapError {
     }
 }
 
-/// What the memory manager needs from the machine. Six calls; on the allocation and free
+/// What the memory manager needs from the machine. Eight calls; on the allocation and free
 /// paths only [`this_cpu`](Self::this_cpu), and [`zero_pages`](Self::zero_pages) for
 /// `Gfp::ZERO`.
 pub trait Platform {
@@ -53,6 +53,19 @@ pub trait Platform {
     /// Make hot-added RAM `[start, start + len)` accessible through the kernel's physical
     /// memory mapping (add_memory). Called before any memmap storage is taken from the range.
     fn map_ram(&mut self, start: u64, len: u64) -> Result<(), MapError>;
+
+    /// Undo [`map_device`](Self::map_device) / [`map_ram`](Self::map_ram) for the range
+    /// `[start, start + len)` exactly as it was mapped (memunmap_pages, remove_memory): remove
+    /// its page-table entries and flush them from every CPU's TLB before returning. Called
+    /// only once the memory manager has given back every struct page stored in the range
+    /// ([`release_memmap_storage`](Self::release_memmap_storage)). A failure must leave the
+    /// mapping as it was.
+    fn unmap_range(&mut self, start: u64, len: u64) -> Result<(), MapError>;
+
+    /// Take back struct pages handed out by [`memmap_storage`](Self::memmap_storage), all of a
+    /// handout or a part of one, stored at physical address `pa` (sections removed). The
+    /// memory manager holds no other reference to them; the storage may be handed out again.
+    fn release_memmap_storage(&mut self, pa: u64, pages: &'static mut [Page]);
 
     /// Fill `count` page frames starting at `pfn` with zeroes (`__GFP_ZERO`). Called on the
     /// allocation path, by any CPU: the frames belong to the caller alone.

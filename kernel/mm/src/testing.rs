@@ -17,6 +17,12 @@ use crate::platform::{MapError, Platform};
 
 /// Records every call; can be told to fail. Hands out memmap storage full of garbage
 /// (every byte 0xa5), as the [`Platform`] contract allows.
+///
+/// Fault injection: every fallible call (`memmap_storage`, `node_data_storage`,
+/// `map_device`, `map_ram`, `unmap_range`) counts in [`calls`](Self::calls); with
+/// [`fail_call`](Self::fail_call) set to `Some(k)` the k-th of them (1-based) fails, so a test
+/// can run an operation for k = 1, 2, ... until it succeeds and compare the state after each
+/// failure with the state before ([`FakeState`]).
 #[derive(Debug, Default)]
 pub struct FakePlatform {
     /// `(pa, count)` of every memmap storage handed out.
@@ -33,9 +39,29 @@ pub struct FakePlatform {
     pub fail_map: bool,
     /// Make `memmap_storage` fail.
     pub fail_storage: bool,
+    /// Fallible calls made so far.
+    pub calls: u64,
+    /// Make the fallible call with this number (1-based, counted in `calls`) fail.
+    pub fail_call: Option<u64>,
+    /// `(start, len)` of every range unmapped.
+    pub unmaps: Vec<(u64, u64)>,
     /// Threads [`Platform::parallel`] runs its work on, each playing a CPU `0..n` (0 or 1:
     /// once, on the calling thread).
     pub parallel_cpus: usize,
+}
+
+/// What a [`FakePlatform`] holds on behalf of the memory manager (storage handed out, ranges
+/// mapped), sorted, for comparing before and after an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeState {
+    /// Memmap storage handed out, `(pa, count)`.
+    pub storage: Vec<(u64, usize)>,
+    /// Node data handed out.
+    pub node_data: Vec<u64>,
+    /// Device ranges mapped.
+    pub device_maps: Vec<(u64, u64)>,
+    /// Hot-added RAM ranges mapped.
+    pub ram_maps: Vec<(u64, u64)>,
 }
 
 impl FakePlatform {
@@ -43,11 +69,47 @@ impl FakePlatform {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Count a fallible call; whether it is the one to fail.
+    fn inject(&mut self) -> bool {
+        self.calls += 1;
+        self.fail_call == Some(self.calls)
+    }
+
+    /// Fail the `k`-th fallible call from now on (1-based), or none.
+    pub fn fail_nth_call_from_now(&mut self, k: Option<u64>) {
+        self.fail_call = k.map(|k| self.calls + k);
+    }
+
+    /// What the platform holds for the memory manager now (sorted).
+    pub fn state(&self) -> FakeState {
+        let mut st = FakeState {
+            storage: self.storage.clone(),
+            node_data: self.node_data.clone(),
+            device_maps: self.device_maps.clone(),
+            ram_maps: self.ram_maps.clone(),
+        };
+        st.storage.sort_unstable();
+        st.node_data.sort_unstable();
+        st.device_maps.sort_unstable();
+        st.ram_maps.sort_unstable();
+        st
+    }
+}
+
+/// Remove `[start, start + len)`, which must be one recorded mapping, from `maps`.
+fn take_mapping(maps: &mut Vec<(u64, u64)>, start: u64, len: u64) -> Result<(), MapError> {
+    let i = maps
+        .iter()
+        .position(|&m| m == (start, len))
+        .ok_or(MapError::Other("range not mapped"))?;
+    maps.remove(i);
+    Ok(())
 }
 
 impl Platform for FakePlatform {
     fn memmap_storage(&mut self, pa: u64, count: usize) -> Result<&'static mut [Page], MapError> {
-        if self.fail_storage {
+        if self.inject() || self.fail_storage {
             return Err(MapError::OutOfMemory);
         }
         if self
@@ -66,7 +128,7 @@ impl Platform for FakePlatform {
         &mut self,
         pa: u64,
     ) -> Result<&'static mut core::mem::MaybeUninit<crate::PgData>, MapError> {
-        if self.fail_storage {
+        if self.inject() || self.fail_storage {
             return Err(MapError::OutOfMemory);
         }
         if self.node_data.contains(&pa) {
@@ -77,7 +139,7 @@ impl Platform for FakePlatform {
     }
 
     fn map_device(&mut self, start: u64, len: u64) -> Result<(), MapError> {
-        if self.fail_map {
+        if self.inject() || self.fail_map {
             return Err(MapError::OutOfMemory);
         }
         self.device_maps.push((start, len));
@@ -85,11 +147,43 @@ impl Platform for FakePlatform {
     }
 
     fn map_ram(&mut self, start: u64, len: u64) -> Result<(), MapError> {
-        if self.fail_map {
+        if self.inject() || self.fail_map {
             return Err(MapError::OutOfMemory);
         }
         self.ram_maps.push((start, len));
         Ok(())
+    }
+
+    fn unmap_range(&mut self, start: u64, len: u64) -> Result<(), MapError> {
+        if self.inject() {
+            return Err(MapError::OutOfMemory);
+        }
+        take_mapping(&mut self.device_maps, start, len)
+            .or_else(|_| take_mapping(&mut self.ram_maps, start, len))?;
+        self.unmaps.push((start, len));
+        Ok(())
+    }
+
+    fn release_memmap_storage(&mut self, pa: u64, pages: &'static mut [Page]) {
+        // Cut [pa, end) out of the handouts it lies in (a part of one, after a split).
+        let end = pa + pages.len() as u64 * 32;
+        let mut kept = Vec::with_capacity(self.storage.len() + 1);
+        for &(p, c) in &self.storage {
+            let e = p + c as u64 * 32;
+            if e <= pa || end <= p {
+                kept.push((p, c));
+                continue;
+            }
+            if p < pa {
+                kept.push((p, ((pa - p) / 32) as usize));
+            }
+            if end < e {
+                kept.push((end, ((e - end) / 32) as usize));
+            }
+        }
+        self.storage = kept;
+        // The leaked heap storage is not freed: a test may still hold a copy of a page.
+        let _ = pages;
     }
 
     fn zero_pages(&self, pfn: u64, count: u64) {

@@ -372,6 +372,12 @@ impl Zone {
         pfn >= self.start_pfn && pfn < self.end_pfn()
     }
 
+    /// Set the span to `[start, end)` (`(0, 0)`: empty), for `shrink_zone_span`.
+    pub(crate) fn set_span(&mut self, start: u64, end: u64) {
+        self.start_pfn = start;
+        self.spanned = end.saturating_sub(start);
+    }
+
     /// Grow the span to include `[start, end)`.
     pub(crate) fn extend_span(&mut self, start: u64, end: u64) {
         if start >= end {

@@ -91,6 +91,12 @@ impl Platform for ModelPlatform {
     fn map_ram(&mut self, start: u64, len: u64) -> Result<(), MapError> {
         self.0.map_ram(start, len)
     }
+    fn unmap_range(&mut self, start: u64, len: u64) -> Result<(), MapError> {
+        self.0.unmap_range(start, len)
+    }
+    fn release_memmap_storage(&mut self, pa: u64, pages: &'static mut [Page]) {
+        self.0.release_memmap_storage(pa, pages)
+    }
     fn zero_pages(&self, pfn: u64, count: u64) {
         self.0.zero_pages(pfn, count)
     }
