@@ -30,7 +30,6 @@ use crate::sparse::{
     MEMMAP_BYTES_PER_SECTION, MemmapOrigin, RemovedMemmap, SparseError, pfn_to_section_nr,
     section_nr_to_pfn,
 };
-use crate::zone::ZoneId;
 
 /// Why a range's sections could not be removed (nothing changed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
