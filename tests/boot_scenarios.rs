@@ -71,7 +71,7 @@ fn bad_lines_change_nothing() {
 fn views_agree_and_alloc_free_restores_buddyinfo() {
     let res = boot(
         "",
-        "meminfo\nzoneinfo\nbuddyinfo\nalloc 3 dma32\nbuddyinfo\npoweroff\n",
+        "meminfo\nzoneinfo\nbuddyinfo\nalloc 4 dma32\nbuddyinfo\npoweroff\n",
     );
     let out = &res.output;
     let zi = section(out, "zoneinfo");
@@ -103,11 +103,13 @@ fn views_agree_and_alloc_free_restores_buddyinfo() {
         })
         .sum();
     assert_eq!(from_buddy, free_pages, "buddyinfo:\n{bi}");
-    let alloc = section(out, "alloc 3 dma32");
+    // Order 4: above the per-CPU lists' orders (0-3), so the block is split from and merged
+    // back into the free lists buddyinfo shows.
+    let alloc = section(out, "alloc 4 dma32");
     let pfn = alloc.split_whitespace().nth(1).unwrap();
     let res2 = boot(
         "",
-        &format!("buddyinfo\nalloc 3 dma32\nfree {pfn} 3\nbuddyinfo\npoweroff\n"),
+        &format!("buddyinfo\nalloc 4 dma32\nfree {pfn} 4\nbuddyinfo\npoweroff\n"),
     );
     let parts: Vec<&str> = res2
         .output

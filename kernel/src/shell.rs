@@ -116,6 +116,7 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
         }
         Command::Zoneinfo => view(out, |n, o| n.write_zoneinfo(o)),
         Command::Buddyinfo => view(out, |n, o| n.write_buddyinfo(o)),
+        Command::Pagetypeinfo => view(out, |n, o| n.write_pagetypeinfo(o)),
         Command::Meminfo { node: None } => view(out, |n, o| n.write_meminfo(o)),
         Command::Meminfo { node: Some(nid) } => view(out, |n, o| {
             if n.node(usize::from(nid)).is_none() {

@@ -33,6 +33,7 @@ use core::fmt;
 
 use crate::machine::Machine;
 use crate::page::{NIL, PageFlags};
+use crate::pageblock::{MIGRATE_TYPES, MigrateType, PAGEBLOCK_NR_PAGES};
 use crate::platform::Platform;
 use crate::zone::{MAX_NR_ZONES, ZoneId};
 use crate::{MAX_ORDER, NR_ORDERS};
@@ -178,6 +179,10 @@ struct Tally {
     reserved: u64,
     free: u64,
     pcp: u64,
+    /// Free pages in Isolate pageblocks (not in `NR_FREE_PAGES`).
+    isolated: u64,
+    /// Pageblocks of each migratetype (by their first page's zone).
+    pageblocks: [u64; MIGRATE_TYPES],
     blocks: [u64; NR_ORDERS],
 }
 
@@ -193,6 +198,12 @@ impl<P: Platform> Machine<P> {
         let mut tally = alloc::vec![[Tally::default(); MAX_NR_ZONES]; self.nodes.len()];
         for chunk in &self.sparse.chunks {
             self.check_chunk(chunk.start_pfn, chunk.pages, &mut tally)?;
+            for (k, b) in chunk.usemap.iter().enumerate() {
+                let p = &chunk.pages[k << crate::PAGEBLOCK_ORDER];
+                if !p.is_device() && p.nid() < tally.len() {
+                    tally[p.nid()][p.zone().index()].pageblocks[b.get().index()] += 1;
+                }
+            }
         }
         self.check_free_areas()?;
         for zone in self.zones() {
@@ -213,8 +224,20 @@ impl<P: Platform> Machine<P> {
             };
             counter("present", zone.present, t.present)?;
             counter("managed", zone.managed, t.present - t.reserved)?;
-            counter("free", zone.nr_free_buddy(), t.free - t.pcp)?;
+            counter("free", zone.nr_free_buddy(), t.free - t.pcp - t.isolated)?;
             counter("pcp count", zone.pcp_count(), t.pcp)?;
+            counter(
+                "nr_isolate_pageblock",
+                zone.nr_isolate_pageblock
+                    .load(core::sync::atomic::Ordering::Relaxed),
+                t.pageblocks[MigrateType::Isolate.index()],
+            )?;
+            counter(
+                "nr_reserved_highatomic",
+                zone.nr_reserved_highatomic
+                    .load(core::sync::atomic::Ordering::Relaxed),
+                t.pageblocks[MigrateType::HighAtomic.index()] * PAGEBLOCK_NR_PAGES,
+            )?;
             let areas = zone.areas.lock();
             for (o, &n) in t.blocks.iter().enumerate() {
                 counter("nr_free", areas.area[o].nr_free, n)?;
@@ -240,20 +263,25 @@ impl<P: Platform> Machine<P> {
             for (cpu, ps) in zone.pagesets.iter().enumerate() {
                 let pcp = ps.pcp.lock();
                 let mut walked = 0u64;
-                for pfn in pcp.walk(&self.sparse) {
-                    walked += 1;
+                for (pfn, order) in pcp.walk_all(&self.sparse) {
+                    let end = pfn.saturating_add(1 << order);
+                    walked += 1 << order;
                     let what = match self.page(pfn) {
                         None => "no struct page",
-                        Some(p) if p.is_device() || self.in_pagemap(pfn, pfn + 1) => {
+                        Some(p) if p.is_device() || self.in_pagemap(pfn, end) => {
                             return Err(CheckError::DeviceInFreeList { zone: zid, pfn });
                         }
                         Some(p) if !p.has(PageFlags::PCP) => "not flagged as cached",
                         Some(p) if p.has(PageFlags::MEMMAP) => "memmap storage in the page cache",
+                        Some(p) if p.order() != order => "block of another order than its list",
                         Some(p) if p.zone() != zid => "page of another zone",
                         Some(p) if p.nid() != nid => "page of another node",
-                        Some(_) if !zone.spans(pfn) => "outside its zone's span",
+                        Some(_) if !pfn.is_multiple_of(1 << order) => "block not naturally aligned",
+                        Some(_) if !zone.spans(pfn) || !zone.spans(end - 1) => {
+                            "outside its zone's span"
+                        }
                         Some(_) => {
-                            blocks.push((pfn, pfn + 1));
+                            blocks.push((pfn, end));
                             continue;
                         }
                     };
@@ -392,14 +420,7 @@ impl<P: Platform> Machine<P> {
             if flags.contains(PageFlags::MEMMAP) && state != PageFlags::HEAD {
                 return bad("memmap storage that is free");
             }
-            if state == PageFlags::PCP {
-                t.present += 1;
-                t.free += 1;
-                t.pcp += 1;
-                i += 1;
-                continue;
-            }
-            if state != PageFlags::BUDDY && state != PageFlags::HEAD {
+            if state != PageFlags::BUDDY && state != PageFlags::HEAD && state != PageFlags::PCP {
                 return bad(if state.is_empty() {
                     "page in no block: neither reserved, free nor allocated"
                 } else {
@@ -446,6 +467,12 @@ impl<P: Platform> Machine<P> {
             if state == PageFlags::BUDDY {
                 t.free += n as u64;
                 t.blocks[order as usize] += 1;
+                if self.sparse.pageblock_migratetype(pfn) == Some(MigrateType::Isolate) {
+                    t.isolated += n as u64;
+                }
+            } else if state == PageFlags::PCP {
+                t.free += n as u64;
+                t.pcp += n as u64;
             }
             i += n;
         }
@@ -473,47 +500,65 @@ impl<P: Platform> Machine<P> {
                     what,
                 })
             };
-            let (mut pfn, mut prev, mut n) = (area.head, NIL, 0u64);
-            while pfn != NIL {
-                if n == area.nr_free {
-                    return err(pfn, "list longer than nr_free (or a cycle)");
+            let mut n = 0u64;
+            for mt in MigrateType::ALL {
+                let (mut pfn, mut prev) = (area.head[mt.index()], NIL);
+                while pfn != NIL {
+                    if n == area.nr_free {
+                        return err(pfn, "list longer than nr_free (or a cycle)");
+                    }
+                    let Some(p) = self.page(pfn) else {
+                        return err(pfn, "no struct page");
+                    };
+                    let end = pfn.saturating_add(1 << order);
+                    if p.is_device() || self.in_pagemap(pfn, end) {
+                        return Err(CheckError::DeviceInFreeList { zone: zid, pfn });
+                    }
+                    if !p.is_buddy() {
+                        return err(pfn, "not a free block head");
+                    }
+                    if p.order() != order {
+                        return err(pfn, "free head of another order");
+                    }
+                    if p.zone() != zid {
+                        return err(pfn, "free head of another zone");
+                    }
+                    if p.nid() != nid {
+                        return err(pfn, "free head of another node");
+                    }
+                    if p.has(PageFlags::MEMMAP) {
+                        return err(pfn, "memmap storage in a free list");
+                    }
+                    if !pfn.is_multiple_of(1 << order) {
+                        return err(pfn, "block not naturally aligned");
+                    }
+                    if !zone.spans(pfn) || !zone.spans(end - 1) {
+                        return err(pfn, "block outside its zone's span");
+                    }
+                    if p.prev() != prev {
+                        return err(pfn, "broken back link");
+                    }
+                    // Isolated free pages are exactly those on the Isolate lists.
+                    let isolated =
+                        self.sparse.pageblock_migratetype(pfn) == Some(MigrateType::Isolate);
+                    if isolated != (mt == MigrateType::Isolate) {
+                        return err(
+                            pfn,
+                            if isolated {
+                                "free block of an isolated pageblock on another list"
+                            } else {
+                                "free block on the Isolate list outside an isolated pageblock"
+                            },
+                        );
+                    }
+                    blocks.push((pfn, end));
+                    if !isolated {
+                        pages += 1 << order;
+                    }
+                    prev = pfn;
+                    pfn = p.next();
+                    n += 1;
                 }
-                let Some(p) = self.page(pfn) else {
-                    return err(pfn, "no struct page");
-                };
-                let end = pfn.saturating_add(1 << order);
-                if p.is_device() || self.in_pagemap(pfn, end) {
-                    return Err(CheckError::DeviceInFreeList { zone: zid, pfn });
-                }
-                if !p.is_buddy() {
-                    return err(pfn, "not a free block head");
-                }
-                if p.order() != order {
-                    return err(pfn, "free head of another order");
-                }
-                if p.zone() != zid {
-                    return err(pfn, "free head of another zone");
-                }
-                if p.nid() != nid {
-                    return err(pfn, "free head of another node");
-                }
-                if p.has(PageFlags::MEMMAP) {
-                    return err(pfn, "memmap storage in a free list");
-                }
-                if !pfn.is_multiple_of(1 << order) {
-                    return err(pfn, "block not naturally aligned");
-                }
-                if !zone.spans(pfn) || !zone.spans(end - 1) {
-                    return err(pfn, "block outside its zone's span");
-                }
-                if p.prev() != prev {
-                    return err(pfn, "broken back link");
-                }
-                blocks.push((pfn, end));
-                pages += 1 << order;
-                prev = pfn;
-                pfn = p.next();
-                n += 1;
             }
             if n != area.nr_free {
                 return Err(CheckError::Counter {
@@ -537,23 +582,22 @@ impl<P: Platform> Machine<P> {
         };
         let mut found = 0;
         for zone in self.zones() {
-            for area in &zone.areas.lock().area {
-                let (mut pfn, mut n) = (area.head, 0);
-                while pfn != NIL && n <= area.nr_free {
-                    let Some(p) = self.page(pfn) else { break };
-                    if is_dev(pfn, pfn.saturating_add(1 << p.order())) {
-                        found += 1;
-                    }
-                    pfn = p.next();
-                    n += 1;
+            let areas = zone.areas.lock();
+            for order in 0..=crate::MAX_ORDER {
+                for mt in MigrateType::ALL {
+                    found += areas
+                        .walk(&self.sparse, order, mt)
+                        .filter(|&pfn| is_dev(pfn, pfn.saturating_add(1 << order)))
+                        .count() as u64;
                 }
             }
+            drop(areas);
             for ps in &zone.pagesets {
                 found += ps
                     .pcp
                     .lock()
-                    .walk(&self.sparse)
-                    .filter(|&pfn| is_dev(pfn, pfn + 1))
+                    .walk_all(&self.sparse)
+                    .filter(|&(pfn, order)| is_dev(pfn, pfn + (1 << order)))
                     .count() as u64;
             }
         }
@@ -585,9 +629,9 @@ mod tests {
         let z = n.nodes[0].zone(ZoneId::Dma32);
         let a = z.areas.lock();
         let o = (1..=MAX_ORDER)
-            .find(|&o| a.area[o as usize].nr_free > 0)
+            .find(|&o| a.area[o as usize].head[MigrateType::Movable.index()] != NIL)
             .unwrap();
-        (a.area[o as usize].head, o)
+        (a.area[o as usize].head[MigrateType::Movable.index()], o)
     }
 
     #[test]
@@ -606,7 +650,9 @@ mod tests {
         let (head, o) = free_head(&n);
         let half = head + (1 << (o - 1));
         let z = &n.nodes[0].zones[ZoneId::Dma32.index()];
-        z.areas.lock().add(&n.sparse, half, o - 1);
+        z.areas
+            .lock()
+            .add(&n.sparse, half, o - 1, MigrateType::Movable);
         z.add_free(1 << (o - 1));
         assert!(matches!(
             n.check_free_areas(),
@@ -627,7 +673,9 @@ mod tests {
         let (head, o) = free_head(&n);
         let z = &n.nodes[0].zones[ZoneId::Dma32.index()];
         z.areas.lock().del(&n.sparse, head, o);
-        z.areas.lock().add(&n.sparse, head + 1, o);
+        z.areas
+            .lock()
+            .add(&n.sparse, head + 1, o, MigrateType::Movable);
         let e = n.check_free_areas().unwrap_err();
         assert!(e.to_string().contains("not naturally aligned"), "{e}");
     }
@@ -666,7 +714,7 @@ mod tests {
             .unwrap();
         let dev = (4u64 << 30) >> 12;
         let z = &n.nodes[0].zones[ZoneId::Dma32.index()];
-        z.areas.lock().add(&n.sparse, dev, 0);
+        z.areas.lock().add(&n.sparse, dev, 0, MigrateType::Movable);
         assert_eq!(n.device_pfns_in_free_lists(), 1);
         let e = n.check().unwrap_err();
         assert!(
@@ -738,7 +786,13 @@ mod tests {
         let zid = n.page(head).unwrap().zone();
         n.sparse.page_mut(head).unwrap().clear(PageFlags::HEAD);
         let z = &n.nodes[0].zones[zid.index()];
-        z.free_one_locked(&mut z.areas.lock(), &n.sparse, head, order);
+        z.free_one_locked(
+            &mut z.areas.lock(),
+            &n.sparse,
+            head,
+            order,
+            MigrateType::Movable,
+        );
         let e = n.check_free_areas().unwrap_err();
         assert!(
             e.to_string().contains("memmap storage in a free list"),

@@ -33,6 +33,9 @@ bitflags::bitflags! {
         /// `__GFP_HIGHMEM`: x86_64 has no ZONE_HIGHMEM, so alone it means Normal; with
         /// [`Gfp::MOVABLE`] it opens ZONE_MOVABLE (Linux's `GFP_ZONE_TABLE`).
         const HIGHMEM = 1 << 8;
+        /// `__GFP_RECLAIMABLE`: the pages can be freed on demand (caches): grouped in
+        /// Reclaimable pageblocks. No effect on the zone.
+        const RECLAIMABLE = 1 << 9;
         /// `GFP_HIGHUSER_MOVABLE`: what user pages and the page cache use: anywhere, ZONE_MOVABLE
         /// first.
         const HIGHUSER_MOVABLE = Self::MOVABLE.bits() | Self::HIGHMEM.bits();

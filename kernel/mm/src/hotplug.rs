@@ -438,7 +438,11 @@ impl<P: Platform> Machine<P> {
         let zone = &mut self.nodes[nid].zones[zid.index()];
         zone.managed += n;
         let zone = &self.nodes[nid].zones[zid.index()];
-        zone.free_one_locked(&mut zone.areas.lock(), &self.sparse, pfn, order);
+        let mt = self
+            .sparse
+            .pageblock_migratetype(pfn)
+            .unwrap_or(crate::pageblock::MigrateType::Movable);
+        zone.free_one_locked(&mut zone.areas.lock(), &self.sparse, pfn, order, mt);
         Ok(())
     }
 

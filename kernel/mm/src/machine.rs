@@ -304,7 +304,7 @@ impl<P: Platform> Machine<P> {
                 if let Some(ps) = zone.pagesets.get(cpu) {
                     let mut pcp = ps.pcp.lock();
                     let count = pcp.count;
-                    crate::page_alloc::free_pcppages_bulk(&self.sparse, zone, &mut pcp, count);
+                    crate::page_alloc::free_pcppages_bulk(&self.sparse, zone, &mut pcp, count, 0);
                 }
             }
         }

@@ -22,6 +22,7 @@ use crate::movable::{
 use crate::node::{PgData, build_zonelist};
 use crate::numa::{Topology, node_orders};
 use crate::page::{Page, PageFlags};
+use crate::pageblock::{MIGRATE_TYPES, MigrateType, PAGEBLOCK_NR_PAGES};
 use crate::platform::Platform;
 use crate::sparse::{
     MEMMAP_BYTES_PER_SECTION, MemmapOrigin, PAGES_PER_SECTION, Sparse, pfn_to_section_nr,
@@ -457,7 +458,12 @@ impl<P: Platform> Machine<P> {
                 let mut freed = 0;
                 while pfn < zend {
                     let order = buddy::max_block_order(pfn, zend);
-                    areas.free_one(&self.sparse, pfn, order, zone.id as u8, zone.node);
+                    // Every pageblock starts Movable (memmap_init_range).
+                    let mt = self
+                        .sparse
+                        .pageblock_migratetype(pfn)
+                        .unwrap_or(MigrateType::Movable);
+                    areas.free_one(&self.sparse, pfn, order, zone.id as u8, zone.node, mt);
                     freed += 1 << order;
                     pfn += 1 << order;
                 }
@@ -476,6 +482,30 @@ impl<P: Platform> Machine<P> {
             let list = build_zonelist(&self.nodes, &order);
             self.nodes[nid].set_zonelist(list, order);
         }
+        // page_group_by_mobility_disabled: fewer pages than a pageblock per migratetype.
+        let disabled = self.nr_free_pagecache_pages() < PAGEBLOCK_NR_PAGES * MIGRATE_TYPES as u64;
+        for zone in self.nodes.iter_mut().flat_map(|n| n.zones.iter_mut()) {
+            zone.mobility_disabled = disabled;
+        }
+    }
+
+    /// `nr_free_pagecache_pages` (`vm_total_pages`): over the local node's zonelist for
+    /// `GFP_HIGHUSER_MOVABLE`, each zone's managed pages above its high watermark.
+    pub fn nr_free_pagecache_pages(&self) -> u64 {
+        self.nodes[self.local_node()]
+            .zonelist()
+            .iter()
+            .map(|zr| {
+                let z = self.nodes[usize::from(zr.nid)].zone(zr.zone);
+                z.managed().saturating_sub(z.watermarks().high)
+            })
+            .sum()
+    }
+
+    /// Whether pages are grouped by mobility (Linux's "mobility grouping on"); off on a
+    /// machine with fewer pages than a pageblock per migratetype.
+    pub fn mobility_grouping(&self) -> bool {
+        !self.zones().any(|z| z.mobility_disabled)
     }
 
     /// `setup_per_zone_wmarks` and `setup_per_zone_lowmem_reserve` over every node, then

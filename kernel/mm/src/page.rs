@@ -91,7 +91,8 @@ pub(crate) const NIL: u64 = u64::MAX;
 /// documentation for the any-bit-pattern guarantee.
 ///
 /// * `info`: flags (bits 0-15), zone (16-23), order (24-31), pagemap index + 1 (32-47),
-///   node (48-55);
+///   node (48-55), and for a block on a per-CPU list the migratetype it goes back to
+///   (56-63, Linux's `set_pcppage_migratetype` in `page->index`);
 /// * `count`: reference count (bits 0-31), section number (32-63, for `page_to_pfn`);
 /// * `next`, `prev`: list links (pfns).
 ///
@@ -127,6 +128,7 @@ const ZONE_SHIFT: u32 = 16;
 const ORDER_SHIFT: u32 = 24;
 const PGMAP_SHIFT: u32 = 32;
 const NODE_SHIFT: u32 = 48;
+const PCPMT_SHIFT: u32 = 56;
 const REF_MASK: u64 = 0xffff_ffff;
 const SECTION_SHIFT: u32 = 32;
 
@@ -322,6 +324,22 @@ impl Page {
             FLAGS_MASK | 0xff << ORDER_SHIFT,
             u64::from(bits) | u64::from(order as u8) << ORDER_SHIFT,
         );
+    }
+
+    /// Flags, order and the per-CPU migratetype in one store (owner only): a block going onto
+    /// a per-CPU list.
+    #[inline]
+    pub(crate) fn set_pcp_block(&self, bits: u16, order: u32, mt: crate::pageblock::MigrateType) {
+        self.set_info(
+            FLAGS_MASK | 0xff << ORDER_SHIFT | 0xff << PCPMT_SHIFT,
+            u64::from(bits) | u64::from(order as u8) << ORDER_SHIFT | (mt as u64) << PCPMT_SHIFT,
+        );
+    }
+
+    /// `get_pcppage_migratetype`: the migratetype a per-CPU block goes back to.
+    #[inline]
+    pub(crate) fn pcp_migratetype(&self) -> crate::pageblock::MigrateType {
+        crate::pageblock::MigrateType::from_index((self.info.load(Relaxed) >> PCPMT_SHIFT) as u8)
     }
 
     /// Set the order (owner only).

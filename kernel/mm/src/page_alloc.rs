@@ -3,9 +3,10 @@
 //! page lists, `drain_all_pages`, and the checked free path (`bad_page`).
 //!
 //! # Concurrency
-//! Allocation and free take `&self`: any number of CPUs run them at once. An order-0 request
-//! touches only the running CPU's pageset of the zone (its lock is uncontended) and the zone
-//! lock only to refill or drain a batch; larger orders take the zone lock. Lock order: pageset
+//! Allocation and free take `&self`: any number of CPUs run them at once. A request of order
+//! up to [`PAGE_ALLOC_COSTLY_ORDER`] touches only the running CPU's pageset of the zone (its
+//! lock is uncontended) and the zone lock only to refill or drain a batch; larger orders take
+//! the zone lock. Lock order: pageset
 //! lock, then zone lock; nothing else is taken inside. NUMA events go to the running CPU's
 //! counters. The running CPU is [`Platform::this_cpu`]; each CPU number must be used by one
 //! caller at a time (the kernel runs the allocator with interrupts off), or a CPU's NUMA
@@ -18,7 +19,8 @@ use crate::gfp::Gfp;
 use crate::machine::{BadPage, BadPageReason, Machine};
 use crate::node::cut_index;
 use crate::page::{Page, PageFlags};
-use crate::pcp::{Pcp, bump};
+use crate::pageblock::{MIGRATE_PCPTYPES, MigrateType, PAGEBLOCK_NR_PAGES};
+use crate::pcp::{NR_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER, Pcp, bump, order_to_pindex};
 use crate::platform::Platform;
 use crate::sparse::Sparse;
 use crate::zone::{Zone, ZoneId};
@@ -60,11 +62,19 @@ impl<P: Platform> Machine<P> {
             // Linux's slow path: drain every CPU's lists (`drain_all_pages(NULL)`) and retry
             // once, whether or not this drain moved pages: another CPU's drain may just have
             // moved them into the zones.
+            // Before that, give HighAtomic reserves beyond one pageblock per zone back
+            // (`unreserve_highatomic_pageblock`), and all of them if that did not help.
             let got = self
                 .get_page_from_freelist(cpu, nid, gfp, order)
                 .or_else(|| {
+                    self.unreserve_highatomic(nid, gfp, false);
                     self.drain_all_pages();
                     self.get_page_from_freelist(cpu, nid, gfp, order)
+                })
+                .or_else(|| {
+                    (self.unreserve_highatomic(nid, gfp, true) > 0)
+                        .then(|| self.get_page_from_freelist(cpu, nid, gfp, order))
+                        .flatten()
                 });
             if let Some(pfn) = got {
                 if gfp.contains(Gfp::ZERO) {
@@ -108,24 +118,40 @@ impl<P: Platform> Machine<P> {
             let Some(ps) = zone.pageset(cpu) else {
                 continue;
             };
-            let got = if order == 0 {
-                // The pages on this CPU's list are free pages this request can use.
+            // HighAtomic reserves are for atomic high-order requests only
+            // (`__zone_watermark_unusable_free`).
+            let harder = gfp.contains(Gfp::HIGH);
+            let floor = if harder || memalloc {
+                floor
+            } else {
+                floor + zone.nr_reserved_highatomic.load(Relaxed)
+            };
+            let mt = MigrateType::of_gfp(gfp);
+            let mut got = None;
+            if order <= PAGE_ALLOC_COSTLY_ORDER {
+                // The pages on this CPU's lists are free pages this request can use.
                 let mut pcp = ps.pcp.lock();
                 if zone.nr_free_buddy() + u64::from(pcp.count) < need + floor {
                     continue;
                 }
-                rmqueue_pcplist(&self.sparse, zone, &mut pcp)
-            } else {
-                if zone.nr_free_buddy() < need + floor {
-                    continue;
-                }
+                got = rmqueue_pcplist(&self.sparse, zone, &mut pcp, order, mt);
+            } else if zone.nr_free_buddy() < need + floor {
+                continue;
+            }
+            if got.is_none() {
+                // rmqueue_buddy (also when the per-CPU refill found nothing of this type).
                 let mut areas = zone.areas.lock();
-                let pfn = areas.rmqueue_smallest(&self.sparse, order);
-                if pfn.is_some() {
-                    zone.sub_free(need);
-                }
-                pfn.and_then(|pfn| Some((pfn, self.sparse.page(pfn)?)))
-            };
+                got = zone
+                    .rmqueue_locked(&mut areas, &self.sparse, order, mt, harder)
+                    .and_then(|pfn| Some((pfn, self.sparse.page(pfn)?)));
+            }
+            if let Some((pfn, _)) = got
+                && order > 0
+                && harder
+            {
+                let mut areas = zone.areas.lock();
+                reserve_highatomic_pageblock(&self.sparse, zone, &mut areas, pfn);
+            }
             let Some((pfn, page)) = got else { continue };
             // zone_statistics, on this CPU's counters of the zone in hand; numa_foreign (the
             // preferred zone is another one) is the only case that touches a second zone.
@@ -237,21 +263,34 @@ impl<P: Platform> Machine<P> {
             return Err(bad(BadPageReason::InvalidPfn, flags));
         };
         page.set_refcount(0);
-        if order == 0 {
-            page.set_flags_and_order(
+        let mt = self
+            .sparse
+            .pageblock_migratetype(pfn)
+            .unwrap_or(MigrateType::Unmovable);
+        if order <= PAGE_ALLOC_COSTLY_ORDER && mt != MigrateType::Isolate {
+            // free_unref_page: HighAtomic blocks wait on the Movable list, and remember that
+            // they go back to HighAtomic (set_pcppage_migratetype).
+            let list = if mt.index() >= MIGRATE_PCPTYPES {
+                MigrateType::Movable
+            } else {
+                mt
+            };
+            page.set_pcp_block(
                 (page.flag_bits() & !PageFlags::HEAD.bits()) | PageFlags::PCP.bits(),
-                0,
+                order,
+                mt,
             );
+            let pindex = order_to_pindex(list, order);
             let mut pcp = ps.pcp.lock();
-            pcp.push_page(&self.sparse, pfn, page);
+            pcp.push_page(&self.sparse, pfn, page, pindex);
             if pcp.count >= pcp.high {
                 let batch = pcp.batch;
-                free_pcppages_bulk(&self.sparse, zone, &mut pcp, batch);
+                free_pcppages_bulk(&self.sparse, zone, &mut pcp, batch, pindex);
             }
         } else {
             page.set_flags_and_order(page.flag_bits() & !PageFlags::HEAD.bits(), 0);
             let mut areas = zone.areas.lock();
-            zone.free_one_locked(&mut areas, &self.sparse, pfn, order);
+            zone.free_one_locked(&mut areas, &self.sparse, pfn, order, mt);
         }
         Ok(())
     }
@@ -273,7 +312,7 @@ impl<P: Platform> Machine<P> {
                 let mut pcp = ps.pcp.lock();
                 let count = pcp.count;
                 if count > 0 {
-                    free_pcppages_bulk(&self.sparse, zone, &mut pcp, count);
+                    free_pcppages_bulk(&self.sparse, zone, &mut pcp, count, 0);
                     n += u64::from(count);
                 }
             }
@@ -287,39 +326,147 @@ impl<P: Platform> Machine<P> {
     }
 }
 
-/// `rmqueue_pcplist`: an order-0 page from this CPU's list of the zone, refilled with a batch
-/// from the free lists under the zone lock when empty (`rmqueue_bulk`).
+/// `rmqueue_pcplist`: a block of `order` and migratetype `mt` from this CPU's list of the
+/// zone, refilled under the zone lock when empty (`rmqueue_bulk`: `batch` pages' worth, at
+/// least two blocks, through the fallbacks as any allocation).
 #[inline]
-fn rmqueue_pcplist<'a>(sparse: &'a Sparse, zone: &Zone, pcp: &mut Pcp) -> Option<(u64, &'a Page)> {
-    if pcp.count == 0 {
+fn rmqueue_pcplist<'a>(
+    sparse: &'a Sparse,
+    zone: &Zone,
+    pcp: &mut Pcp,
+    order: u32,
+    mt: MigrateType,
+) -> Option<(u64, &'a Page)> {
+    let pindex = order_to_pindex(mt, order);
+    if pcp.is_empty(pindex) {
+        let batch = pcp.batch;
+        let blocks = if batch > 1 {
+            (batch >> order).max(2)
+        } else {
+            batch
+        };
         let mut areas = zone.areas.lock();
-        let mut moved = 0;
-        for _ in 0..pcp.batch.max(1) {
-            let Some(pfn) = areas.rmqueue_smallest(sparse, 0) else {
+        for _ in 0..blocks {
+            let Some(pfn) = zone.rmqueue_locked(&mut areas, sparse, order, mt, false) else {
                 break;
             };
             if let Some(p) = sparse.page(pfn) {
-                p.set(PageFlags::PCP);
+                p.set_pcp_block(p.flag_bits() | PageFlags::PCP.bits(), order, mt);
+                pcp.push_page(sparse, pfn, p, pindex);
             }
-            pcp.push(sparse, pfn);
-            moved += 1;
         }
-        zone.sub_free(moved);
     }
-    pcp.pop_page(sparse)
+    pcp.pop_page(sparse, pindex)
 }
 
-/// `free_pcppages_bulk`: move up to `n` of the oldest pages of a CPU's list (its lock held as
-/// `pcp`) to the zone's free lists, under the zone lock.
-pub(crate) fn free_pcppages_bulk(sparse: &Sparse, zone: &Zone, pcp: &mut Pcp, n: u32) {
+/// `free_pcppages_bulk`: move `n` pages' worth of the oldest blocks of a CPU's lists (its
+/// lock held as `pcp`) to the zone's free lists under the zone lock, list by list round-robin
+/// from list `first`. A block goes back to the migratetype it recorded when it was cached, or
+/// to its pageblock's when the zone has isolated pageblocks (the block's pageblock may have
+/// been isolated since).
+pub(crate) fn free_pcppages_bulk(
+    sparse: &Sparse,
+    zone: &Zone,
+    pcp: &mut Pcp,
+    n: u32,
+    first: usize,
+) {
+    let mut left = n.min(pcp.count);
+    if left == 0 {
+        return;
+    }
     let mut areas = zone.areas.lock();
-    for _ in 0..n {
-        let Some(pfn) = pcp.pop_oldest(sparse) else {
-            break;
-        };
-        if let Some(p) = sparse.page(pfn) {
-            p.clear(PageFlags::PCP);
+    let isolated = zone.has_isolate_pageblock();
+    let mut pindex = first % NR_PCP_LISTS;
+    while left > 0 {
+        while pcp.is_empty(pindex) {
+            pindex = (pindex + 1) % NR_PCP_LISTS;
         }
-        zone.free_one_locked(&mut areas, sparse, pfn, 0);
+        let (order, list_mt) = crate::pcp::pindex_to_order(pindex);
+        while left > 0 {
+            let Some(pfn) = pcp.pop_oldest(sparse, pindex) else {
+                break;
+            };
+            left = left.saturating_sub(1 << order);
+            let mut mt = list_mt;
+            if let Some(p) = sparse.page(pfn) {
+                mt = p.pcp_migratetype();
+                p.set_flags_and_order(p.flag_bits() & !PageFlags::PCP.bits(), 0);
+                if isolated {
+                    mt = sparse.pageblock_migratetype(pfn).unwrap_or(mt);
+                }
+            }
+            zone.free_one_locked(&mut areas, sparse, pfn, order, mt);
+        }
+        pindex = (pindex + 1) % NR_PCP_LISTS;
+    }
+}
+
+/// `reserve_highatomic_pageblock`: after a high-order atomic allocation, keep its pageblock
+/// for such allocations (HighAtomic), up to 1 % of the zone plus one pageblock.
+fn reserve_highatomic_pageblock(
+    sparse: &Sparse,
+    zone: &Zone,
+    areas: &mut crate::buddy::FreeAreas,
+    pfn: u64,
+) {
+    let max = zone.managed / 100 + PAGEBLOCK_NR_PAGES;
+    if zone.nr_reserved_highatomic.load(Relaxed) >= max {
+        return;
+    }
+    let Some(block) = sparse.pageblock(pfn) else {
+        return;
+    };
+    if !block.get().is_mergeable() {
+        return;
+    }
+    zone.nr_reserved_highatomic.store(
+        zone.nr_reserved_highatomic.load(Relaxed) + PAGEBLOCK_NR_PAGES,
+        Relaxed,
+    );
+    block.set(MigrateType::HighAtomic);
+    areas.move_freepages_block(sparse, pfn, MigrateType::HighAtomic, zone.buddy_span());
+}
+
+impl<P: Platform> Machine<P> {
+    /// `unreserve_highatomic_pageblock`: in each zone of node `nid`'s zonelist for `gfp`
+    /// holding more than one reserved pageblock (any, with `force`), give the first HighAtomic
+    /// pageblock with a free block back to the allocation's migratetype. Returns the pages
+    /// moved.
+    fn unreserve_highatomic(&self, nid: usize, gfp: Gfp, force: bool) -> u64 {
+        let Some(node) = self.nodes.get(nid) else {
+            return 0;
+        };
+        let mt = MigrateType::of_gfp(gfp);
+        let cut = &node.cut[cut_index(gfp.high_zone(), gfp.contains(Gfp::THISNODE))];
+        for zr in cut {
+            let zone = &self.nodes[usize::from(zr.nid)].zones[zr.zone.index()];
+            let reserved = zone.nr_reserved_highatomic.load(Relaxed);
+            if reserved == 0 || (!force && reserved <= PAGEBLOCK_NR_PAGES) {
+                continue;
+            }
+            let mut areas = zone.areas.lock();
+            for order in 0..=MAX_ORDER {
+                let pfn = areas.area[order as usize].head[MigrateType::HighAtomic.index()];
+                if pfn == crate::page::NIL {
+                    continue;
+                }
+                let Some(block) = self.sparse.pageblock(pfn) else {
+                    continue;
+                };
+                if block.get() == MigrateType::HighAtomic {
+                    let r = zone.nr_reserved_highatomic.load(Relaxed);
+                    zone.nr_reserved_highatomic
+                        .store(r - r.min(PAGEBLOCK_NR_PAGES), Relaxed);
+                }
+                block.set(mt);
+                let (moved, _) =
+                    areas.move_freepages_block(&self.sparse, pfn, mt, zone.buddy_span());
+                if moved > 0 {
+                    return moved;
+                }
+            }
+        }
+        0
     }
 }

@@ -1,19 +1,23 @@
 //! Per-CPU page lists in front of each zone's buddy free lists (Linux's `per_cpu_pages`), and
 //! the per-CPU NUMA event counters of the zone (Linux's `per_cpu_zonestat`).
 //!
-//! Every zone has one [`PerCpuPageset`] per possible CPU. Its list holds free order-0 pages,
-//! linked through their struct pages (as Linux links them through `page->lru`): order-0
-//! allocations pop the newest page and order-0 frees push onto it, so the common pair touches
-//! one struct page, no free list and no shared cache line. A CPU refills its empty list with
-//! `batch` pages taken under the zone lock (`rmqueue_bulk`) and, when a free brings the list to
-//! `high`, gives back its `batch` oldest pages under the zone lock (`free_pcppages_bulk`).
+//! Every zone has one [`PerCpuPageset`] per possible CPU. It holds free blocks of orders 0 to
+//! [`PAGE_ALLOC_COSTLY_ORDER`], one list per order and per-CPU migratetype (Unmovable,
+//! Movable, Reclaimable), [`NR_PCP_LISTS`] in all, as Linux 6.1's (without its THP list),
+//! linked through their struct pages (as Linux links them through `page->pcp_list`):
+//! allocations pop the newest block of their list and frees push onto it, so the common pair
+//! touches one struct page, no free list and no shared cache line. `count` is in pages. A CPU
+//! refills an empty list under the zone lock (`rmqueue_bulk`: `batch` pages' worth, at least
+//! two blocks) and, when a free brings `count` to `high`, gives back `batch` pages of its
+//! oldest blocks under the zone lock (`free_pcppages_bulk`, round-robin over the lists from the
+//! one just freed to).
 //!
-//! Each list has its own lock, as in Linux since 5.19: the owning CPU takes it uncontended
-//! (with interrupts off in the kernel), and another CPU takes it only to drain the list
-//! remotely (`drain_all_pages`). Lock order: pageset lock, then zone lock. Cached pages carry
-//! [`PageFlags::PCP`](crate::PageFlags::PCP) and count as free pages of their zone in
-//! [`Zone::free_pages`](crate::Zone::free_pages), but not in the zone's `NR_FREE_PAGES`, which
-//! the watermark check reads (as Linux's).
+//! Each pageset has its own lock, as in Linux since 5.19: the owning CPU takes it uncontended
+//! (with interrupts off in the kernel), and another CPU takes it only to drain the lists
+//! remotely (`drain_all_pages`). Lock order: pageset lock, then zone lock. Cached blocks carry
+//! [`PageFlags::PCP`](crate::PageFlags::PCP) and their order, count as free pages of their
+//! zone in [`Zone::free_pages`](crate::Zone::free_pages), but not in the zone's
+//! `NR_FREE_PAGES`, which the watermark check reads (as Linux's).
 //!
 //! `batch` and `high` follow Linux 6.1's `zone_batchsize` and `zone_highsize`.
 
@@ -21,23 +25,51 @@ use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::page::{NIL, Page};
+use crate::pageblock::{MIGRATE_PCPTYPES, MigrateType};
 use crate::sparse::Sparse;
 use crate::sync::Mutex;
 use crate::zone::NumaStat;
 
-/// One CPU's list of free order-0 pages of one zone (`struct per_cpu_pages`).
+/// The highest order the per-CPU lists hold (`PAGE_ALLOC_COSTLY_ORDER`).
+pub const PAGE_ALLOC_COSTLY_ORDER: u32 = 3;
+
+/// Lists per pageset: one per order up to [`PAGE_ALLOC_COSTLY_ORDER`] and per-CPU
+/// migratetype (`NR_PCP_LISTS` without the THP list).
+pub const NR_PCP_LISTS: usize = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER as usize + 1);
+
+/// `order_to_pindex`: the list of `order` (at most [`PAGE_ALLOC_COSTLY_ORDER`]) and `mt` (one
+/// of the per-CPU types).
+#[inline]
+pub(crate) const fn order_to_pindex(mt: MigrateType, order: u32) -> usize {
+    MIGRATE_PCPTYPES * order as usize + mt.index()
+}
+
+/// `pindex_to_order`, and the list's migratetype.
+#[inline]
+pub(crate) const fn pindex_to_order(pindex: usize) -> (u32, MigrateType) {
+    (
+        (pindex / MIGRATE_PCPTYPES) as u32,
+        MigrateType::from_index((pindex % MIGRATE_PCPTYPES) as u8),
+    )
+}
+
+/// One list: newest block (allocated first) and oldest (drained first), or NIL.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PcpList {
+    head: u64,
+    tail: u64,
+}
+
+/// One CPU's lists of free blocks of one zone (`struct per_cpu_pages`).
 #[derive(Debug)]
 pub(crate) struct Pcp {
-    /// Pages on the list.
+    /// Pages on the lists (a block of order k counts 2^k).
     pub(crate) count: u32,
     /// When a free brings `count` to this, `batch` pages go back to the zone.
     pub(crate) high: u32,
-    /// Pages moved between the list and the zone at once.
+    /// Pages moved between the lists and the zone at once.
     pub(crate) batch: u32,
-    /// Newest page (allocated first), or NIL.
-    head: u64,
-    /// Oldest page (drained first), or NIL.
-    tail: u64,
+    lists: [PcpList; NR_PCP_LISTS],
 }
 
 impl Pcp {
@@ -46,74 +78,94 @@ impl Pcp {
             count: 0,
             high,
             batch,
-            head: NIL,
-            tail: NIL,
+            lists: [PcpList {
+                head: NIL,
+                tail: NIL,
+            }; NR_PCP_LISTS],
         }
     }
 
-    /// Push `pfn` as the newest page (`list_add`). The caller owns the page.
+    /// Whether list `pindex` is empty.
     #[inline]
-    pub(crate) fn push(&mut self, sparse: &Sparse, pfn: u64) {
+    pub(crate) fn is_empty(&self, pindex: usize) -> bool {
+        self.lists[pindex].head == NIL
+    }
+
+    /// Push `pfn`, a block of the list's order, as the newest of list `pindex` (`list_add`).
+    /// The caller owns the block.
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, sparse: &Sparse, pfn: u64, pindex: usize) {
         if let Some(p) = sparse.page(pfn) {
-            self.push_page(sparse, pfn, p);
+            self.push_page(sparse, pfn, p, pindex);
         }
     }
 
     /// [`push`](Self::push) with `pfn`'s struct page already in hand.
     #[inline]
-    pub(crate) fn push_page(&mut self, sparse: &Sparse, pfn: u64, p: &Page) {
-        p.set_next(self.head);
+    pub(crate) fn push_page(&mut self, sparse: &Sparse, pfn: u64, p: &Page, pindex: usize) {
+        let l = &mut self.lists[pindex];
+        p.set_next(l.head);
         p.set_prev(NIL);
-        if self.head == NIL {
-            self.tail = pfn;
-        } else if let Some(h) = sparse.page(self.head) {
+        if l.head == NIL {
+            l.tail = pfn;
+        } else if let Some(h) = sparse.page(l.head) {
             h.set_prev(pfn);
         }
-        self.head = pfn;
-        self.count += 1;
+        l.head = pfn;
+        self.count += 1 << pindex_to_order(pindex).0;
     }
 
-    /// Take the newest page.
+    /// Take the newest block of list `pindex`.
     #[cfg(test)]
-    pub(crate) fn pop(&mut self, sparse: &Sparse) -> Option<u64> {
-        self.pop_page(sparse).map(|(pfn, _)| pfn)
+    pub(crate) fn pop(&mut self, sparse: &Sparse, pindex: usize) -> Option<u64> {
+        self.pop_page(sparse, pindex).map(|(pfn, _)| pfn)
     }
 
-    /// [`pop`](Self::pop), with the page's struct page.
+    /// Take the newest block of list `pindex`, with its struct page.
     #[inline]
-    pub(crate) fn pop_page<'a>(&mut self, sparse: &'a Sparse) -> Option<(u64, &'a Page)> {
-        let pfn = self.head;
+    pub(crate) fn pop_page<'a>(
+        &mut self,
+        sparse: &'a Sparse,
+        pindex: usize,
+    ) -> Option<(u64, &'a Page)> {
+        let l = &mut self.lists[pindex];
+        let pfn = l.head;
         let page = sparse.page(pfn)?;
         let next = page.next();
-        self.head = next;
+        l.head = next;
         if next == NIL {
-            self.tail = NIL;
+            l.tail = NIL;
         } else if let Some(n) = sparse.page(next) {
             n.set_prev(NIL);
         }
-        self.count -= 1;
+        self.count -= 1 << pindex_to_order(pindex).0;
         Some((pfn, page))
     }
 
-    /// Take the oldest page (`list_last_entry` in `free_pcppages_bulk`).
+    /// Take the oldest block of list `pindex` (`list_last_entry` in `free_pcppages_bulk`).
     #[inline]
-    pub(crate) fn pop_oldest(&mut self, sparse: &Sparse) -> Option<u64> {
-        let pfn = self.tail;
+    pub(crate) fn pop_oldest(&mut self, sparse: &Sparse, pindex: usize) -> Option<u64> {
+        let l = &mut self.lists[pindex];
+        let pfn = l.tail;
         let prev = sparse.page(pfn)?.prev();
-        self.tail = prev;
+        l.tail = prev;
         if prev == NIL {
-            self.head = NIL;
+            l.head = NIL;
         } else if let Some(p) = sparse.page(prev) {
             p.set_next(NIL);
         }
-        self.count -= 1;
+        self.count -= 1 << pindex_to_order(pindex).0;
         Some(pfn)
     }
 
-    /// The cached pfns, newest first (stops at a broken link; the checker compares the walk
-    /// with `count`).
-    pub(crate) fn walk<'a>(&self, sparse: &'a Sparse) -> impl Iterator<Item = u64> + 'a {
-        let mut cur = self.head;
+    /// The cached blocks of list `pindex`, newest first (stops at a broken link or after
+    /// `count` entries; the checker compares the walk with `count`).
+    pub(crate) fn walk<'a>(
+        &self,
+        sparse: &'a Sparse,
+        pindex: usize,
+    ) -> impl Iterator<Item = u64> + 'a {
+        let mut cur = self.lists[pindex].head;
         let mut left = self.count as u64 + 1;
         core::iter::from_fn(move || {
             if cur == NIL || left == 0 {
@@ -123,6 +175,17 @@ impl Pcp {
             let pfn = cur;
             cur = sparse.page(pfn).map_or(NIL, |p| p.next());
             Some(pfn)
+        })
+    }
+
+    /// Every cached block as `(pfn, order)`, list by list.
+    pub(crate) fn walk_all<'a>(
+        &'a self,
+        sparse: &'a Sparse,
+    ) -> impl Iterator<Item = (u64, u32)> + 'a {
+        (0..NR_PCP_LISTS).flat_map(move |i| {
+            let order = pindex_to_order(i).0;
+            self.walk(sparse, i).map(move |pfn| (pfn, order))
         })
     }
 }
@@ -224,19 +287,43 @@ mod tests {
         s.add_chunk(0, pages, crate::sparse::MemmapOrigin::Memblock { pa: 0 })
             .unwrap();
         let mut p = Pcp::new(8, 2);
+        let l = order_to_pindex(MigrateType::Movable, 0);
         for i in 0..5 {
-            p.push(&s, i);
+            p.push(&s, i, l);
         }
-        assert_eq!(p.walk(&s).collect::<Vec<_>>(), [4, 3, 2, 1, 0]);
-        assert_eq!(p.pop_oldest(&s), Some(0));
-        assert_eq!(p.pop(&s), Some(4));
-        assert_eq!(p.pop_oldest(&s), Some(1));
-        assert_eq!(p.walk(&s).collect::<Vec<_>>(), [3, 2]);
-        assert_eq!(p.pop(&s), Some(3));
-        assert_eq!(p.pop(&s), Some(2));
-        assert_eq!((p.pop(&s), p.pop_oldest(&s), p.count), (None, None, 0));
-        p.push(&s, 7);
-        assert_eq!(p.pop_oldest(&s), Some(7));
+        assert_eq!(p.walk(&s, l).collect::<Vec<_>>(), [4, 3, 2, 1, 0]);
+        assert_eq!(p.pop_oldest(&s, l), Some(0));
+        assert_eq!(p.pop(&s, l), Some(4));
+        assert_eq!(p.pop_oldest(&s, l), Some(1));
+        assert_eq!(p.walk(&s, l).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(p.pop(&s, l), Some(3));
+        assert_eq!(p.pop(&s, l), Some(2));
+        assert_eq!(
+            (p.pop(&s, l), p.pop_oldest(&s, l), p.count),
+            (None, None, 0)
+        );
+        p.push(&s, 7, l);
+        assert_eq!(p.pop_oldest(&s, l), Some(7));
+        // Lists are apart; count is in pages.
+        let l3 = order_to_pindex(MigrateType::Unmovable, 3);
+        p.push(&s, 64, l3);
+        p.push(&s, 8, l);
+        assert_eq!(p.count, 9);
+        assert_eq!(p.walk_all(&s).collect::<Vec<_>>(), [(8, 0), (64, 3)]);
+        assert_eq!(p.pop(&s, l3), Some(64));
+        assert_eq!(p.count, 1);
+        assert!(p.is_empty(l3) && !p.is_empty(l));
+    }
+
+    #[test]
+    fn pindex_is_linuxs() {
+        assert_eq!(NR_PCP_LISTS, 12);
+        assert_eq!(order_to_pindex(MigrateType::Unmovable, 0), 0);
+        assert_eq!(order_to_pindex(MigrateType::Reclaimable, 3), 11);
+        for i in 0..NR_PCP_LISTS {
+            let (o, mt) = pindex_to_order(i);
+            assert_eq!(order_to_pindex(mt, o), i);
+        }
     }
 
     #[test]

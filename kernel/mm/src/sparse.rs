@@ -21,7 +21,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::PAGEBLOCK_ORDER;
 use crate::page::Page;
+use crate::pageblock::{MigrateType, PAGEBLOCK_NR_PAGES, PageblockFlags};
 
 /// log2 of the section size in bytes (128 MiB).
 pub const SECTION_SIZE_BITS: u32 = 27;
@@ -133,6 +135,8 @@ pub(crate) struct MemmapChunk {
     pub(crate) start_pfn: u64,
     pub(crate) pages: &'static mut [Page],
     pub(crate) origin: MemmapOrigin,
+    /// The pageblock bitmap of these sections (`usemap`): one entry per pageblock.
+    pub(crate) usemap: Vec<PageblockFlags>,
 }
 
 /// Struct pages of sections taken out of the table by [`Sparse::remove_sections`]: the
@@ -238,6 +242,20 @@ impl Sparse {
         self.chunks[c].pages.get_mut(i)
     }
 
+    /// The pageblock flags of the pageblock holding `pfn`; None without a struct page.
+    #[inline]
+    pub(crate) fn pageblock(&self, pfn: u64) -> Option<&PageblockFlags> {
+        let (c, i) = self.locate(pfn)?;
+        self.chunks[c].usemap.get(i >> PAGEBLOCK_ORDER)
+    }
+
+    /// `get_pageblock_migratetype`: the migratetype of the pageblock holding `pfn` (None
+    /// without a struct page).
+    #[inline]
+    pub fn pageblock_migratetype(&self, pfn: u64) -> Option<MigrateType> {
+        self.pageblock(pfn).map(PageblockFlags::get)
+    }
+
     /// The struct pages of `[pfn, pfn + n)` if they lie in one memmap chunk.
     pub(crate) fn pages(&self, pfn: u64, n: u64) -> Option<&[Page]> {
         let (c, i) = self.locate(pfn)?;
@@ -278,10 +296,14 @@ impl Sparse {
         for nr in first..first + nsec {
             self.set_entry(nr, chunk_id);
         }
+        let usemap = (0..pages.len() as u64 / PAGEBLOCK_NR_PAGES)
+            .map(|_| PageblockFlags::new())
+            .collect();
         self.chunks.push(MemmapChunk {
             start_pfn,
             pages,
             origin,
+            usemap,
         });
         self.present_sections += nsec;
         Ok(())
@@ -348,11 +370,13 @@ impl Sparse {
         let (low, high) = core::mem::take(&mut chunk.pages).split_at_mut(keep as usize);
         chunk.pages = low;
         let origin = chunk.origin.offset(keep);
+        let usemap = chunk.usemap.split_off((keep / PAGEBLOCK_NR_PAGES) as usize);
         let nsec = high.len() as u64 / PAGES_PER_SECTION;
         self.chunks.push(MemmapChunk {
             start_pfn: at,
             pages: high,
             origin,
+            usemap,
         });
         for s in nr..nr + nsec {
             self.set_entry(s, id);

@@ -301,6 +301,74 @@ impl<P: Platform> Machine<P> {
         Ok(())
     }
 
+    /// `/proc/pagetypeinfo` as Linux 6.1 prints it (`pagetypeinfo_show`), for every node with
+    /// memory: the pageblock size, then per populated zone the free blocks of each order on
+    /// each migratetype's list (counted up to 100000, `>100000` beyond, as Linux caps the walk)
+    /// and the number of pageblocks of each type (by the type of the pageblock holding each
+    /// `pageblock_nr_pages`-th pfn from the zone's start, skipping pfns without struct pages,
+    /// offline or of another zone). Linux without `CONFIG_CMA`/`CONFIG_PAGE_OWNER`: no CMA
+    /// column, no mixed-blocks table (as Debian's 6.1 kernel shows it).
+    pub fn write_pagetypeinfo(&self, w: &mut impl Write) -> fmt::Result {
+        use crate::pageblock::{MigrateType, PAGEBLOCK_NR_PAGES};
+        const CAP: u64 = 100_000;
+        for node in self.nodes.iter().filter(|n| n.has_memory()) {
+            writeln!(w, "Page block order: {}", crate::PAGEBLOCK_ORDER)?;
+            writeln!(w, "Pages per block:  {PAGEBLOCK_NR_PAGES}")?;
+            writeln!(w)?;
+            write!(w, "{:<43} ", "Free pages count per migrate type at order")?;
+            for o in 0..NR_ORDERS {
+                write!(w, "{o:>6} ")?;
+            }
+            writeln!(w)?;
+            let zones = || node.zones.iter().filter(|z| z.is_populated());
+            for z in zones() {
+                let areas = z.areas.lock();
+                for mt in MigrateType::ALL {
+                    write!(
+                        w,
+                        "Node {:>4}, zone {:>8}, type {:>12} ",
+                        node.id,
+                        z.name(),
+                        mt.name()
+                    )?;
+                    for o in 0..NR_ORDERS as u32 {
+                        let n = areas.walk(&self.sparse, o, mt).take(CAP as usize).count() as u64;
+                        let over = if n >= CAP { ">" } else { "" };
+                        write!(w, "{over}{n:>6} ")?;
+                    }
+                    writeln!(w)?;
+                }
+            }
+            write!(w, "\n{:<23}", "Number of blocks type ")?;
+            for mt in MigrateType::ALL {
+                write!(w, "{:>12} ", mt.name())?;
+            }
+            writeln!(w)?;
+            for z in zones() {
+                let mut count = [0u64; crate::pageblock::MIGRATE_TYPES];
+                let mut pfn = z.start_pfn();
+                while pfn < z.end_pfn() {
+                    if let Some(p) = self.sparse.page(pfn)
+                        && !p.is_device()
+                        && !p.has(crate::page::PageFlags::OFFLINE)
+                        && p.zone() == z.id()
+                        && p.nid() == z.nid()
+                        && let Some(mt) = self.sparse.pageblock_migratetype(pfn)
+                    {
+                        count[mt.index()] += 1;
+                    }
+                    pfn += PAGEBLOCK_NR_PAGES;
+                }
+                write!(w, "Node {}, zone {:>8} ", node.id, z.name())?;
+                for c in count {
+                    write!(w, "{c:>12} ")?;
+                }
+                writeln!(w)?;
+            }
+        }
+        Ok(())
+    }
+
     /// `/proc/zoneinfo` as Linux 6.1 prints it (`zoneinfo_show_print`), every zone of every
     /// node, Device included: the watermarks, counters and `protection:` line for every zone;
     /// for populated zones also `nr_free_pages`, the NUMA event counters, every CPU's page list
@@ -480,10 +548,10 @@ impl<P: Platform> Machine<P> {
     }
 
     /// Linux's `build_all_zonelists` lines: `Fallback order for Node N: …` per online node,
-    /// `Built N zonelists, mobility grouping off.  Total pages: N` (this kernel does not group
-    /// pages by mobility; Total pages is `nr_free_zone_pages`: managed minus the high
-    /// watermark over the local node's zonelist, Movable included as `GFP_HIGHUSER_MOVABLE` may use
-    /// it) and `Policy zone: …` (the highest managed zone but Movable, `check_highest_zone`).
+    /// `Built N zonelists, mobility grouping on.  Total pages: N` (off on a machine too small to
+    /// group pages by mobility; Total pages is `nr_free_zone_pages`: managed minus the high
+    /// watermark over the local node's zonelist, Movable included as `GFP_HIGHUSER_MOVABLE`
+    /// may use it) and `Policy zone: …` (the highest managed zone but Movable, `check_highest_zone`).
     pub fn write_zonelist_summary(&self, w: &mut impl Write) -> fmt::Result {
         let online = self.online_nodes();
         for &nid in &online {
@@ -493,18 +561,16 @@ impl<P: Platform> Machine<P> {
             }
             writeln!(w)?;
         }
-        let total: u64 = self.nodes[self.local_node()]
-            .zonelist()
-            .iter()
-            .map(|zr| {
-                let z = self.nodes[usize::from(zr.nid)].zone(zr.zone);
-                z.managed().saturating_sub(z.watermarks().high)
-            })
-            .sum();
+        let total = self.nr_free_pagecache_pages();
         writeln!(
             w,
-            "Built {} zonelists, mobility grouping off.  Total pages: {total}",
-            online.len()
+            "Built {} zonelists, mobility grouping {}.  Total pages: {total}",
+            online.len(),
+            if self.mobility_grouping() {
+                "on"
+            } else {
+                "off"
+            }
         )?;
         let policy = self
             .zones()

@@ -13,7 +13,8 @@ use alloc::vec::Vec;
 use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::buddy::FreeAreas;
+use crate::buddy::{FreeAreas, ZoneSpan};
+use crate::pageblock::MigrateType;
 use crate::pcp::PerCpuPageset;
 use crate::sparse::Sparse;
 use crate::sync::Mutex;
@@ -198,6 +199,14 @@ pub struct Zone {
     pub(crate) pcp_batch: u32,
     /// `vm stats threshold` (Linux's `calculate_normal_threshold`).
     pub(crate) stat_threshold: u32,
+    /// `nr_isolate_pageblock`: Isolate pageblocks (changed under the zone lock; the free
+    /// path reads it to know whether a per-CPU page's list type may be stale).
+    pub(crate) nr_isolate_pageblock: AtomicU64,
+    /// `nr_reserved_highatomic`: pages in HighAtomic pageblocks (zone lock).
+    pub(crate) nr_reserved_highatomic: AtomicU64,
+    /// `page_group_by_mobility_disabled`: too little memory to group by mobility (every
+    /// fallback may steal its pageblock).
+    pub(crate) mobility_disabled: bool,
 }
 
 impl Zone {
@@ -217,10 +226,65 @@ impl Zone {
             pcp_high: 0,
             pcp_batch: 1,
             stat_threshold: 0,
+            nr_isolate_pageblock: AtomicU64::new(0),
+            nr_reserved_highatomic: AtomicU64::new(0),
+            mobility_disabled: false,
         }
     }
 
-    /// `__free_one_page` into this zone's free lists, under the zone lock held as `areas`.
+    /// The zone's span, index and node, as the free lists' pageblock moves need them.
+    #[inline]
+    pub(crate) fn buddy_span(&self) -> ZoneSpan {
+        ZoneSpan {
+            start: self.start_pfn,
+            end: self.end_pfn(),
+            zone: self.id as u8,
+            node: self.node,
+        }
+    }
+
+    /// `has_isolate_pageblock`.
+    #[inline]
+    pub(crate) fn has_isolate_pageblock(&self) -> bool {
+        self.nr_isolate_pageblock.load(Relaxed) != 0
+    }
+
+    /// `__rmqueue` (with `rmqueue_buddy`'s HighAtomic first for `harder` high-order
+    /// requests): a block of `order` for migratetype `mt` from the free lists, under the zone
+    /// lock held as `areas`; `NR_FREE_PAGES` drops by its size.
+    #[inline]
+    pub(crate) fn rmqueue_locked(
+        &self,
+        areas: &mut FreeAreas,
+        sparse: &Sparse,
+        order: u32,
+        mt: MigrateType,
+        harder: bool,
+    ) -> Option<u64> {
+        let mut pfn = None;
+        if order > 0 && harder {
+            pfn = areas.rmqueue_smallest(sparse, order, MigrateType::HighAtomic);
+        }
+        while pfn.is_none() {
+            pfn = areas.rmqueue_smallest(sparse, order, mt);
+            if pfn.is_none()
+                && !areas.rmqueue_fallback(
+                    sparse,
+                    order,
+                    mt,
+                    self.buddy_span(),
+                    self.mobility_disabled,
+                )
+            {
+                return None;
+            }
+        }
+        self.sub_free(1 << order);
+        pfn
+    }
+
+    /// `__free_one_page` onto this zone's lists of `mt`, under the zone lock held as
+    /// `areas`. Isolated pages are not free pages (`__mod_zone_freepage_state` skips them).
     #[inline]
     pub(crate) fn free_one_locked(
         &self,
@@ -228,9 +292,12 @@ impl Zone {
         sparse: &Sparse,
         pfn: u64,
         order: u32,
+        mt: MigrateType,
     ) {
-        areas.free_one(sparse, pfn, order, self.id as u8, self.node);
-        self.add_free(1 << order);
+        areas.free_one(sparse, pfn, order, self.id as u8, self.node, mt);
+        if mt != MigrateType::Isolate {
+            self.add_free(1 << order);
+        }
     }
 
     /// `NR_FREE_PAGES` += `n` (zone lock held: a load and a store).

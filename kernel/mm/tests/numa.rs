@@ -460,7 +460,7 @@ fn unavailable_ranges_as_linux_reports_them() {
              Fallback order for Node 1: 1 2 0 \n\
              Fallback order for Node 2: 2 0 1 \n\
              Fallback order for Node 3: 3 0 1 2 \n\
-             Built 4 zonelists, mobility grouping off.  Total pages: "
+             Built 4 zonelists, mobility grouping on.  Total pages: "
         ),
         "{z}"
     );

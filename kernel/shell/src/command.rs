@@ -130,6 +130,8 @@ pub enum Command {
     Zoneinfo,
     /// `buddyinfo`: as /proc/buddyinfo.
     Buddyinfo,
+    /// `pagetypeinfo`: as /proc/pagetypeinfo.
+    Pagetypeinfo,
     /// `meminfo [NODE]`: as /proc/meminfo, or as sysfs' nodeN/meminfo for one node.
     Meminfo {
         /// One node, or the whole machine.

@@ -104,6 +104,12 @@ pub static HELP: &[Spec] = &[
         parse: |_| Ok(Command::Buddyinfo),
     },
     Spec {
+        name: "pagetypeinfo",
+        args: "",
+        about: "free blocks and pageblocks per migratetype",
+        parse: |_| Ok(Command::Pagetypeinfo),
+    },
+    Spec {
         name: "meminfo",
         args: "[NODE]",
         about: "print memory totals (of one node)",
@@ -248,7 +254,7 @@ mod tests {
             assert_eq!(line.find(" - "), Some(USAGE_WIDTH), "{line:?}");
         }
         assert_eq!(
-            lines[9],
+            lines.iter().find(|l| l.starts_with("alloc ")).unwrap(),
             "alloc ORDER [ZONE] [POLICY]     - allocate 2^ORDER pages (ORDER 0-10)"
         );
     }

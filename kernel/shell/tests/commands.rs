@@ -33,6 +33,7 @@ fn commands_without_arguments() {
         ("iomem", Command::Iomem),
         ("zoneinfo", Command::Zoneinfo),
         ("buddyinfo", Command::Buddyinfo),
+        ("pagetypeinfo", Command::Pagetypeinfo),
         ("memmap", Command::Memmap),
         ("cpus", Command::Cpus),
         ("bench", Command::Bench),
