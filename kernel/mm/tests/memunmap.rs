@@ -166,6 +166,13 @@ fn memunmap_on_two_nodes_shrinks_only_its_node() {
     let c = m
         .memremap_pages(6 * GIB, 128 * MIB, MemremapOptions::new(128 * MIB).node(0))
         .unwrap();
+    // A last range on node 1, beyond node 0's: removing it shrinks node 1's end.
+    let d = m
+        .memremap_pages(7 * GIB, 128 * MIB, MemremapOptions::new(128 * MIB).node(1))
+        .unwrap();
+    let dev1 = m.nodes()[1].zone(ZoneId::Device);
+    assert_eq!(dev1.end_pfn(), (7 * GIB + 128 * MIB) >> 12);
+    assert_eq!(m.memunmap_pages(d), Ok(Memunmap::Done));
     settle(&m);
     let dev1 = m.nodes()[1].zone(ZoneId::Device);
     assert_eq!(
