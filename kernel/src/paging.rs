@@ -393,3 +393,41 @@ fn map_err<S: x86_64::structures::paging::PageSize>(e: MapToError<S>) -> MapErro
 fn align_up(v: u64, a: u64) -> u64 {
     (v + a - 1) & !(a - 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device range mapped by map_device (2 MiB pages and a 4 KiB tail) is gone after
+    /// unmap_device, a second unmap is refused, and the window's tail is reused.
+    #[test_case]
+    fn unmap_device_removes_the_mapping() {
+        // Far above any RAM: never inside the bootloader's physical mapping.
+        let pa = 1u64 << 45;
+        let len = (4 << 20) + 4096;
+        let mut frames: alloc::vec::Vec<u64> = crate::memory::with(|m| {
+            (0..8)
+                .filter_map(|_| m.alloc_pages(mm::Gfp::KERNEL | mm::Gfp::ZERO, 0))
+                .map(mm::pfn_phys)
+                .collect()
+        })
+        .unwrap_or_default();
+        let virt = map_device(pa, len, &mut || frames.pop()).expect("map_device");
+        assert_eq!(translate(virt), Some(pa));
+        assert_eq!(translate(virt + (4 << 20)), Some(pa + (4 << 20)));
+        assert_eq!(phys_to_virt(pa, len), Some(virt));
+        assert_eq!(unmap_device(pa, len), Ok(()));
+        assert_eq!(translate(virt), None);
+        assert_eq!(translate(virt + (4 << 20)), None);
+        assert_eq!(phys_to_virt(pa, len), None);
+        assert_eq!(unmap_device(pa, len), Err(UnmapError::NotMapped));
+        let again = map_device(pa, len, &mut || frames.pop()).expect("map_device again");
+        assert_eq!(again, virt, "the window's tail is reused");
+        assert_eq!(unmap_device(pa, len), Ok(()));
+        crate::memory::with(|m| {
+            for f in frames {
+                let _ = m.free_pages(mm::pfn_down(f), 0);
+            }
+        });
+    }
+}

@@ -269,8 +269,76 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
                 if d.legacy {
                     let _ = writeln!(out, "       legacy (e820 type 12 / memmap=)");
                 }
+                let (pages, pins) = pmem::pinned(i as u8);
+                let state = match d.state {
+                    pmem::PmemState::Enabled => "enabled",
+                    pmem::PmemState::Disabling => "disabling",
+                    pmem::PmemState::Disabled => "disabled",
+                };
+                let _ = writeln!(
+                    out,
+                    "       {state}, {pages} pinned page{} ({pins} pin{})",
+                    if pages == 1 { "" } else { "s" },
+                    if pins == 1 { "" } else { "s" }
+                );
             }
         }
+        Command::PmemPin { dev, offset } => match pmem::pin(dev, offset) {
+            Ok(r) => {
+                let _ = writeln!(
+                    out,
+                    "pmem{dev}: pinned pfn {:#x} (offset {offset:#x}, refcount {}, {} pin{})",
+                    r.pfn,
+                    r.refcount,
+                    r.pins,
+                    if r.pins == 1 { "" } else { "s" }
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(out, "pmem: {e}");
+            }
+        },
+        Command::PmemUnpin { dev, offset } => match pmem::unpin(dev, offset) {
+            Ok(r) => {
+                let _ = writeln!(
+                    out,
+                    "pmem{dev}: unpinned pfn {:#x} (refcount {}, {} pin{} left)",
+                    r.pfn,
+                    r.refcount,
+                    r.pins,
+                    if r.pins == 1 { "" } else { "s" }
+                );
+                if r.disabled {
+                    let _ = writeln!(out, "pmem{dev}: disabled");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "pmem: {e}");
+            }
+        },
+        Command::PmemDisable { dev } => match pmem::disable(dev) {
+            Ok(pmem::DisableReport::Disabled) => {
+                let _ = writeln!(out, "pmem{dev}: disabled");
+            }
+            Ok(pmem::DisableReport::Waiting(n)) => {
+                let _ = writeln!(
+                    out,
+                    "pmem{dev}: disable waits for {n} pinned page{}",
+                    if n == 1 { "" } else { "s" }
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(out, "pmem: {e}");
+            }
+        },
+        Command::PmemEnable { dev } => match pmem::enable(dev) {
+            Ok(()) => {
+                let _ = writeln!(out, "pmem{dev}: enabled");
+            }
+            Err(e) => {
+                let _ = writeln!(out, "pmem: {e}");
+            }
+        },
         Command::PmemRead { dev, offset, len } => {
             let mut buf = alloc::vec![0u8; len as usize];
             match pmem::read(dev, offset, &mut buf) {

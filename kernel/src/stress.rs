@@ -99,6 +99,7 @@ pub fn run(n: u64, seed: u64, hot_add: Option<(u64, u64)>) -> Result<StressRepor
     let devices: Vec<(u64, u64)> = node
         .pagemaps()
         .iter()
+        .filter(|p| !p.refs().is_dying())
         .map(|p| (p.start_pfn(), p.end_pfn()))
         .collect();
     node.drain_pages();

@@ -114,7 +114,13 @@ pub fn run_all(n: u64, seed: u64) -> Result<AllReport, String> {
         m.drain_all_pages();
         let (ranges, count) = &mut *DEVICES.lock();
         *count = 0;
-        for p in m.pagemaps().iter().take(MAX_DEVICES) {
+        // A pagemap being torn down takes no new reference.
+        for p in m
+            .pagemaps()
+            .iter()
+            .filter(|p| !p.refs().is_dying())
+            .take(MAX_DEVICES)
+        {
             ranges[*count] = (p.start_pfn(), p.end_pfn());
             *count += 1;
         }

@@ -7,7 +7,8 @@
 //!   or a cached order-0 free page; a tail carries no state flag (so free blocks never overlap);
 //! * a RAM page's zone is the zone of its address, its node one the machine has, and its
 //!   node's zone spans it; a device page is reserved, in ZONE_DEVICE of its pagemap's node,
-//!   with a pagemap and a count ≥ 1, and never free;
+//!   with a pagemap and a count ≥ 1, and never free; a pagemap's reference count is the
+//!   number of its pages in use (count above 1);
 //! * the pages of a block share its head's zone and node;
 //! * free blocks are naturally aligned, of order ≤ 10, in their zone's span;
 //! * every free-list entry is a valid free head of that list's order, zone and node (never a
@@ -114,6 +115,16 @@ pub enum CheckError {
         /// Pages still deferred.
         pages: u64,
     },
+    /// A pagemap's reference count is not the number of its pages in use (refcount above
+    /// the idle 1).
+    PagemapRefs {
+        /// The pagemap.
+        index: usize,
+        /// Its reference count.
+        recorded: u64,
+        /// Its pages in use.
+        counted: u64,
+    },
 }
 
 impl fmt::Display for CheckError {
@@ -157,6 +168,14 @@ impl fmt::Display for CheckError {
             Self::DeferredInit { pages } => write!(
                 f,
                 "{pages} pages still wait for the deferred struct page init"
+            ),
+            Self::PagemapRefs {
+                index,
+                recorded,
+                counted,
+            } => write!(
+                f,
+                "device pagemap {index}: reference count {recorded}, {counted} pages in use"
             ),
             Self::Counter {
                 nid,
@@ -206,6 +225,7 @@ impl<P: Platform> Machine<P> {
             }
         }
         self.check_free_areas()?;
+        self.check_pagemap_refs()?;
         for zone in self.zones() {
             let (zid, nid) = (zone.id, zone.nid());
             let t = &tally[nid][zid.index()];
@@ -241,6 +261,32 @@ impl<P: Platform> Machine<P> {
             let areas = zone.areas.lock();
             for (o, &n) in t.blocks.iter().enumerate() {
                 counter("nr_free", areas.area[o].nr_free, n)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every pagemap's reference count is the number of its pages in use (memunmap.rs).
+    fn check_pagemap_refs(&self) -> Result<(), CheckError> {
+        for (index, pm) in self.pagemaps.iter().enumerate() {
+            let mut counted = 0;
+            let mut pfn = pm.start_pfn();
+            while pfn < pm.end_pfn() {
+                let next = pm.end_pfn().min(crate::sparse::section_nr_to_pfn(
+                    crate::sparse::pfn_to_section_nr(pfn) + 1,
+                ));
+                if let Some(pages) = self.sparse.pages(pfn, next - pfn) {
+                    counted += pages.iter().filter(|p| p.refcount() > 1).count() as u64;
+                }
+                pfn = next;
+            }
+            let recorded = pm.refs.count();
+            if recorded != counted {
+                return Err(CheckError::PagemapRefs {
+                    index,
+                    recorded,
+                    counted,
+                });
             }
         }
         Ok(())

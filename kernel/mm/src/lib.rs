@@ -3,7 +3,8 @@
 //! The crate owns the whole physical-page bookkeeping of the kernel and nothing that touches
 //! hardware. One [`Machine`] ([`machine`]) holds the machine-wide part: an early boot allocator
 //! with node ids ([`memblock`]), a sparse memmap of [`Page`] descriptors ([`sparse`]), device
-//! pagemaps ([`memremap`]), memory hotplug ([`hotplug`]) and the NUMA topology ([`numa`]). Each
+//! pagemaps ([`memremap`], torn down by [`memunmap`]), section removal ([`section_remove`],
+//! [`span`]), memory hotplug ([`hotplug`]) and the NUMA topology ([`numa`]). Each
 //! NUMA node is a [`PgData`] ([`node`]) with zones DMA / DMA32 / Normal / Device ([`zone`]),
 //! each zone a buddy allocator with a small order-0 page cache in front of it ([`buddy`],
 //! [`pcp`]). Boot is [`mm_init`], allocation [`page_alloc`]; an invariant checker ([`check`])

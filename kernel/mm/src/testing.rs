@@ -45,9 +45,22 @@ pub struct FakePlatform {
     pub fail_call: Option<u64>,
     /// `(start, len)` of every range unmapped.
     pub unmaps: Vec<(u64, u64)>,
+    /// Storage given back, handed out again (refilled with garbage) for a request of the
+    /// same size, so remove/add cycles do not leak.
+    pub pool: StoragePool,
     /// Threads [`Platform::parallel`] runs its work on, each playing a CPU `0..n` (0 or 1:
     /// once, on the calling thread).
     pub parallel_cpus: usize,
+}
+
+/// Struct pages given back to the fake platform, to hand out again.
+#[derive(Default)]
+pub struct StoragePool(Vec<&'static mut [Page]>);
+
+impl core::fmt::Debug for StoragePool {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "StoragePool({} slices)", self.0.len())
+    }
 }
 
 /// What a [`FakePlatform`] holds on behalf of the memory manager (storage handed out, ranges
@@ -121,6 +134,11 @@ impl Platform for FakePlatform {
         }
         self.storage.push((pa, count));
         // Garbage, as RAM may hold: the memory manager must write every struct page.
+        if let Some(i) = self.pool.0.iter().position(|p| p.len() == count) {
+            let pages = self.pool.0.swap_remove(i);
+            Page::fill(pages, &Page::garbage());
+            return Ok(pages);
+        }
         Ok(Box::leak(vec![Page::garbage(); count].into_boxed_slice()))
     }
 
@@ -182,8 +200,7 @@ impl Platform for FakePlatform {
             }
         }
         self.storage = kept;
-        // The leaked heap storage is not freed: a test may still hold a copy of a page.
-        let _ = pages;
+        self.pool.0.push(pages);
     }
 
     fn zero_pages(&self, pfn: u64, count: u64) {

@@ -166,6 +166,13 @@ fn memunmap_on_two_nodes_shrinks_only_its_node() {
     let c = m
         .memremap_pages(6 * GIB, 128 * MIB, MemremapOptions::new(128 * MIB).node(0))
         .unwrap();
+    // A last range on node 1, beyond node 0's: removing it shrinks node 1's end.
+    let d = m
+        .memremap_pages(7 * GIB, 128 * MIB, MemremapOptions::new(128 * MIB).node(1))
+        .unwrap();
+    let dev1 = m.nodes()[1].zone(ZoneId::Device);
+    assert_eq!(dev1.end_pfn(), (7 * GIB + 128 * MIB) >> 12);
+    assert_eq!(m.memunmap_pages(d), Ok(Memunmap::Done));
     settle(&m);
     let dev1 = m.nodes()[1].zone(ZoneId::Device);
     assert_eq!(
@@ -396,4 +403,176 @@ fn completion_after_a_failed_unmap_still_waits_and_then_succeeds() {
     assert_eq!(calls, 1);
     assert_ne!(waiting, before);
     assert_eq!(snap(&m), before);
+}
+
+mod random {
+    //! Random memremap / memunmap / pin / unpin / complete sequences against a model: after
+    //! every step the checker passes and the outcome is the model's; once every range is
+    //! gone again, the machine is as it was at the start.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Ranges `(start, size)`: two sharing a section, one over a section boundary, one
+    /// large enough for altmap.
+    const SLOTS: [(u64, u64); 4] = [
+        (4 * GIB, 64 * MIB),
+        (4 * GIB + 64 * MIB, 64 * MIB),
+        (4 * GIB + 200 * MIB, 100 * MIB),
+        (5 * GIB, 256 * MIB),
+    ];
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Remap { slot: usize, altmap: bool },
+        Unmap { slot: usize },
+        Complete { slot: usize },
+        Pin { slot: usize, page: u64 },
+        Unpin { slot: usize, page: u64 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let slot = 0..SLOTS.len();
+        prop_oneof![
+            (slot.clone(), any::<bool>()).prop_map(|(slot, altmap)| Op::Remap { slot, altmap }),
+            slot.clone().prop_map(|slot| Op::Unmap { slot }),
+            slot.clone().prop_map(|slot| Op::Complete { slot }),
+            (slot.clone(), 0..4u64).prop_map(|(slot, page)| Op::Pin { slot, page }),
+            (slot, 0..4u64).prop_map(|(slot, page)| Op::Unpin { slot, page }),
+        ]
+    }
+
+    /// The model's view of a slot: its pins per page (4 pages watched), killed or not.
+    #[derive(Clone, Debug, Default)]
+    struct Slot {
+        pins: [u32; 4],
+        dying: bool,
+    }
+
+    /// The pfn of watched page `page` of a slot (past an altmap's memmap pages).
+    fn pfn(slot: usize, page: u64) -> u64 {
+        let (start, size) = SLOTS[slot];
+        (start + size) / mm::PAGE_SIZE - 1 - page * 97
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: if cfg!(miri) { 2 } else { 24 },
+            ..ProptestConfig::default()
+        })]
+        #[test]
+        fn random_sequences_match_the_model(ops in prop::collection::vec(op(), 1..40)) {
+            let mut m = machine();
+            let initial = snap(&m);
+            // Live slots in pagemap-index order, with their model state.
+            let mut live: Vec<(usize, Slot)> = Vec::new();
+            for o in ops {
+                let before = snap(&m);
+                let index = |slot: usize, live: &Vec<(usize, Slot)>| {
+                    live.iter().position(|(s, _)| *s == slot)
+                };
+                match o {
+                    Op::Remap { slot, altmap } => {
+                        let (start, size) = SLOTS[slot];
+                        let r = m.memremap_pages(start, size, MemremapOptions::new(size).altmap(altmap));
+                        match index(slot, &live) {
+                            Some(_) => prop_assert!(r.is_err()),
+                            None => {
+                                prop_assert_eq!(r, Ok(live.len()));
+                                live.push((slot, Slot::default()));
+                            }
+                        }
+                    }
+                    Op::Unmap { slot } => {
+                        let Some(i) = index(slot, &live) else {
+                            prop_assert!(m.memunmap_pages(live.len()).is_err());
+                            continue;
+                        };
+                        let pinned = live[i].1.pins.iter().filter(|&&c| c > 0).count() as u64;
+                        match m.memunmap_pages(i) {
+                            Ok(Memunmap::Done) => {
+                                prop_assert!(pinned == 0 && !live[i].1.dying);
+                                live.remove(i);
+                            }
+                            Ok(Memunmap::Waiting { pinned: n }) => {
+                                prop_assert!(!live[i].1.dying);
+                                prop_assert_eq!(n, pinned);
+                                live[i].1.dying = true;
+                            }
+                            Err(MemunmapError::AlreadyDying { pinned: n }) => {
+                                prop_assert!(live[i].1.dying);
+                                prop_assert_eq!(n, pinned);
+                            }
+                            Err(e) => {
+                                // A neighbour uses this range's on-device memmap.
+                                prop_assert!(e.to_string().contains("memmap is stored"), "{}", e);
+                                prop_assert_eq!(&snap(&m), &before);
+                            }
+                        }
+                    }
+                    Op::Complete { slot } => {
+                        let Some(i) = index(slot, &live) else { continue };
+                        let pinned = live[i].1.pins.iter().filter(|&&c| c > 0).count() as u64;
+                        let r = m.memunmap_complete(i);
+                        match (live[i].1.dying, pinned) {
+                            (false, _) => prop_assert_eq!(r, Err(MemunmapError::NotDying)),
+                            (true, 0) => {
+                                prop_assert_eq!(r, Ok(()));
+                                live.remove(i);
+                            }
+                            (true, n) => prop_assert_eq!(r, Err(MemunmapError::StillPinned { pinned: n })),
+                        }
+                    }
+                    Op::Pin { slot, page } => {
+                        let r = m.get_page(pfn(slot, page));
+                        match index(slot, &live) {
+                            None => prop_assert!(r.is_err()),
+                            Some(i) if live[i].1.dying => {
+                                prop_assert_eq!(r, Err(PageRefError::PagemapDying));
+                            }
+                            Some(i) => {
+                                let c = &mut live[i].1.pins[page as usize];
+                                *c += 1;
+                                prop_assert_eq!(r, Ok(*c + 1));
+                            }
+                        }
+                    }
+                    Op::Unpin { slot, page } => {
+                        let Some(i) = index(slot, &live) else {
+                            prop_assert!(m.put_page(pfn(slot, page)).is_err());
+                            continue;
+                        };
+                        let c = &mut live[i].1.pins[page as usize];
+                        let r = m.put_page(pfn(slot, page));
+                        if *c == 0 {
+                            prop_assert_eq!(r, Err(PageRefError::IdleDevicePage));
+                        } else {
+                            *c -= 1;
+                            prop_assert_eq!(r, Ok(*c + 1));
+                        }
+                        let released = live[i].1.dying && live[i].1.pins.iter().all(|&c| c == 0);
+                        prop_assert_eq!(m.pagemap_released(i), released);
+                    }
+                }
+                settle(&m);
+                prop_assert_eq!(m.pagemaps().len(), live.len());
+            }
+            // Take everything down: unpin all, complete or unmap each, from the last.
+            while let Some((slot, s)) = live.pop() {
+                let i = live.len();
+                for (page, &c) in s.pins.iter().enumerate() {
+                    for _ in 0..c {
+                        m.put_page(pfn(slot, page as u64)).unwrap();
+                    }
+                }
+                if s.dying {
+                    m.memunmap_complete(i).unwrap();
+                } else {
+                    prop_assert_eq!(m.memunmap_pages(i), Ok(Memunmap::Done));
+                }
+            }
+            settle(&m);
+            prop_assert_eq!(snap(&m), initial);
+        }
+    }
 }

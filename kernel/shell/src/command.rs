@@ -205,6 +205,31 @@ pub enum Command {
         /// The bytes to write.
         data: WriteData,
     },
+    /// `pmem pin DEV OFFSET`: take a reference on the device page holding byte OFFSET.
+    PmemPin {
+        /// Device number, 0..=[`MAX_PMEM_DEV`].
+        dev: u8,
+        /// Byte offset in the device (its page is pinned).
+        offset: u64,
+    },
+    /// `pmem unpin DEV OFFSET`: drop a reference `pmem pin` took.
+    PmemUnpin {
+        /// Device number, 0..=[`MAX_PMEM_DEV`].
+        dev: u8,
+        /// Byte offset in the device.
+        offset: u64,
+    },
+    /// `pmem disable DEV`: tear the device's pagemap down (memunmap_pages), at once or once
+    /// its pinned pages are released.
+    PmemDisable {
+        /// Device number, 0..=[`MAX_PMEM_DEV`].
+        dev: u8,
+    },
+    /// `pmem enable DEV`: map a disabled device again (memremap_pages).
+    PmemEnable {
+        /// Device number, 0..=[`MAX_PMEM_DEV`].
+        dev: u8,
+    },
     /// `stress N`: N random operations (0..=[`MAX_STRESS`]) on every online CPU at once, then
     /// a consistency check with the other CPUs stopped.
     Stress {
@@ -482,8 +507,37 @@ pub(crate) fn devmem<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> 
     Ok(Command::Devmem { addr, width, value })
 }
 
-/// `DEV` then `OFFSET`, shared by `pmem read` and `pmem write`.
+/// `DEV` then `OFFSET`, shared by `pmem read`, `write`, `pin` and `unpin`.
 fn dev_offset<'a>(args: &mut Args<'a>) -> Result<(u8, u64), ErrorKind<'a>> {
+    let dev = pmem_dev(args)?;
+    let offset = number(required(args, "OFFSET")?, "OFFSET", num::parse_size)?;
+    Ok((dev, offset))
+}
+
+pub(crate) fn pmem_pin<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let (dev, offset) = dev_offset(args)?;
+    Ok(Command::PmemPin { dev, offset })
+}
+
+pub(crate) fn pmem_unpin<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let (dev, offset) = dev_offset(args)?;
+    Ok(Command::PmemUnpin { dev, offset })
+}
+
+pub(crate) fn pmem_disable<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    Ok(Command::PmemDisable {
+        dev: pmem_dev(args)?,
+    })
+}
+
+pub(crate) fn pmem_enable<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    Ok(Command::PmemEnable {
+        dev: pmem_dev(args)?,
+    })
+}
+
+/// `DEV`: a pmem number, `0` or `pmem0`.
+fn pmem_dev<'a>(args: &mut Args<'a>) -> Result<u8, ErrorKind<'a>> {
     let token = required(args, "DEV")?;
     let digits = token.strip_prefix("pmem").unwrap_or(token);
     let dev = match num::parse_u64(digits) {
@@ -496,8 +550,7 @@ fn dev_offset<'a>(args: &mut Args<'a>) -> Result<(u8, u64), ErrorKind<'a>> {
             });
         }
     };
-    let offset = number(required(args, "OFFSET")?, "OFFSET", num::parse_size)?;
-    Ok((u8::try_from(dev).unwrap_or(u8::MAX), offset))
+    Ok(u8::try_from(dev).unwrap_or(u8::MAX))
 }
 
 pub(crate) fn pmem_read<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {

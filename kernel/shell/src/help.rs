@@ -194,6 +194,30 @@ pub static HELP: &[Spec] = &[
         parse: cmd::pmem_write,
     },
     Spec {
+        name: "pmem pin",
+        args: "DEV OFFSET",
+        about: "pin the page at OFFSET (get_page)",
+        parse: cmd::pmem_pin,
+    },
+    Spec {
+        name: "pmem unpin",
+        args: "DEV OFFSET",
+        about: "release a page pmem pin pinned",
+        parse: cmd::pmem_unpin,
+    },
+    Spec {
+        name: "pmem disable",
+        args: "DEV",
+        about: "unmap the device (waits for pins)",
+        parse: cmd::pmem_disable,
+    },
+    Spec {
+        name: "pmem enable",
+        args: "DEV",
+        about: "map a disabled device again",
+        parse: cmd::pmem_enable,
+    },
+    Spec {
         name: "stress",
         args: "N",
         about: "N random ops on every CPU, then check",
@@ -272,7 +296,18 @@ mod tests {
     #[test]
     fn help_topics() {
         let pmem: Vec<_> = help_lines(Some("pmem")).map(|s| s.name).collect();
-        assert_eq!(pmem, ["pmem list", "pmem read", "pmem write"]);
+        assert_eq!(
+            pmem,
+            [
+                "pmem list",
+                "pmem read",
+                "pmem write",
+                "pmem pin",
+                "pmem unpin",
+                "pmem disable",
+                "pmem enable"
+            ]
+        );
         assert_eq!(help_lines(None).count(), HELP.len());
         assert_eq!(help_lines(Some("nope")).count(), 0);
         assert_eq!(format!("{}", HELP[0].usage()), "help [COMMAND]");

@@ -400,11 +400,55 @@ fn devmem() {
 fn pmem_list_and_subcommands() {
     assert_eq!(
         err("pmem"),
-        "pmem: missing subcommand (list, read or write)"
+        "pmem: missing subcommand (list, read, write, pin, unpin, disable or enable)"
     );
     assert_eq!(
         err("pmem erase"),
-        "pmem: unknown subcommand 'erase' (list, read or write)"
+        "pmem: unknown subcommand 'erase' (list, read, write, pin, unpin, disable or enable)"
+    );
+}
+
+#[test]
+fn pmem_pin_unpin_disable_enable() {
+    assert_eq!(
+        ok("pmem pin 0 4K"),
+        Command::PmemPin {
+            dev: 0,
+            offset: 4096
+        }
+    );
+    assert_eq!(
+        ok("pmem unpin pmem1 0x2000"),
+        Command::PmemUnpin {
+            dev: 1,
+            offset: 0x2000
+        }
+    );
+    assert_eq!(ok("pmem disable pmem0"), Command::PmemDisable { dev: 0 });
+    assert_eq!(ok("pmem enable 3"), Command::PmemEnable { dev: 3 });
+    assert_eq!(
+        err("pmem pin 0"),
+        "pmem pin: missing OFFSET (usage: pmem pin DEV OFFSET)"
+    );
+    assert_eq!(
+        err("pmem unpin"),
+        "pmem unpin: missing DEV (usage: pmem unpin DEV OFFSET)"
+    );
+    assert_eq!(
+        err("pmem disable"),
+        "pmem disable: missing DEV (usage: pmem disable DEV)"
+    );
+    assert_eq!(
+        err("pmem enable 0 1"),
+        "pmem enable: too many arguments (usage: pmem enable DEV)"
+    );
+    assert_eq!(
+        err("pmem disable 256"),
+        "pmem disable: device 256 out of range (0-255)"
+    );
+    assert_eq!(
+        err("pmem pin x 0"),
+        "pmem pin: bad DEV 'x': invalid digit 'x'"
     );
 }
 
