@@ -3,7 +3,7 @@
 //! The crate owns the whole physical-page bookkeeping of the kernel and nothing that touches
 //! hardware. One [`Machine`] ([`machine`]) holds the machine-wide part: an early boot allocator
 //! with node ids ([`memblock`]), a sparse memmap of [`Page`] descriptors ([`sparse`]), device
-//! pagemaps ([`memremap`]), memory hotplug ([`hotplug`]) and the NUMA topology ([`numa`]). Each
+//! pagemaps ([`memremap`]), memory hotplug ([`memory_hotplug`], [`memory_block`], [`memory_hotremove`], [`migrate`], [`page_isolation`]) and the NUMA topology ([`numa`]). Each
 //! NUMA node is a [`PgData`] ([`node`]) with zones DMA / DMA32 / Normal / Device ([`zone`]),
 //! each zone a buddy allocator with a small order-0 page cache in front of it ([`buddy`],
 //! [`pcp`]). Boot is [`mm_init`], allocation [`page_alloc`]; an invariant checker ([`check`])
@@ -45,17 +45,21 @@ extern crate std;
 pub mod buddy;
 pub mod check;
 pub mod gfp;
-pub mod hotplug;
 pub mod machine;
 pub mod memblock;
+pub mod memory_block;
+pub mod memory_hotplug;
+pub mod memory_hotremove;
 pub mod memremap;
 pub mod memunmap;
+pub mod migrate;
 pub mod mm_init;
 pub mod movable;
 pub mod node;
 pub mod numa;
 pub mod page;
 pub mod page_alloc;
+pub mod page_isolation;
 pub mod page_ref;
 pub mod pcp;
 pub mod platform;
@@ -71,9 +75,11 @@ pub mod zone;
 
 pub use check::CheckError;
 pub use gfp::Gfp;
-pub use hotplug::{HotRange, HotplugError, OnlineCallbackToken, OnlinePageCallback, OnlineType};
 pub use machine::{BadPage, BadPageReason, InitError, Machine, PageRefError};
 pub use memblock::{Memblock, MemblockError};
+pub use memory_hotplug::{
+    HotRange, HotplugError, OnlineCallbackToken, OnlinePageCallback, OnlineType,
+};
 pub use memremap::{MemremapError, MemremapOptions, PageFreeFn, Pagemap};
 pub use memunmap::{Memunmap, MemunmapError, PagemapRef};
 pub use node::{PgData, ZoneRef};

@@ -237,11 +237,13 @@ impl<P: Platform> Machine<P> {
             return Err(bad(BadPageReason::InvalidPfn, flags));
         };
         page.set_refcount(0);
+        if flags.contains(PageFlags::MOVABLE) {
+            // A movable block's owner goes with it (`page->mapping` cleared).
+            page.set_pgmap_raw(0);
+        }
+        const FREED: u16 = PageFlags::HEAD.union(PageFlags::MOVABLE).bits();
         if order == 0 {
-            page.set_flags_and_order(
-                (page.flag_bits() & !PageFlags::HEAD.bits()) | PageFlags::PCP.bits(),
-                0,
-            );
+            page.set_flags_and_order((page.flag_bits() & !FREED) | PageFlags::PCP.bits(), 0);
             let mut pcp = ps.pcp.lock();
             pcp.push_page(&self.sparse, pfn, page);
             if pcp.count >= pcp.high {
@@ -249,7 +251,7 @@ impl<P: Platform> Machine<P> {
                 free_pcppages_bulk(&self.sparse, zone, &mut pcp, batch);
             }
         } else {
-            page.set_flags_and_order(page.flag_bits() & !PageFlags::HEAD.bits(), 0);
+            page.set_flags_and_order(page.flag_bits() & !FREED, 0);
             let mut areas = zone.areas.lock();
             zone.free_one_locked(&mut areas, &self.sparse, pfn, order);
         }

@@ -45,6 +45,12 @@ pub struct FakePlatform {
     pub fail_call: Option<u64>,
     /// `(start, len)` of every range unmapped.
     pub unmaps: Vec<(u64, u64)>,
+    /// What each page frame holds, one word per frame standing for its contents (frames
+    /// never written are absent): [`Platform::copy_pages`] moves words, so tests see data
+    /// follow a migration.
+    pub frames: spin::Mutex<alloc::collections::BTreeMap<u64, u64>>,
+    /// `(src, dst, count)` of every copy.
+    pub copies: spin::Mutex<Vec<(u64, u64, u64)>>,
     /// Threads [`Platform::parallel`] runs its work on, each playing a CPU `0..n` (0 or 1:
     /// once, on the calling thread).
     pub parallel_cpus: usize,
@@ -105,6 +111,18 @@ fn take_mapping(maps: &mut Vec<(u64, u64)>, start: u64, len: u64) -> Result<(), 
         .ok_or(MapError::Other("range not mapped"))?;
     maps.remove(i);
     Ok(())
+}
+
+impl FakePlatform {
+    /// Put `word` in frame `pfn` (what a user of the frame would write there).
+    pub fn write_frame(&self, pfn: u64, word: u64) {
+        self.frames.lock().insert(pfn, word);
+    }
+
+    /// What frame `pfn` holds (None: never written).
+    pub fn read_frame(&self, pfn: u64) -> Option<u64> {
+        self.frames.lock().get(&pfn).copied()
+    }
 }
 
 impl Platform for FakePlatform {
@@ -188,6 +206,17 @@ impl Platform for FakePlatform {
 
     fn zero_pages(&self, pfn: u64, count: u64) {
         self.zeroed.lock().push((pfn, count));
+    }
+
+    fn copy_pages(&self, src_pfn: u64, dst_pfn: u64, count: u64) {
+        let mut frames = self.frames.lock();
+        for i in 0..count {
+            match frames.get(&(src_pfn + i)).copied() {
+                Some(w) => frames.insert(dst_pfn + i, w),
+                None => frames.remove(&(dst_pfn + i)),
+            };
+        }
+        self.copies.lock().push((src_pfn, dst_pfn, count));
     }
 
     fn this_cpu(&self) -> usize {
