@@ -251,6 +251,22 @@ impl Platform for KernelPlatform {
         crate::smp::on_each_cpu(run, &raw const work as usize);
     }
 
+    fn copy_pages(&self, src_pfn: u64, dst_pfn: u64, count: u64) {
+        let len = mm::pfn_phys(count);
+        let (Some(src), Some(dst)) = (
+            paging::phys_to_virt(mm::pfn_phys(src_pfn), len),
+            paging::phys_to_virt(mm::pfn_phys(dst_pfn), len),
+        ) else {
+            log::error!("migration: pfn {src_pfn:#x} or {dst_pfn:#x} is not mapped");
+            return;
+        };
+        // Both blocks are RAM the memory manager holds while it migrates (the source
+        // still its owner's, the destination just allocated), mapped, and distinct
+        // blocks of the buddy allocator, so the ranges do not overlap.
+        // SAFETY: so both are valid for `len` bytes and nothing else writes them now.
+        unsafe { core::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, len as usize) };
+    }
+
     fn zero_pages(&self, pfn: u64, count: u64) {
         let (pa, len) = (mm::pfn_phys(pfn), mm::pfn_phys(count));
         if let Some(virt) = paging::phys_to_virt(pa, len) {
@@ -729,6 +745,49 @@ pub fn hotplug_scan(out: &mut String) {
     }
 }
 
+/// `hotplug offline N`: offline memory block N (Linux's `echo offline >
+/// /sys/devices/system/memory/memoryN/state`); a failure leaves it online and says
+/// why in Linux's words.
+pub fn hotplug_offline(out: &mut String, nr: u64) {
+    match with(|n| n.offline_memory_block(nr)) {
+        Some(Ok(pages)) => {
+            let _ = writeln!(
+                out,
+                "hotplug: memory{nr} offline: {pages} pages ({} MiB) no longer managed",
+                pages >> 8
+            );
+        }
+        Some(Err(mm::HotplugError::Offline(f))) => {
+            let _ = writeln!(out, "{f}\nhotplug: memory{nr} stays online");
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(out, "hotplug: offline memory{nr}: {e}");
+        }
+        None => {}
+    }
+}
+
+/// `hotplug online N`: online memory block N into the zone of its address.
+pub fn hotplug_online(out: &mut String, nr: u64) {
+    match with(|n| {
+        n.online_memory_block(nr)
+            .map(|pages| (pages, n.memory_block(nr)))
+    }) {
+        Some(Ok((pages, b))) => {
+            let _ = writeln!(
+                out,
+                "hotplug: memory{nr} online in zone {}: {pages} pages ({} MiB) managed",
+                b.map_or("?", |b| b.valid_zones()),
+                pages >> 8
+            );
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(out, "hotplug: online memory{nr}: {e}");
+        }
+        None => {}
+    }
+}
+
 /// The `cpus` command: every CPU the MADT lists (Linux's possible CPUs), with its
 /// APIC id, NUMA node (the SRAT's) and state. Only the boot CPU runs: the others
 /// are present but not started until SMP bring-up exists.
@@ -781,8 +840,10 @@ fn dimm_node(numa: &firmware::numa::NumaLayout, slot: &memhp::Slot, out: &mut St
     }
 }
 
-/// List the hotplug slots and the hot-added ranges.
+/// List the memory blocks (as /sys/devices/system/memory shows them), then the
+/// hotplug slots.
 pub fn hotplug_list(out: &mut String) {
+    with_shared(|n| n.write_memory_blocks(out));
     let slots = memhp::slots();
     if slots.is_empty() {
         out.push_str("hotplug: no memory-hotplug slots with a DIMM\n");

@@ -151,7 +151,11 @@ pub enum Command {
         zone: Option<Zone>,
         /// Where to allocate.
         policy: NodePolicy,
+        /// `movable`: the shell's table owns the block and may move it (migration).
+        movable: bool,
     },
+    /// `alloc`: list the blocks `alloc` holds (their current pfns: migration moves them).
+    AllocList,
     /// `numa`: the nodes, their CPUs, sizes and distances (as `numactl --hardware`).
     Numa,
     /// `cpus`: the CPUs the MADT lists, with APIC id, node and state.
@@ -171,8 +175,18 @@ pub enum Command {
     },
     /// `hotplug scan`: look for hot-added memory and online it.
     HotplugScan,
-    /// `hotplug list`: list the hotplug slots.
+    /// `hotplug list`: list the memory blocks and the hotplug slots.
     HotplugList,
+    /// `hotplug offline N`: offline memory block N.
+    HotplugOffline {
+        /// The block number (`memoryN`).
+        block: u64,
+    },
+    /// `hotplug online N`: online memory block N.
+    HotplugOnline {
+        /// The block number.
+        block: u64,
+    },
     /// `devmem ADDR [WIDTH [VALUE]]`: read, or write if `value` is set. `addr` is a
     /// multiple of the width and `addr + width - 1 <= MAX_PHYS_ADDR`; the value fits.
     Devmem {
@@ -325,11 +339,19 @@ pub(crate) fn page<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
 }
 
 pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    if args.clone().next().is_none() {
+        return Ok(Command::AllocList);
+    }
     let order = order(args)?;
     let (mut zone, mut node, mut thisnode, mut interleave) = (None, None, false, false);
+    let mut movable = false;
     let mut first = true;
     while let Some(t) = args.next() {
         let is = |w: &str| t.eq_ignore_ascii_case(w);
+        if is("movable") && !movable {
+            movable = true;
+            continue;
+        }
         let z = [
             ("dma", Zone::Dma),
             ("dma32", Zone::Dma32),
@@ -353,6 +375,7 @@ pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
         } else if is("interleave") && node.is_none() && !thisnode && !interleave {
             interleave = true;
         } else if z.is_some()
+            || is("movable")
             || is("node")
             || t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("node="))
             || is("thisnode")
@@ -361,17 +384,17 @@ pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
             return Err(ErrorKind::BadChoice {
                 what: "combination with",
                 token: t,
-                choices: "the zone comes first; node, thisnode, interleave once each; \
-                          interleave with neither node nor thisnode",
+                choices: "the zone comes first; node, thisnode, interleave, movable once \
+                          each; interleave with neither node nor thisnode",
             });
         } else {
             return Err(ErrorKind::BadChoice {
                 what: if first { "zone" } else { "alloc option" },
                 token: t,
                 choices: if first {
-                    "dma, dma32, normal, node N, thisnode or interleave"
+                    "dma, dma32, normal, node N, thisnode, interleave or movable"
                 } else {
-                    "node N, thisnode or interleave"
+                    "node N, thisnode, interleave or movable"
                 },
             });
         }
@@ -386,6 +409,7 @@ pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
         order,
         zone,
         policy,
+        movable,
     })
 }
 
@@ -425,6 +449,15 @@ pub(crate) fn meminfo<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>>
     let node = args.next().map(node_token).transpose()?;
     Ok(Command::Meminfo { node })
 }
+
+/// `hotplug offline N` / `hotplug online N`: a memory block number.
+pub(crate) fn memory_block<'a>(args: &mut Args<'a>) -> Result<u64, ErrorKind<'a>> {
+    let value = number(required(args, "N")?, "block", num::parse_u64)?;
+    in_range(value, "block", (0, MAX_BLOCK), false)
+}
+
+/// Highest memory block number (128 MiB blocks of the 52-bit physical address space).
+pub const MAX_BLOCK: u64 = (1 << (52 - 27)) - 1;
 
 pub(crate) fn free<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
     let pfn = pfn(args)?;

@@ -28,7 +28,7 @@ pub struct Spec {
 const USAGE_WIDTH: usize = 31;
 
 impl Spec {
-    /// `name args`, e.g. `alloc ORDER [ZONE] [POLICY]`.
+    /// `name args`, e.g. `alloc [ORDER [ZONE] [POLICY]]`.
     pub fn usage(&self) -> impl fmt::Display + '_ {
         Usage(self)
     }
@@ -123,8 +123,8 @@ pub static HELP: &[Spec] = &[
     },
     Spec {
         name: "alloc",
-        args: "ORDER [ZONE] [POLICY]",
-        about: "allocate 2^ORDER pages (ORDER 0-10)",
+        args: "[ORDER [ZONE] [POLICY]]",
+        about: "allocate 2^ORDER pages (0-10); alone: list",
         parse: cmd::alloc,
     },
     Spec {
@@ -160,8 +160,28 @@ pub static HELP: &[Spec] = &[
     Spec {
         name: "hotplug list",
         args: "",
-        about: "list the memory hotplug slots",
+        about: "list the memory blocks and hotplug slots",
         parse: |_| Ok(Command::HotplugList),
+    },
+    Spec {
+        name: "hotplug offline",
+        args: "N",
+        about: "offline memory block N (moving movable pages)",
+        parse: |a| {
+            Ok(Command::HotplugOffline {
+                block: cmd::memory_block(a)?,
+            })
+        },
+    },
+    Spec {
+        name: "hotplug online",
+        args: "N",
+        about: "online memory block N",
+        parse: |a| {
+            Ok(Command::HotplugOnline {
+                block: cmd::memory_block(a)?,
+            })
+        },
     },
     Spec {
         name: "devmem",
@@ -220,6 +240,7 @@ pub static HELP_NOTES: &[&str] = &[
     "DEV is a pmem number (0 or pmem0). BYTES: hex bytes (de ad 0f) or \"any text\".",
     "N is 0-10000000. Keys: Backspace, Ctrl-C drops the line, Up/Down for history.",
     "ZONE: dma, dma32, normal. POLICY: node N (or node=N) [thisnode], or interleave.",
+    "alloc ... movable: the block may be migrated (hotplug offline moves it).",
 ];
 
 /// The rows `help` prints: all of them, or those of one command (`help pmem`).
@@ -249,7 +270,7 @@ mod tests {
         }
         assert_eq!(
             lines[9],
-            "alloc ORDER [ZONE] [POLICY]     - allocate 2^ORDER pages (ORDER 0-10)"
+            "alloc [ORDER [ZONE] [POLICY]]   - allocate 2^ORDER pages (0-10); alone: list"
         );
     }
 

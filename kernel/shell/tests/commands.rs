@@ -128,6 +128,7 @@ fn alloc() {
             order: 0,
             zone: None,
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(
@@ -136,6 +137,7 @@ fn alloc() {
             order: 10,
             zone: None,
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(
@@ -144,6 +146,7 @@ fn alloc() {
             order: 10,
             zone: Some(Zone::Normal),
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(
@@ -152,6 +155,7 @@ fn alloc() {
             order: 3,
             zone: Some(Zone::Dma),
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(
@@ -160,6 +164,7 @@ fn alloc() {
             order: 3,
             zone: Some(Zone::Dma32),
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(
@@ -168,6 +173,7 @@ fn alloc() {
             order: 3,
             zone: Some(Zone::Normal),
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(err("alloc 11"), "alloc: order 11 out of range (0-10)");
@@ -175,17 +181,39 @@ fn alloc() {
         err("alloc 18446744073709551615"),
         "alloc: order 18446744073709551615 out of range (0-10)"
     );
+    assert_eq!(ok("alloc"), Command::AllocList);
     assert_eq!(
-        err("alloc"),
-        "alloc: missing ORDER (usage: alloc ORDER [ZONE] [POLICY])"
+        ok("alloc 2 movable dma32"),
+        Command::Alloc {
+            order: 2,
+            zone: Some(Zone::Dma32),
+            policy: LOCAL,
+            movable: true,
+        }
+    );
+    assert_eq!(
+        ok("alloc 0 node 1 MOVABLE"),
+        Command::Alloc {
+            order: 0,
+            zone: None,
+            policy: NodePolicy::Node {
+                node: Some(1),
+                thisnode: false
+            },
+            movable: true,
+        }
+    );
+    assert_eq!(
+        err("alloc 0 movable movable"),
+        "alloc: unknown combination with 'movable' (the zone comes first; node, thisnode, interleave, movable once each; interleave with neither node nor thisnode)"
     );
     assert_eq!(
         err("alloc 1 dma extra"),
-        "alloc: unknown alloc option 'extra' (node N, thisnode or interleave)"
+        "alloc: unknown alloc option 'extra' (node N, thisnode, interleave or movable)"
     );
     assert_eq!(
         err("alloc 1 device"),
-        "alloc: unknown zone 'device' (dma, dma32, normal, node N, thisnode or interleave)"
+        "alloc: unknown zone 'device' (dma, dma32, normal, node N, thisnode, interleave or movable)"
     );
     assert_eq!(
         ok("alloc 2 dma32 node 1 thisnode"),
@@ -196,6 +224,7 @@ fn alloc() {
                 node: Some(1),
                 thisnode: true
             },
+            movable: false,
         }
     );
     assert_eq!(
@@ -207,6 +236,7 @@ fn alloc() {
                 node: None,
                 thisnode: true
             },
+            movable: false,
         }
     );
     assert_eq!(
@@ -215,12 +245,13 @@ fn alloc() {
             order: 0,
             zone: None,
             policy: NodePolicy::Interleave,
+            movable: false,
         }
     );
     assert_eq!(err("alloc 0 node 64"), "alloc: node 64 out of range (0-63)");
     assert_eq!(
         err("alloc 0 node"),
-        "alloc: missing NODE (usage: alloc ORDER [ZONE] [POLICY])"
+        "alloc: missing NODE (usage: alloc [ORDER [ZONE] [POLICY]])"
     );
     for bad in [
         "alloc 0 node 1 interleave",
@@ -258,6 +289,7 @@ fn numa_views() {
                 node: Some(2),
                 thisnode: true
             },
+            movable: false,
         }
     );
     assert_eq!(
@@ -309,10 +341,33 @@ fn free() {
 
 #[test]
 fn hotplug() {
-    assert_eq!(err("hotplug"), "hotplug: missing subcommand (scan or list)");
+    assert_eq!(
+        err("hotplug"),
+        "hotplug: missing subcommand (scan, list, offline or online)"
+    );
     assert_eq!(
         err("hotplug add"),
-        "hotplug: unknown subcommand 'add' (scan or list)"
+        "hotplug: unknown subcommand 'add' (scan, list, offline or online)"
+    );
+    assert_eq!(
+        ok("hotplug offline 33"),
+        Command::HotplugOffline { block: 33 }
+    );
+    assert_eq!(
+        ok("hotplug online 0x21"),
+        Command::HotplugOnline { block: 33 }
+    );
+    assert_eq!(
+        err("hotplug offline"),
+        "hotplug offline: missing N (usage: hotplug offline N)"
+    );
+    assert_eq!(
+        err("hotplug online 33554432"),
+        "hotplug online: block 33554432 out of range (0-33554431)"
+    );
+    assert_eq!(
+        err("hotplug online x"),
+        "hotplug online: bad block 'x': invalid digit 'x'"
     );
 }
 
