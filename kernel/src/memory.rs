@@ -758,7 +758,16 @@ pub fn hotplug_offline(out: &mut String, nr: u64) {
             );
         }
         Some(Err(mm::HotplugError::Offline(f))) => {
-            let _ = writeln!(out, "{f}\nhotplug: memory{nr} stays online");
+            // Linux's lines (dump_page, "memory offlining ... failed due to ...") are
+            // in the log, which the console shows too.
+            let _ = writeln!(
+                out,
+                "hotplug: memory{nr} stays online: offlining failed due to {}{}",
+                f.reason,
+                f.page
+                    .map(|p| alloc::format!(" (pfn {:#x}: {})", p.pfn, p.reason))
+                    .unwrap_or_default()
+            );
         }
         Some(Err(e)) => {
             let _ = writeln!(out, "hotplug: offline memory{nr}: {e}");
