@@ -776,17 +776,18 @@ pub fn hotplug_offline(out: &mut String, nr: u64) {
     }
 }
 
-/// `hotplug online N`: online memory block N into the zone of its address.
-pub fn hotplug_online(out: &mut String, nr: u64) {
+/// `hotplug online N [movable|kernel]`: online memory block N into the zone
+/// `online_type` picks (Linux's default online policy for `Online`).
+pub fn hotplug_online(out: &mut String, nr: u64, online_type: mm::OnlineType) {
     match with(|n| {
-        n.online_memory_block(nr)
-            .map(|pages| (pages, n.memory_block(nr)))
+        n.online_memory_block_type(nr, online_type)
+            .map(|pages| (pages, n.memory_block(nr).and_then(|b| b.zone)))
     }) {
-        Some(Ok((pages, b))) => {
+        Some(Ok((pages, zone))) => {
             let _ = writeln!(
                 out,
                 "hotplug: memory{nr} online in zone {}: {pages} pages ({} MiB) managed",
-                b.map_or("?", |b| b.valid_zones()),
+                zone.map_or("none", |z| z.name()),
                 pages >> 8
             );
         }

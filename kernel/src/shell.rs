@@ -6,7 +6,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
-use shell::command::{self, Command, NodePolicy, Zone};
+use shell::command::{self, Command, NodePolicy, OnlineZone, Zone};
 use shell::line::{Editor, Event, TOO_LONG};
 
 use crate::memory;
@@ -175,6 +175,10 @@ fn run_command(cmd: Command, out: &mut String) {
                 Some(Zone::Dma32) => mm::Gfp::DMA32,
                 Some(Zone::Normal) | None => mm::Gfp::KERNEL,
             } | mm::Gfp::NOWARN;
+            if movable {
+                // What user pages use (GFP_HIGHUSER_MOVABLE): ZONE_MOVABLE first.
+                gfp |= mm::Gfp::HIGHUSER_MOVABLE;
+            }
             let order = u32::from(order);
             let res = memory::with(|n| {
                 let owner = if movable {
@@ -296,7 +300,15 @@ fn run_command(cmd: Command, out: &mut String) {
         Command::HotplugScan => memory::hotplug_scan(out),
         Command::HotplugList => memory::hotplug_list(out),
         Command::HotplugOffline { block } => memory::hotplug_offline(out, block),
-        Command::HotplugOnline { block } => memory::hotplug_online(out, block),
+        Command::HotplugOnline { block, zone } => memory::hotplug_online(
+            out,
+            block,
+            match zone {
+                OnlineZone::Default => mm::OnlineType::Online,
+                OnlineZone::Kernel => mm::OnlineType::Kernel,
+                OnlineZone::Movable => mm::OnlineType::Movable,
+            },
+        ),
         Command::Devmem { addr, width, value } => {
             crate::devmem::command(out, addr, width.bytes(), value)
         }

@@ -182,10 +182,13 @@ pub enum Command {
         /// The block number (`memoryN`).
         block: u64,
     },
-    /// `hotplug online N`: online memory block N.
+    /// `hotplug online N [movable|kernel]`: online memory block N.
     HotplugOnline {
         /// The block number.
         block: u64,
+        /// `movable` (ZONE_MOVABLE), `kernel` (the kernel zone of its address), or neither
+        /// (Linux's default online policy).
+        zone: OnlineZone,
     },
     /// `devmem ADDR [WIDTH [VALUE]]`: read, or write if `value` is set. `addr` is a
     /// multiple of the width and `addr + width - 1 <= MAX_PHYS_ADDR`; the value fits.
@@ -454,6 +457,35 @@ pub(crate) fn meminfo<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>>
 pub(crate) fn memory_block<'a>(args: &mut Args<'a>) -> Result<u64, ErrorKind<'a>> {
     let value = number(required(args, "N")?, "block", num::parse_u64)?;
     in_range(value, "block", (0, MAX_BLOCK), false)
+}
+
+/// The zone `hotplug online` asks for (Linux's online / online_kernel / online_movable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnlineZone {
+    /// The default policy.
+    Default,
+    /// `kernel`.
+    Kernel,
+    /// `movable`.
+    Movable,
+}
+
+/// `hotplug online N [movable|kernel]`.
+pub(crate) fn hotplug_online<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let block = memory_block(args)?;
+    let zone = match args.next() {
+        None => OnlineZone::Default,
+        Some(t) if t.eq_ignore_ascii_case("movable") => OnlineZone::Movable,
+        Some(t) if t.eq_ignore_ascii_case("kernel") => OnlineZone::Kernel,
+        Some(token) => {
+            return Err(ErrorKind::BadChoice {
+                what: "zone",
+                token,
+                choices: "movable or kernel",
+            });
+        }
+    };
+    Ok(Command::HotplugOnline { block, zone })
 }
 
 /// Highest memory block number (128 MiB blocks of the 52-bit physical address space).

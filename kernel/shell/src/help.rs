@@ -175,13 +175,9 @@ pub static HELP: &[Spec] = &[
     },
     Spec {
         name: "hotplug online",
-        args: "N",
-        about: "online memory block N",
-        parse: |a| {
-            Ok(Command::HotplugOnline {
-                block: cmd::memory_block(a)?,
-            })
-        },
+        args: "N [ZONE]",
+        about: "online block N (ZONE: movable, kernel)",
+        parse: cmd::hotplug_online,
     },
     Spec {
         name: "devmem",

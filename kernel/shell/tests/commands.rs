@@ -1,6 +1,6 @@
 //! Good and bad forms of every command, with the exact error lines.
 
-use shell::command::{Command, MAX_WRITE, NodePolicy, Width, WriteData, Zone, parse};
+use shell::command::{Command, MAX_WRITE, NodePolicy, OnlineZone, Width, WriteData, Zone, parse};
 use shell::error::ErrorKind;
 use shell::help::HELP;
 
@@ -355,7 +355,32 @@ fn hotplug() {
     );
     assert_eq!(
         ok("hotplug online 0x21"),
-        Command::HotplugOnline { block: 33 }
+        Command::HotplugOnline {
+            block: 33,
+            zone: OnlineZone::Default
+        }
+    );
+    assert_eq!(
+        ok("hotplug online 33 Movable"),
+        Command::HotplugOnline {
+            block: 33,
+            zone: OnlineZone::Movable
+        }
+    );
+    assert_eq!(
+        ok("hotplug online 33 kernel"),
+        Command::HotplugOnline {
+            block: 33,
+            zone: OnlineZone::Kernel
+        }
+    );
+    assert_eq!(
+        err("hotplug online 33 dma"),
+        "hotplug online: unknown zone 'dma' (movable or kernel)"
+    );
+    assert_eq!(
+        err("hotplug online 33 movable x"),
+        "hotplug online: too many arguments (usage: hotplug online N [ZONE])"
     );
     assert_eq!(
         err("hotplug offline"),
