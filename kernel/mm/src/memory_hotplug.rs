@@ -30,6 +30,7 @@ use crate::memremap::{
 };
 use crate::page::{Page, PageFlags};
 use crate::platform::{MapError, Platform};
+use crate::section_remove::{HoleRuns, RemoveError};
 use crate::sparse::SparseError;
 use crate::zone::ZoneId;
 use crate::{MAX_ORDER, MAX_PFN_LIMIT, PAGE_SIZE, pfn_down};
@@ -112,6 +113,8 @@ pub enum HotplugError {
     },
     /// offline_pages failed; nothing changed.
     Offline(OfflineFailure),
+    /// remove_memory could not take the sections out or unmap the range; nothing changed.
+    Remove(RemoveError),
 }
 
 impl fmt::Display for HotplugError {
@@ -151,6 +154,7 @@ impl fmt::Display for HotplugError {
                 zone.name()
             ),
             Self::Offline(o) => write!(f, "{o}"),
+            Self::Remove(e) => write!(f, "{e}"),
         }
     }
 }
@@ -238,6 +242,9 @@ pub(crate) struct HotplugState<P: Platform> {
     callback: Option<(OnlinePageCallback<P>, OnlineCallbackToken)>,
     next_token: u64,
     pub(crate) ranges: Vec<HotRange>,
+    /// The struct pages each range had in sections present before it (holes), by range
+    /// start pfn, to put back when remove_memory takes the range away.
+    pub(crate) holes: Vec<(u64, HoleRuns)>,
     /// The pfn range online_pages is handing to the callback right now.
     onlining: Option<(u64, u64)>,
 }
@@ -248,6 +255,7 @@ impl<P: Platform> HotplugState<P> {
             callback: None,
             next_token: 1,
             ranges: Vec::new(),
+            holes: Vec::new(),
             onlining: None,
         }
     }
@@ -272,6 +280,7 @@ impl<P: Platform> Machine<P> {
             let _ = self.memblock.remove(start, size);
             return Err(HotplugError::Map(e));
         }
+        let holes = self.save_holes(spfn, epfn);
         let added = match add_sections(self, spfn, epfn, MemmapSource::InRange, nid) {
             Ok(a) => a,
             Err(e) => {
@@ -310,6 +319,7 @@ impl<P: Platform> Machine<P> {
             movable: false,
             nid,
         });
+        self.hotplug.holes.push((spfn, holes));
         self.debug_check();
         Ok(())
     }

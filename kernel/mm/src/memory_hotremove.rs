@@ -1,5 +1,6 @@
-//! Memory hot-remove, first half: `offline_pages` for one memory block (Linux's
-//! `mm/memory_hotplug.c`, `offline_pages` and `memory_block_offline`).
+//! Memory hot-remove (Linux's `mm/memory_hotplug.c`): `offline_pages` for one memory block
+//! (`memory_block_offline`) and `remove_memory` for a hot-added range whose blocks are all
+//! offline.
 //!
 //! Offlining block `N` ([`Machine::offline_memory_block`]):
 //! 1. the block must be online and all its RAM in one zone of one node ("mixed zones");
@@ -12,8 +13,9 @@
 //!    "isolation failed" or "migration failure");
 //! 4. on success every page of the block is offline (reserved, not present): the free and
 //!    migrated-from pages leave `managed` and `present`, the range's own memmap (memmap on
-//!    memory) stays in place, reserved, and leaves `present` only; zonelists and watermarks
-//!    are rebuilt (`init_per_zone_wmark_min`).
+//!    memory) stays in place, reserved, and leaves `present` only; the zone's span shrinks
+//!    when the block was at either end of it (`remove_pfn_range_from_zone`); zonelists and
+//!    watermarks are rebuilt (`init_per_zone_wmark_min`).
 //!
 //! Any failure undoes everything: the blocks migrated so far are moved back (their owners
 //! told again), the held free blocks go back to the free lists, so counters, owners' pfns
@@ -23,6 +25,15 @@
 //!
 //! The failure is reported in Linux's words: the page as `dump_page` prints it, then
 //! `memory offlining [mem 0x...-0x...] failed due to REASON`.
+//!
+//! [`Machine::remove_memory`] (Linux's `remove_memory` / `try_remove_memory`) refuses a range
+//! with a block still online ("memory block N is online" there); otherwise
+//! `arch_remove_memory` ([`section_remove`](crate::section_remove)) takes out the sections
+//! only the range used, unmaps the range with a TLB flush on every CPU and gives their memmap
+//! back (the range's own memmap on memory with it); pages of the range in sections that stay
+//! become the holes they were; the range leaves memblock (System RAM) and the hotplug list.
+//! `max_pfn` stays where it is, as on x86-64 Linux, which never lowers it on hot-remove.
+//! Every step that can fail comes before anything changes.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -229,10 +240,60 @@ impl<P: Platform> Machine<P> {
         let zone = self.zone_mut(b.nid, zid);
         zone.present -= present;
         zone.managed -= managed;
+        self.shrink_zone_span(b.nid, zid, spfn, epfn);
         self.refresh_hot_ranges();
         self.build_all_zonelists();
         self.setup_per_zone_wmarks();
         self.debug_check();
         Ok(managed)
+    }
+
+    /// `remove_memory`: take away the hot-added range `[start, start + size)` (exactly as
+    /// added), whose blocks must all be offline. See the module documentation. Returns the
+    /// bytes of memmap given back.
+    pub fn remove_memory(&mut self, start: u64, size: u64) -> Result<u64, HotplugError> {
+        let (spfn, epfn) = (
+            start >> crate::PAGE_SHIFT,
+            start.saturating_add(size) >> crate::PAGE_SHIFT,
+        );
+        let idx = self
+            .hotplug
+            .ranges
+            .iter()
+            .position(|r| {
+                crate::pfn_phys(r.start_pfn) == start
+                    && r.end_pfn - r.start_pfn == size >> crate::PAGE_SHIFT
+            })
+            .ok_or(HotplugError::NotAdded)?;
+        // check_memblock_offlined_cb
+        if let Some(pfn) = (spfn..epfn).find(|&pfn| {
+            self.sparse.page(pfn).is_some_and(|p| {
+                !p.flags()
+                    .intersects(PageFlags::OFFLINE.union(PageFlags::HOLE))
+            })
+        }) {
+            let nr = crate::sparse::pfn_to_section_nr(pfn);
+            log::warn!("memory block {nr} is online: remove_memory refused");
+            return Err(HotplugError::BlockOnline { nr });
+        }
+        let released = self
+            .arch_remove_memory(start, size)
+            .map_err(HotplugError::Remove)?;
+        let r = self.hotplug.ranges.remove(idx);
+        let holes = self
+            .hotplug
+            .holes
+            .iter()
+            .position(|h| h.0 == r.start_pfn)
+            .map(|i| self.hotplug.holes.remove(i).1)
+            .unwrap_or_default();
+        self.restore_holes(&holes, spfn, epfn, r.nid);
+        if let Err(e) = self.memblock.remove(start, size) {
+            log::error!("remove_memory: memblock: {e}");
+        }
+        // release_sections took the buddy blocks off the memmap count already.
+        self.memmap_ram_bytes -= released.in_range_bytes;
+        self.debug_check();
+        Ok(released.buddy_bytes + released.in_range_bytes)
     }
 }

@@ -1,4 +1,4 @@
-//! Property test: random sequences of hot-add, online (default, kernel, movable), offline,
+//! Property test: random sequences of hot-add, online (default, kernel, movable), offline, remove,
 //! allocations (movable or not) and frees against a simple model of the blocks and the live
 //! allocations, with the invariant checker after every step. A failed operation must leave
 //! everything as it was; an offline fails exactly when the block holds an allocation without
@@ -32,6 +32,7 @@ enum Op {
     Offline { block: u64 },
     Alloc { order: u32, movable: bool, gfp: u8 },
     Free { index: usize },
+    Remove { slot: u64 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -43,6 +44,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (0u32..=4, any::<bool>(), 0u8..3)
             .prop_map(|(order, movable, gfp)| Op::Alloc { order, movable, gfp }),
         5 => any::<usize>().prop_map(|index| Op::Free { index }),
+        2 => (0..SLOTS).prop_map(|slot| Op::Remove { slot }),
     ]
 }
 
@@ -190,6 +192,26 @@ impl Model {
                     } else {
                         self.plain.push((pfn, order));
                     }
+                }
+            }
+            Op::Remove { slot } => {
+                let nr = Self::block_of(slot * 2);
+                let offline = [nr, nr + 1].iter().all(|&b| {
+                    n.memory_block(b)
+                        .is_some_and(|b| b.state == BlockState::Offline)
+                });
+                let r = n.remove_memory(slot_base(slot), SLOT_SIZE);
+                match (self.added[slot as usize], offline, &r) {
+                    (false, _, Err(HotplugError::NotAdded))
+                    | (true, false, Err(HotplugError::BlockOnline { .. })) => {
+                        assert_eq!(snapshot(n, self.owner), before)
+                    }
+                    (true, true, Ok(_)) => {
+                        assert_eq!(n.memory_block(nr), None);
+                        assert!(!n.pfn_valid(slot_base(slot) >> 12));
+                        self.added[slot as usize] = false;
+                    }
+                    other => panic!("remove slot {slot}: {other:?}"),
                 }
             }
             Op::Free { index } => {
