@@ -302,3 +302,36 @@ pub fn settle<P: Platform>(n: &Machine<P>) {
     assert_eq!(n.device_pfns_in_free_lists(), 0);
     n.check().unwrap();
 }
+
+/// What a failed hotplug operation must leave as it was, as text to compare: every zone's
+/// span and counters and watermarks, the memory blocks, the hot-added ranges, memmap bytes,
+/// memblock's RAM, the present sections, and the fake platform's state (not `max_pfn`,
+/// which hot-remove leaves where it is).
+pub fn hotplug_state(n: &Machine<FakePlatform>) -> alloc::string::String {
+    use core::fmt::Write;
+    let mut s = alloc::string::String::new();
+    for z in n.zones() {
+        let _ = writeln!(
+            s,
+            "{} {} {} {} {} {} {:?}",
+            z.name(),
+            z.start_pfn(),
+            z.spanned(),
+            z.present(),
+            z.managed(),
+            z.free_pages(),
+            z.watermarks()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{:?}\n{:?}\n{}\n{:?}\n{}\n{:?}",
+        n.memory_blocks(),
+        n.hotplug_ranges(),
+        n.memmap_ram_bytes(),
+        n.memblock().memory().regions(),
+        n.sparse().present_sections(),
+        n.platform().state()
+    );
+    s
+}

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use mm::memory_block::BlockState;
 use mm::migrate::{MigrateError, MovableOps, MovableOwner};
-use mm::testing::{FakePlatform, pc_node};
+use mm::testing::{FakePlatform, hotplug_state, pc_node};
 use mm::{Gfp, HotplugError, Machine, OnlineType};
 use proptest::prelude::*;
 
@@ -69,26 +69,7 @@ impl MovableOps for Owner {
 
 /// What a failed operation must not change.
 fn snapshot(n: &Machine<FakePlatform>, owner: &Owner) -> String {
-    let mut s = String::new();
-    for z in n.zones() {
-        s += &format!(
-            "{} {} {} {} {} {:?}\n",
-            z.name(),
-            z.spanned(),
-            z.present(),
-            z.managed(),
-            z.free_pages(),
-            z.watermarks()
-        );
-    }
-    s += &format!(
-        "{:?}\n{:?}\n{}\n{:?}\n",
-        n.memory_blocks(),
-        n.hotplug_ranges(),
-        n.max_pfn(),
-        owner.0.lock().unwrap()
-    );
-    s
+    format!("{}{:?}\n", hotplug_state(n), owner.0.lock().unwrap())
 }
 
 struct Model {

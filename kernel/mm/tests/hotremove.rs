@@ -3,11 +3,10 @@
 //! add/remove cycles, and every failing platform call of add / online / offline / remove.
 
 use std::format;
-use std::string::String;
 use std::sync::Mutex;
 
 use mm::migrate::{MovableOps, MovableOwner};
-use mm::testing::{FakePlatform, pc_node, settle};
+use mm::testing::{FakePlatform, hotplug_state, pc_node, settle};
 use mm::{Gfp, HotplugError, Machine, MemremapOptions, ZoneId};
 
 const MIB: u64 = 1 << 20;
@@ -34,39 +33,12 @@ fn owner(n: &mut Machine<FakePlatform>) -> (&'static Owner, MovableOwner) {
     (o, h)
 }
 
-/// Counters, spans, blocks, ranges, memblock's RAM and the platform's state.
-fn state(n: &Machine<FakePlatform>) -> String {
-    let mut s = String::new();
-    for z in n.zones() {
-        s += &format!(
-            "{} {} {} {} {} {} {:?}\n",
-            z.name(),
-            z.start_pfn(),
-            z.spanned(),
-            z.present(),
-            z.managed(),
-            z.free_pages(),
-            z.watermarks()
-        );
-    }
-    s += &format!(
-        "{:?}\n{:?}\n{}\n{:?}\n{}\n{:?}\n",
-        n.memory_blocks(),
-        n.hotplug_ranges(),
-        n.memmap_ram_bytes(),
-        n.memblock().memory().regions(),
-        n.sparse().present_sections(),
-        n.platform().state()
-    );
-    s
-}
-
 #[test]
 fn offline_and_remove_leave_the_machine_as_before_the_hot_add() {
     let mut n = pc_node(64);
     let (o, h) = owner(&mut n);
     n.drain_all_pages();
-    let before = state(&n);
+    let before = hotplug_state(&n);
     let total = n.totalram_pages();
     let max_pfn = n.max_pfn();
     n.add_and_online_memory(0, 4 * GIB, 256 * MIB).unwrap();
@@ -81,12 +53,12 @@ fn offline_and_remove_leave_the_machine_as_before_the_hot_add() {
         Err(HotplugError::BlockOnline { nr: BLOCK_4G })
     );
     n.offline_memory_block(BLOCK_4G + 1).unwrap();
-    let mid = state(&n);
+    let mid = hotplug_state(&n);
     assert_eq!(
         n.remove_memory(4 * GIB, 256 * MIB),
         Err(HotplugError::BlockOnline { nr: BLOCK_4G })
     );
-    assert_eq!(state(&n), mid, "a refused remove changes nothing");
+    assert_eq!(hotplug_state(&n), mid, "a refused remove changes nothing");
     n.offline_memory_block(BLOCK_4G).unwrap();
     let normal = n.nodes()[0].zone(ZoneId::Normal);
     assert_eq!(
@@ -116,7 +88,7 @@ fn offline_and_remove_leave_the_machine_as_before_the_hot_add() {
     }
     n.drain_all_pages();
     assert_eq!(n.totalram_pages(), total);
-    assert_eq!(state(&n), before);
+    assert_eq!(hotplug_state(&n), before);
     settle(&n);
     assert_eq!(
         n.remove_memory(4 * GIB, 256 * MIB),
@@ -129,7 +101,7 @@ fn offline_and_remove_leave_the_machine_as_before_the_hot_add() {
 fn fifty_add_remove_cycles_end_with_the_same_free_pages() {
     let mut n = pc_node(64);
     n.drain_all_pages();
-    let before = state(&n);
+    let before = hotplug_state(&n);
     let free = n.nr_free_pages();
     for i in 0..50 {
         let start = 4 * GIB + (i % 3) * 256 * MIB;
@@ -143,7 +115,7 @@ fn fifty_add_remove_cycles_end_with_the_same_free_pages() {
     }
     n.check().unwrap();
     // The platform's unmap record grew; everything else is as before.
-    assert_eq!(state(&n), before);
+    assert_eq!(hotplug_state(&n), before);
 }
 
 #[test]
@@ -151,7 +123,7 @@ fn a_range_sharing_its_section_gives_back_its_pages_as_holes() {
     // With a device range: the section goes once both are gone.
     let mut n = pc_node(64);
     n.drain_all_pages();
-    let before = state(&n);
+    let before = hotplug_state(&n);
     n.memremap_pages(4 * GIB, 64 * MIB, MemremapOptions::new(0))
         .unwrap();
     n.add_and_online_memory(0, 4 * GIB + 64 * MIB, 64 * MIB)
@@ -166,7 +138,7 @@ fn a_range_sharing_its_section_gives_back_its_pages_as_holes() {
         "nothing needs the section now"
     );
     n.drain_all_pages();
-    assert_eq!(state(&n), before);
+    assert_eq!(hotplug_state(&n), before);
     settle(&n);
 
     // With boot RAM (128-200 MiB of block 1; the boot memmap is in block 2, at the top):
@@ -176,7 +148,7 @@ fn a_range_sharing_its_section_gives_back_its_pages_as_holes() {
         &[],
     );
     n.drain_all_pages();
-    let before = state(&n);
+    let before = hotplug_state(&n);
     n.add_and_online_memory(0, 200 * MIB, 56 * MIB).unwrap();
     assert_eq!(n.memory_blocks().len(), 3);
     n.offline_memory_block(1).unwrap();
@@ -185,7 +157,7 @@ fn a_range_sharing_its_section_gives_back_its_pages_as_holes() {
     assert!(p.flags().contains(mm::PageFlags::HOLE));
     n.online_memory_block(1).unwrap();
     n.drain_all_pages();
-    assert_eq!(state(&n), before);
+    assert_eq!(hotplug_state(&n), before);
     settle(&n);
 }
 
@@ -207,7 +179,7 @@ fn every_failing_platform_call_of_add_online_offline_remove_changes_nothing() {
     for (name, op) in ops {
         for k in 1.. {
             n.drain_all_pages();
-            let before = state(&n);
+            let before = hotplug_state(&n);
             n.platform_mut().fail_nth_call_from_now(Some(k));
             let calls = n.platform().calls;
             let r = op(&mut n);
@@ -216,7 +188,7 @@ fn every_failing_platform_call_of_add_online_offline_remove_changes_nothing() {
             match r {
                 Err(e) => {
                     n.drain_all_pages();
-                    assert_eq!(state(&n), before, "{name}, call {k} failing: {e}");
+                    assert_eq!(hotplug_state(&n), before, "{name}, call {k} failing: {e}");
                     n.check().unwrap();
                     failures += 1;
                 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use mm::memory_block::BlockState;
 use mm::migrate::{MigrateError, MovableOps, MovableOwner};
-use mm::testing::{FakePlatform, pc_node, settle};
+use mm::testing::{FakePlatform, hotplug_state, pc_node, settle};
 use mm::{Gfp, HotplugError, Machine, MemremapOptions, OnlineType, ZoneId};
 
 const MIB: u64 = 1 << 20;
@@ -74,26 +74,6 @@ fn assert_contents_followed(n: &Machine<FakePlatform>, t: &Table, orig: &[(u64, 
             assert_eq!(n.platform().read_frame(pfn + i), Some((first + i) ^ 0x5a5a));
         }
     }
-}
-
-/// Everything a failed operation must leave as it was.
-fn snapshot(n: &Machine<FakePlatform>) -> String {
-    let mut s = String::new();
-    for z in n.zones() {
-        s += &format!(
-            "{} {} {} {} {} {} {:?}\n",
-            z.name(),
-            z.start_pfn(),
-            z.spanned(),
-            z.present(),
-            z.managed(),
-            z.free_pages(),
-            z.watermarks()
-        );
-    }
-    s += &format!("{:?}\n", n.memory_blocks());
-    s += &format!("{:?} {}\n", n.hotplug_ranges(), n.max_pfn());
-    s
 }
 
 /// 64 MiB of boot RAM and 256 MiB hot-added at 4 GiB (ZONE_NORMAL), online.
@@ -269,7 +249,7 @@ fn unmovable_page_fails_offline_and_changes_nothing() {
         plain.push(p);
     };
     n.drain_all_pages();
-    let before = snapshot(&n);
+    let before = hotplug_state(&n);
     let blocks = t.blocks.lock().unwrap().clone();
     let err = n.offline_memory_block(BLOCK_4G + 1).unwrap_err();
     let HotplugError::Offline(f) = err else {
@@ -286,7 +266,7 @@ fn unmovable_page_fails_offline_and_changes_nothing() {
     );
     assert!(text.starts_with("page:ffffea"), "{text}");
     assert!(text.contains(&format!("refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:{pin:#x}\nflags: 0x4(head)\n")), "{text}");
-    assert_eq!(snapshot(&n), before);
+    assert_eq!(hotplug_state(&n), before);
     assert_eq!(*t.blocks.lock().unwrap(), blocks);
     settle(&n);
 }
@@ -331,7 +311,7 @@ fn failed_migration_moves_everything_back() {
             }
         }
         n.drain_all_pages();
-        let before = snapshot(&n);
+        let before = hotplug_state(&n);
         let blocks = t.blocks.lock().unwrap().clone();
         let frames = n.platform().frames.lock().clone();
         let err = n.offline_memory_block(BLOCK_4G).expect_err(case);
@@ -355,7 +335,7 @@ fn failed_migration_moves_everything_back() {
             ),
             "{case}: {text}"
         );
-        assert_eq!(snapshot(&n), before, "{case}");
+        assert_eq!(hotplug_state(&n), before, "{case}");
         assert_eq!(*t.blocks.lock().unwrap(), blocks, "{case}");
         if case == "pinned" {
             // Some moved before the victim and came back.
@@ -386,7 +366,7 @@ fn failed_migration_moves_everything_back() {
 #[test]
 fn bad_blocks_and_boot_memory() {
     let mut n = pc_node(512);
-    let before = snapshot(&n);
+    let before = hotplug_state(&n);
     assert_eq!(
         n.offline_memory_block(1000),
         Err(HotplugError::NoBlock { nr: 1000 })
@@ -409,7 +389,7 @@ fn bad_blocks_and_boot_memory() {
         format!("{e}"),
         "memory offlining [mem 0x00000000-0x07ffffff] failed due to mixed zones"
     );
-    assert_eq!(snapshot(&n), before);
+    assert_eq!(hotplug_state(&n), before);
     // Boot memory whose pages are all free can go offline and come back.
     let free = n.nr_free_pages();
     let taken = n.offline_memory_block(2).unwrap();
@@ -419,7 +399,7 @@ fn bad_blocks_and_boot_memory() {
     n.online_memory_block(2).unwrap();
     assert_eq!(n.nr_free_pages(), free);
     n.drain_all_pages();
-    assert_eq!(snapshot(&n), before);
+    assert_eq!(hotplug_state(&n), before);
     settle(&n);
 }
 
@@ -431,7 +411,7 @@ fn device_pages_and_foreign_memmap_are_unmovable() {
         .unwrap();
     n.add_and_online_memory(0, 4 * GIB + 64 * MIB, 64 * MIB)
         .unwrap();
-    let before = snapshot(&n);
+    let before = hotplug_state(&n);
     let e = n.offline_memory_block(BLOCK_4G).unwrap_err();
     let HotplugError::Offline(f) = e else {
         panic!("{e:?}")
@@ -442,7 +422,7 @@ fn device_pages_and_foreign_memmap_are_unmovable() {
         "the first device page"
     );
     assert!(f.page.unwrap().flags.contains(mm::PageFlags::DEVICE));
-    assert_eq!(snapshot(&n), before);
+    assert_eq!(hotplug_state(&n), before);
     settle(&n);
 
     // A DIMM whose block holds the memmap of a later device range (taken from the buddy
@@ -457,14 +437,14 @@ fn device_pages_and_foreign_memmap_are_unmovable() {
     let head = mm::testing::memmap_block_head(&n).unwrap();
     let blk = head >> 15;
     assert!(blk == BLOCK_4G || blk == BLOCK_4G + 1);
-    let before = snapshot(&n);
+    let before = hotplug_state(&n);
     let e = n.offline_memory_block(blk).unwrap_err();
     let HotplugError::Offline(f) = e else {
         panic!("{e:?}")
     };
     assert_eq!(f.page.unwrap().pfn, head);
     assert!(f.page.unwrap().flags.contains(mm::PageFlags::MEMMAP));
-    assert_eq!(snapshot(&n), before);
+    assert_eq!(hotplug_state(&n), before);
     for p in hog {
         n.free_page(p).unwrap();
     }
@@ -483,7 +463,7 @@ fn blocks_online_to_movable_and_the_dimm_keeps_one_zone() {
         "Movable",
         "joins its DIMM's zone"
     );
-    let before = snapshot(&n);
+    let before = hotplug_state(&n);
     assert_eq!(
         n.online_memory_block_type(BLOCK_4G, OnlineType::Kernel),
         Err(HotplugError::ZoneConflict {
@@ -491,7 +471,7 @@ fn blocks_online_to_movable_and_the_dimm_keeps_one_zone() {
             zone: ZoneId::Movable
         })
     );
-    assert_eq!(snapshot(&n), before);
+    assert_eq!(hotplug_state(&n), before);
     n.online_memory_block(BLOCK_4G).unwrap();
     let movable = n.nodes()[0].zone(ZoneId::Movable);
     assert_eq!(movable.present(), 65536);
