@@ -46,6 +46,8 @@ use firmware::range::PhysRange;
 use mm::{Gfp, Machine, Memblock, MemremapOptions, Page, PgData, Platform, Topology};
 use spin::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use mm::sparse::pfn_to_section_nr;
+
 use crate::discovery::Discovery;
 use crate::{boot, heap, kimage, memhp, paging, pmem};
 
@@ -671,6 +673,10 @@ pub fn hotplug_scan(out: &mut String) {
     }
     for slot in slots {
         let range = PhysRange::from_size(slot.base, slot.size);
+        if slot.removing {
+            eject_slot(out, &slot);
+            continue;
+        }
         let (pmem_overlap, known, nid) = {
             let disc = boot::DISCOVERY.lock();
             let nid = disc.as_ref().map_or(0, |d| dimm_node(&d.numa, &slot, out));
@@ -745,6 +751,149 @@ pub fn hotplug_scan(out: &mut String) {
     }
 }
 
+/// A DIMM whose remove event is pending (`device_del`): offline and remove its memory,
+/// then eject the slot (Linux's acpi_memory_device_remove, then _EJ0). Memory that
+/// cannot be offlined stays online and the reason is printed; the event is cleared
+/// either way (Linux reports the failure to the firmware through _OST).
+fn eject_slot(out: &mut String, slot: &memhp::Slot) {
+    let range = PhysRange::from_size(slot.base, slot.size);
+    let pmem = boot::DISCOVERY.lock().as_ref().and_then(|d| {
+        d.pmem
+            .iter()
+            .find(|p| p.range.overlaps(&range))
+            .map(|p| p.range)
+    });
+    if let Some(p) = pmem {
+        let _ = writeln!(
+            out,
+            "hotplug: slot {} {range} is persistent memory {p}: not ejected",
+            slot.index
+        );
+        memhp::clear_remove(slot.index);
+        return;
+    }
+    match remove_range(slot.base, slot.size) {
+        Ok(removed) => {
+            memhp::eject(slot.index);
+            let _ = writeln!(
+                out,
+                "hotplug: slot {} {range} {removed}, ejected",
+                slot.index
+            );
+        }
+        Err(e) => {
+            memhp::clear_remove(slot.index);
+            let _ = writeln!(
+                out,
+                "hotplug: slot {} {range} not ejected, its memory {e}",
+                slot.index
+            );
+        }
+    }
+}
+
+/// Offline and remove the hot-added range `[base, base + size)` and take its
+/// "System RAM" resource out of /proc/iomem. Says what was done, or why not (then
+/// nothing changed). A range the memory manager does not know is not in use.
+fn remove_range(base: u64, size: u64) -> Result<String, String> {
+    let known = with_shared(|n| {
+        n.hotplug_ranges()
+            .iter()
+            .any(|h| mm::pfn_phys(h.start_pfn) == base)
+    })
+    .unwrap_or(false);
+    if !known {
+        return Ok(String::from("was not in use"));
+    }
+    let res = with(|n| n.offline_and_remove_memory(base, size))
+        .unwrap_or(Err(mm::HotplugError::NotAdded));
+    match res {
+        Ok(pages) => {
+            if let Some(d) = boot::DISCOVERY.lock().as_mut() {
+                let _ = d.iomem.remove(base, base + size - 1, "System RAM");
+            }
+            Ok(alloc::format!(
+                "offlined and removed: {pages} pages ({} MiB) no longer managed",
+                pages >> 8
+            ))
+        }
+        Err(mm::HotplugError::Offline(f)) => Err(stays_online(&f)),
+        Err(e) => Err(alloc::format!("could not be removed: {e}")),
+    }
+}
+
+/// "stays online: offlining failed due to REASON (pfn P: dump reason)". Linux's own
+/// lines (dump_page, "memory offlining ... failed due to ...") are in the log, which
+/// the console shows too.
+fn stays_online(f: &mm::memory_hotremove::OfflineFailure) -> String {
+    alloc::format!(
+        "stays online: offlining failed due to {}{}",
+        f.reason,
+        f.page
+            .map(|p| alloc::format!(" (pfn {:#x}: {})", p.pfn, p.reason))
+            .unwrap_or_default()
+    )
+}
+
+/// `hotplug remove N`: remove the hot-added memory that memory block N belongs to
+/// (its whole DIMM, whose blocks must all be offline already, as Linux's
+/// remove_memory wants), and eject its slot if it is a DIMM's.
+pub fn hotplug_remove(out: &mut String, nr: u64) {
+    let found = with_shared(|n| {
+        let block = n.memory_block(nr);
+        let range = n
+            .hotplug_ranges()
+            .iter()
+            .find(|h| {
+                pfn_to_section_nr(h.start_pfn) <= nr && nr <= pfn_to_section_nr(h.end_pfn - 1)
+            })
+            .map(|h| {
+                (
+                    mm::pfn_phys(h.start_pfn),
+                    mm::pfn_phys(h.end_pfn - h.start_pfn),
+                )
+            });
+        (block, range)
+    });
+    let Some((block, range)) = found else {
+        return;
+    };
+    let Some((base, size)) = range else {
+        let _ = writeln!(
+            out,
+            "hotplug: remove memory{nr}: {}",
+            if block.is_some() {
+                "boot memory cannot be removed"
+            } else {
+                "memory block is not present"
+            }
+        );
+        return;
+    };
+    let prange = PhysRange::from_size(base, size);
+    match with(|n| n.remove_memory(base, size)) {
+        Some(Ok(_)) => {
+            if let Some(d) = boot::DISCOVERY.lock().as_mut() {
+                let _ = d.iomem.remove(base, base + size - 1, "System RAM");
+            }
+            let slot = memhp::slots().into_iter().find(|s| s.base == base);
+            if let Some(s) = &slot {
+                memhp::eject(s.index);
+            }
+            let _ = writeln!(
+                out,
+                "hotplug: {prange} removed{}",
+                slot.map(|s| alloc::format!(", slot {} ejected", s.index))
+                    .unwrap_or_default()
+            );
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(out, "hotplug: remove {prange}: {e}");
+        }
+        None => {}
+    }
+}
+
 /// `hotplug offline N`: offline memory block N (Linux's `echo offline >
 /// /sys/devices/system/memory/memoryN/state`); a failure leaves it online and says
 /// why in Linux's words.
@@ -758,16 +907,7 @@ pub fn hotplug_offline(out: &mut String, nr: u64) {
             );
         }
         Some(Err(mm::HotplugError::Offline(f))) => {
-            // Linux's lines (dump_page, "memory offlining ... failed due to ...") are
-            // in the log, which the console shows too.
-            let _ = writeln!(
-                out,
-                "hotplug: memory{nr} stays online: offlining failed due to {}{}",
-                f.reason,
-                f.page
-                    .map(|p| alloc::format!(" (pfn {:#x}: {})", p.pfn, p.reason))
-                    .unwrap_or_default()
-            );
+            let _ = writeln!(out, "hotplug: memory{nr} {}", stays_online(&f));
         }
         Some(Err(e)) => {
             let _ = writeln!(out, "hotplug: offline memory{nr}: {e}");

@@ -300,6 +300,7 @@ fn run_command(cmd: Command, out: &mut String) {
         Command::HotplugScan => memory::hotplug_scan(out),
         Command::HotplugList => memory::hotplug_list(out),
         Command::HotplugOffline { block } => memory::hotplug_offline(out, block),
+        Command::HotplugRemove { block } => memory::hotplug_remove(out, block),
         Command::HotplugOnline { block, zone } => memory::hotplug_online(
             out,
             block,

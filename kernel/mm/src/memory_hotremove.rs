@@ -40,7 +40,7 @@ use core::fmt;
 
 use crate::machine::Machine;
 use crate::memory_block::BlockState;
-use crate::memory_hotplug::HotplugError;
+use crate::memory_hotplug::{HotplugError, OnlineType};
 use crate::page::PageFlags;
 use crate::pfn_phys;
 use crate::platform::Platform;
@@ -256,15 +256,7 @@ impl<P: Platform> Machine<P> {
             start >> crate::PAGE_SHIFT,
             start.saturating_add(size) >> crate::PAGE_SHIFT,
         );
-        let idx = self
-            .hotplug
-            .ranges
-            .iter()
-            .position(|r| {
-                crate::pfn_phys(r.start_pfn) == start
-                    && r.end_pfn - r.start_pfn == size >> crate::PAGE_SHIFT
-            })
-            .ok_or(HotplugError::NotAdded)?;
+        let idx = self.hot_range_index(start, size)?;
         // check_memblock_offlined_cb
         if let Some(pfn) = (spfn..epfn).find(|&pfn| {
             self.sparse.page(pfn).is_some_and(|p| {
@@ -295,5 +287,69 @@ impl<P: Platform> Machine<P> {
         self.memmap_ram_bytes -= released.in_range_bytes;
         self.debug_check();
         Ok(released.buddy_bytes + released.in_range_bytes)
+    }
+
+    /// `offline_and_remove_memory`: offline every online block of the hot-added range
+    /// `[start, start + size)`, then remove it. If a block cannot go offline (or the removal
+    /// fails), the blocks offlined here are onlined again into the zone they had (Linux's
+    /// rollback with the saved online types), so the range is as before; the error is the
+    /// first failure. Returns the pages the blocks had managed.
+    pub fn offline_and_remove_memory(
+        &mut self,
+        start: u64,
+        size: u64,
+    ) -> Result<u64, HotplugError> {
+        let r = self.hotplug.ranges[self.hot_range_index(start, size)?];
+        let first = crate::sparse::pfn_to_section_nr(r.start_pfn);
+        let last = crate::sparse::pfn_to_section_nr(r.end_pfn - 1);
+        let online_type = match (r.online, r.movable) {
+            (true, true) => OnlineType::Movable,
+            _ => OnlineType::Kernel,
+        };
+        let mut offlined = Vec::new();
+        let mut pages = 0;
+        let mut result = Ok(());
+        for nr in first..=last {
+            if self
+                .memory_block(nr)
+                .is_none_or(|b| b.state == BlockState::Offline)
+            {
+                continue;
+            }
+            match self.offline_memory_block(nr) {
+                Ok(p) => {
+                    pages += p;
+                    offlined.push(nr);
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            result = self.remove_memory(start, size).map(|_| ());
+        }
+        if let Err(e) = result {
+            for &nr in offlined.iter().rev() {
+                if let Err(o) = self.online_memory_block_type(nr, online_type) {
+                    log::error!("offline_and_remove_memory: memory{nr} not onlined again: {o}");
+                }
+            }
+            return Err(e);
+        }
+        Ok(pages)
+    }
+
+    /// The index of the hot-added range `[start, start + size)`, exactly as added.
+    fn hot_range_index(&self, start: u64, size: u64) -> Result<usize, HotplugError> {
+        self.hotplug
+            .ranges
+            .iter()
+            .position(|r| {
+                crate::pfn_phys(r.start_pfn) == start
+                    && r.end_pfn - r.start_pfn == size >> crate::PAGE_SHIFT
+            })
+            .ok_or(HotplugError::NotAdded)
     }
 }

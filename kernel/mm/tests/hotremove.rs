@@ -204,3 +204,59 @@ fn every_failing_platform_call_of_add_online_offline_remove_changes_nothing() {
     assert!(failures >= 3, "{failures}");
     settle(&n);
 }
+
+#[test]
+fn offline_and_remove_memory_rolls_back_when_a_block_cannot_go() {
+    for movable in [false, true] {
+        let mut n = pc_node(64);
+        n.add_memory(0, 4 * GIB, 256 * MIB).unwrap();
+        let how = if movable {
+            mm::OnlineType::Movable
+        } else {
+            mm::OnlineType::Kernel
+        };
+        n.online_pages_type((4 * GIB) >> 12, (256 * MIB) >> 12, how)
+            .unwrap();
+        let (o, h) = owner(&mut n);
+        let gfp = if movable {
+            Gfp::HIGHUSER_MOVABLE
+        } else {
+            Gfp::KERNEL
+        };
+        for i in 0..20 {
+            let pfn = n.alloc_pages(gfp, i % 3).unwrap();
+            n.set_page_movable(pfn, h).unwrap();
+            o.0.lock().unwrap().push((pfn, i % 3));
+        }
+        // One unmovable page in the first block: the second goes offline, then comes back.
+        let mut skipped = Vec::new();
+        let pin = loop {
+            let p = n.alloc_pages(gfp, 0).unwrap();
+            if p >> 15 == BLOCK_4G {
+                break p;
+            }
+            skipped.push(p);
+        };
+        for p in skipped {
+            n.free_page(p).unwrap();
+        }
+        n.drain_all_pages();
+        let before = hotplug_state(&n);
+        let blocks = o.0.lock().unwrap().clone();
+        let e = n.offline_and_remove_memory(4 * GIB, 256 * MIB).unwrap_err();
+        assert!(matches!(e, HotplugError::Offline(_)), "{e}");
+        n.drain_all_pages();
+        // Blocks the second block held moved out and stay where they went (as in Linux);
+        // everything else is as before.
+        let after = hotplug_state(&n);
+        let strip = |s: &str| s.lines().skip(5).collect::<Vec<_>>().join("\n");
+        assert_eq!(strip(&after), strip(&before), "movable={movable}");
+        assert_eq!(o.0.lock().unwrap().len(), blocks.len());
+        settle(&n);
+        n.free_page(pin).unwrap();
+        let pages = n.offline_and_remove_memory(4 * GIB, 256 * MIB).unwrap();
+        assert_eq!(pages, 65536 - 512);
+        assert!(n.hotplug_ranges().is_empty());
+        settle(&n);
+    }
+}

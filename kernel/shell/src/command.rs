@@ -182,6 +182,11 @@ pub enum Command {
         /// The block number (`memoryN`).
         block: u64,
     },
+    /// `hotplug remove N`: remove the (offline) hot-added memory block N belongs to.
+    HotplugRemove {
+        /// The block number.
+        block: u64,
+    },
     /// `hotplug online N [movable|kernel]`: online memory block N.
     HotplugOnline {
         /// The block number.

@@ -174,6 +174,16 @@ pub static HELP: &[Spec] = &[
         },
     },
     Spec {
+        name: "hotplug remove",
+        args: "N",
+        about: "remove block N's offline DIMM, eject it",
+        parse: |a| {
+            Ok(Command::HotplugRemove {
+                block: cmd::memory_block(a)?,
+            })
+        },
+    },
+    Spec {
         name: "hotplug online",
         args: "N [ZONE]",
         about: "online block N (ZONE: movable, kernel)",

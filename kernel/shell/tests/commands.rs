@@ -343,15 +343,23 @@ fn free() {
 fn hotplug() {
     assert_eq!(
         err("hotplug"),
-        "hotplug: missing subcommand (scan, list, offline or online)"
+        "hotplug: missing subcommand (scan, list, offline, remove or online)"
     );
     assert_eq!(
         err("hotplug add"),
-        "hotplug: unknown subcommand 'add' (scan, list, offline or online)"
+        "hotplug: unknown subcommand 'add' (scan, list, offline, remove or online)"
     );
     assert_eq!(
         ok("hotplug offline 33"),
         Command::HotplugOffline { block: 33 }
+    );
+    assert_eq!(
+        ok("hotplug remove 33"),
+        Command::HotplugRemove { block: 33 }
+    );
+    assert_eq!(
+        err("hotplug remove"),
+        "hotplug remove: missing N (usage: hotplug remove N)"
     );
     assert_eq!(
         ok("hotplug online 0x21"),
