@@ -1078,6 +1078,55 @@ mod tests {
         );
     }
 
+    /// The owner of the block `migration_copies_the_contents` moves.
+    struct TestOwner(AtomicU64);
+
+    impl mm::migrate::MovableOps for TestOwner {
+        fn isolate_page(&self, pfn: u64, _order: u32) -> bool {
+            self.0.load(Ordering::Relaxed) == pfn
+        }
+        fn migrate_page(&self, _src: u64, dst: u64, _order: u32) {
+            self.0.store(dst, Ordering::Relaxed);
+        }
+    }
+
+    static TEST_OWNER: TestOwner = TestOwner(AtomicU64::new(0));
+
+    /// KernelPlatform::copy_pages through the physical map: the bytes of a migrated
+    /// block are at its new pfn, and the owner was told it.
+    #[test_case]
+    fn migration_copies_the_contents() {
+        let len = 2 * 4096usize;
+        let moved = with(|n| {
+            let owner = n.register_movable_ops(&TEST_OWNER).expect("owner");
+            let pfn = n
+                .alloc_pages(Gfp::KERNEL | Gfp::NOWARN, 1)
+                .expect("two frames");
+            let virt = paging::phys_to_virt(mm::pfn_phys(pfn), len as u64).expect("mapped");
+            // The two frames were just allocated here: nothing else uses them.
+            // SAFETY: so writing them is sound; they are mapped RAM.
+            unsafe {
+                for i in 0..len {
+                    *((virt as *mut u8).add(i)) = (i % 251) as u8;
+                }
+            }
+            n.set_page_movable(pfn, owner).expect("movable");
+            TEST_OWNER.0.store(pfn, Ordering::Relaxed);
+            let dst = n.migrate_page(pfn).expect("migrated");
+            (pfn, dst)
+        })
+        .expect("memory manager");
+        let (src, dst) = moved;
+        assert_ne!(src, dst);
+        assert_eq!(TEST_OWNER.0.load(Ordering::Relaxed), dst);
+        let virt = paging::phys_to_virt(mm::pfn_phys(dst), len as u64).expect("mapped");
+        // The block at dst is ours (allocated by the migration for our owner).
+        // SAFETY: so reading it is sound; it is mapped RAM.
+        let bytes = unsafe { core::slice::from_raw_parts(virt as *const u8, len) };
+        assert!(bytes.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+        with(|n| n.free_pages(dst, 1)).expect("mm").expect("freed");
+    }
+
     #[test_case]
     fn storage_given_back_can_be_claimed_again() {
         let mut r = alloc::vec![(0x1000, 0x9000)];
