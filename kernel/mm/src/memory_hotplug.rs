@@ -479,7 +479,7 @@ impl<P: Platform> Machine<P> {
                 _ => runs.push((pfn, pfn + 1, zid)),
             }
         }
-        self.refresh_hot_ranges();
+        self.refresh_hot_ranges(spfn, epfn);
         let cb = self.hotplug.callback.map_or(
             generic_online_page_cb::<P> as OnlinePageCallback<P>,
             |(f, _)| f,
@@ -501,10 +501,14 @@ impl<P: Platform> Machine<P> {
         handed
     }
 
-    /// Each hot-added range is online while any of its RAM pages is.
-    pub(crate) fn refresh_hot_ranges(&mut self) {
+    /// Each hot-added range meeting `[spfn, epfn)` (the pages just onlined or offlined) is
+    /// online while any of its RAM pages is.
+    pub(crate) fn refresh_hot_ranges(&mut self, spfn: u64, epfn: u64) {
         for i in 0..self.hotplug.ranges.len() {
             let r = self.hotplug.ranges[i];
+            if r.end_pfn <= spfn || epfn <= r.start_pfn {
+                continue;
+            }
             let online = (r.start_pfn..r.end_pfn).any(|pfn| {
                 self.sparse.page(pfn).is_some_and(|p| {
                     !p.flags()

@@ -241,7 +241,7 @@ impl<P: Platform> Machine<P> {
         zone.present -= present;
         zone.managed -= managed;
         self.shrink_zone_span(b.nid, zid, spfn, epfn);
-        self.refresh_hot_ranges();
+        self.refresh_hot_ranges(spfn, epfn);
         self.build_all_zonelists();
         self.setup_per_zone_wmarks();
         self.debug_check();

@@ -34,6 +34,7 @@ fn owner(n: &mut Machine<FakePlatform>) -> (&'static Owner, MovableOwner) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn offline_and_remove_leave_the_machine_as_before_the_hot_add() {
     let mut n = pc_node(64);
     let (o, h) = owner(&mut n);
@@ -98,6 +99,7 @@ fn offline_and_remove_leave_the_machine_as_before_the_hot_add() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn fifty_add_remove_cycles_end_with_the_same_free_pages() {
     let mut n = pc_node(64);
     n.drain_all_pages();
@@ -119,6 +121,7 @@ fn fifty_add_remove_cycles_end_with_the_same_free_pages() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn a_range_sharing_its_section_gives_back_its_pages_as_holes() {
     // With a device range: the section goes once both are gone.
     let mut n = pc_node(64);
@@ -162,6 +165,7 @@ fn a_range_sharing_its_section_gives_back_its_pages_as_holes() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn every_failing_platform_call_of_add_online_offline_remove_changes_nothing() {
     type Op = fn(&mut Machine<FakePlatform>) -> Result<u64, HotplugError>;
     let ops: [(&str, Op); 5] = [
@@ -206,6 +210,7 @@ fn every_failing_platform_call_of_add_online_offline_remove_changes_nothing() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn offline_and_remove_memory_rolls_back_when_a_block_cannot_go() {
     for movable in [false, true] {
         let mut n = pc_node(64);

@@ -84,6 +84,7 @@ fn machine_with_dimm() -> Machine<FakePlatform> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn memory_blocks_as_sysfs_shows_them() {
     let mut n = pc_node(512);
     let blocks = n.memory_blocks();
@@ -126,6 +127,7 @@ fn memory_blocks_as_sysfs_shows_them() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn migrate_page_moves_contents_and_tells_the_owner() {
     let mut n = machine_with_dimm();
     let (t, owner) = table(&mut n);
@@ -174,6 +176,7 @@ fn migrate_page_moves_contents_and_tells_the_owner() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn offline_migrates_movable_blocks_and_online_brings_the_block_back() {
     let mut n = machine_with_dimm();
     let (t, owner) = table(&mut n);
@@ -233,6 +236,7 @@ fn offline_migrates_movable_blocks_and_online_brings_the_block_back() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn unmovable_page_fails_offline_and_changes_nothing() {
     let mut n = machine_with_dimm();
     let (t, owner) = table(&mut n);
@@ -272,6 +276,7 @@ fn unmovable_page_fails_offline_and_changes_nothing() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn failed_migration_moves_everything_back() {
     for case in ["pinned", "refused", "no memory"] {
         let mut n = machine_with_dimm();
@@ -364,6 +369,7 @@ fn failed_migration_moves_everything_back() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn bad_blocks_and_boot_memory() {
     let mut n = pc_node(512);
     let before = hotplug_state(&n);
@@ -404,6 +410,7 @@ fn bad_blocks_and_boot_memory() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn device_pages_and_foreign_memmap_are_unmovable() {
     // A device range and hot-added RAM share the section at 4 GiB.
     let mut n = pc_node(64);
@@ -452,6 +459,7 @@ fn device_pages_and_foreign_memmap_are_unmovable() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
 fn blocks_online_to_movable_and_the_dimm_keeps_one_zone() {
     let mut n = pc_node(64);
     n.add_memory(0, 4 * GIB, 256 * MIB).unwrap();
