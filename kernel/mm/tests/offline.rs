@@ -517,3 +517,64 @@ fn blocks_online_to_movable_and_the_dimm_keeps_one_zone() {
     assert_eq!(n.memory_block(BLOCK_4G).unwrap().zone, Some(ZoneId::Normal));
     settle(&n);
 }
+
+/// QEMU's 2 GiB PC with `movablecore=256M`, as Linux 6.1 booted it
+/// (tests/data/linux-6.1-qemu-movablecore.*).
+fn qemu_2g_movablecore_256m() -> Machine<FakePlatform> {
+    let mb = mm::testing::memblock(&[(0x1000, 0x9f000), (0x10_0000, 0x7ffe_0000)], &[]);
+    let opts = mm::mm_init::InitOptions {
+        core: mm::movable::CoreParams {
+            required_movablecore: 256 << 8,
+            ..mm::movable::CoreParams::default()
+        },
+        ..mm::mm_init::InitOptions::default()
+    };
+    Machine::init_with(FakePlatform::new(), mb, mm::Topology::single(), &opts).unwrap()
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "slow under Miri: see README")]
+fn memory_blocks_match_linux_on_the_movablecore_machine() {
+    let mut n = qemu_2g_movablecore_256m();
+    let linux = include_str!("../../../tests/data/linux-6.1-qemu-movablecore.memory");
+    // `PATH STATE PHYS_INDEX VALID_ZONES REMOVABLE` per block, then the block size.
+    let mut want: Vec<(u64, String)> = linux
+        .lines()
+        .filter_map(|l| {
+            let (path, rest) = l.split_once(' ')?;
+            let nr = path.strip_prefix("/sys/devices/system/memory/memory")?;
+            Some((nr.parse().unwrap(), rest.to_string()))
+        })
+        .collect();
+    want.sort();
+    assert!(linux.lines().any(|l| l == "8000000"), "block size 128 MiB");
+    assert_eq!(mm::memory_block::MEMORY_BLOCK_SIZE, 0x800_0000);
+    let got: Vec<(u64, String)> = n
+        .memory_blocks()
+        .iter()
+        .map(|b| {
+            (
+                b.nr,
+                format!("{} {:08x} {} 1", b.state.name(), b.nr, b.valid_zones()),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    // A block of boot ZONE_MOVABLE goes offline (nothing unmovable in it) and comes back
+    // into Movable, its boot zone.
+    let free = n.nr_free_pages();
+    n.offline_memory_block(14).unwrap();
+    assert_eq!(n.memory_block(14).unwrap().state, BlockState::Offline);
+    assert_eq!(
+        n.online_memory_block_type(14, OnlineType::Kernel),
+        Err(HotplugError::ZoneConflict {
+            nr: 14,
+            zone: ZoneId::Movable
+        })
+    );
+    n.online_memory_block(14).unwrap();
+    assert_eq!(n.memory_block(14).unwrap().zone, Some(ZoneId::Movable));
+    n.drain_all_pages();
+    assert_eq!(n.nr_free_pages(), free);
+    settle(&n);
+}
