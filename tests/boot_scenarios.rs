@@ -15,7 +15,7 @@ fn help_and_poweroff() {
     for cmd in [
         "zoneinfo",
         "buddyinfo",
-        "alloc ORDER",
+        "alloc [ORDER",
         "devmem ADDR",
         "pmem read",
         "stress N",

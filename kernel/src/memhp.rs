@@ -1,7 +1,11 @@
-//! QEMU's ACPI memory-hotplug controller (I/O ports 0xa00-0xa17), the hardware
-//! half of memory hotplug: it lists the pc-dimm slots with their base, size and
-//! insert/remove events. The policy (never online a slot that overlaps persistent
-//! memory, add and online RAM) is in `hotplug_scan` below and in mm.
+//! QEMU's ACPI memory-hotplug controller (I/O ports 0xa00-0xa17, QEMU's
+//! docs/specs/acpi_mem_hotplug.rst), the hardware half of memory hotplug: it lists
+//! the pc-dimm slots with their base, size and insert/remove events, clears the
+//! events and ejects a slot (control byte 0x14: bit 1 clears the insert event, bit 2
+//! the remove event that `device_del` raised, bit 3 ejects the selected slot, after
+//! which QEMU unplugs the DIMM; bit 0 is reserved and written as 0). The policy
+//! (never online a slot that overlaps persistent memory, add and online RAM, offline
+//! and remove it before an eject) is in `memory::hotplug_scan` and in mm.
 use alloc::vec::Vec;
 use x86_64::instructions::port::Port;
 
@@ -24,6 +28,8 @@ pub struct Slot {
     pub enabled: bool,
     /// An insert event is pending.
     pub inserting: bool,
+    /// A remove event is pending (`device_del` asked for the DIMM).
+    pub removing: bool,
 }
 
 fn read32(off: u16) -> u32 {
@@ -58,14 +64,31 @@ pub fn slots() -> Vec<Slot> {
             node: read32(0x10),
             enabled: true,
             inserting: status & 2 != 0,
+            removing: status & 4 != 0,
         });
     }
     out
 }
 
+/// Write the control byte of `slot`.
+fn control(slot: u32, bits: u8) {
+    select(slot);
+    // SAFETY: offset 0x14 is the selected slot's control byte: bit 1 clears its insert
+    // event, bit 2 its remove event, bit 3 ejects it; no memory of ours changes.
+    unsafe { Port::<u8>::new(BASE + 0x14).write(bits) };
+}
+
 /// Clear the insert event of `slot`.
 pub fn clear_insert(slot: u32) {
-    select(slot);
-    // SAFETY: writing bit 1 to offset 0x14 clears the selected slot's insert event.
-    unsafe { Port::<u8>::new(BASE + 0x14).write(1 << 1) };
+    control(slot, 1 << 1);
+}
+
+/// Clear the remove event of `slot` (the eject request was handled, or refused).
+pub fn clear_remove(slot: u32) {
+    control(slot, 1 << 2);
+}
+
+/// Eject `slot`: QEMU unplugs its DIMM. Only once the memory is removed.
+pub fn eject(slot: u32) {
+    control(slot, 1 << 3);
 }

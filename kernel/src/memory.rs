@@ -46,6 +46,8 @@ use firmware::range::PhysRange;
 use mm::{Gfp, Machine, Memblock, MemremapOptions, Page, PgData, Platform, Topology};
 use spin::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use mm::sparse::pfn_to_section_nr;
+
 use crate::discovery::Discovery;
 use crate::{boot, heap, kimage, memhp, paging, pmem};
 
@@ -249,6 +251,22 @@ impl Platform for KernelPlatform {
             work(cpu);
         }
         crate::smp::on_each_cpu(run, &raw const work as usize);
+    }
+
+    fn copy_pages(&self, src_pfn: u64, dst_pfn: u64, count: u64) {
+        let len = mm::pfn_phys(count);
+        let (Some(src), Some(dst)) = (
+            paging::phys_to_virt(mm::pfn_phys(src_pfn), len),
+            paging::phys_to_virt(mm::pfn_phys(dst_pfn), len),
+        ) else {
+            log::error!("migration: pfn {src_pfn:#x} or {dst_pfn:#x} is not mapped");
+            return;
+        };
+        // Both blocks are RAM the memory manager holds while it migrates (the source
+        // still its owner's, the destination just allocated), mapped, and distinct
+        // blocks of the buddy allocator, so the ranges do not overlap.
+        // SAFETY: so both are valid for `len` bytes and nothing else writes them now.
+        unsafe { core::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, len as usize) };
     }
 
     fn zero_pages(&self, pfn: u64, count: u64) {
@@ -655,6 +673,10 @@ pub fn hotplug_scan(out: &mut String) {
     }
     for slot in slots {
         let range = PhysRange::from_size(slot.base, slot.size);
+        if slot.removing {
+            eject_slot(out, &slot);
+            continue;
+        }
         let (pmem_overlap, known, nid) = {
             let disc = boot::DISCOVERY.lock();
             let nid = disc.as_ref().map_or(0, |d| dimm_node(&d.numa, &slot, out));
@@ -729,6 +751,193 @@ pub fn hotplug_scan(out: &mut String) {
     }
 }
 
+/// A DIMM whose remove event is pending (`device_del`): offline and remove its memory,
+/// then eject the slot (Linux's acpi_memory_device_remove, then _EJ0). Memory that
+/// cannot be offlined stays online and the reason is printed; the event is cleared
+/// either way (Linux reports the failure to the firmware through _OST).
+fn eject_slot(out: &mut String, slot: &memhp::Slot) {
+    let range = PhysRange::from_size(slot.base, slot.size);
+    let pmem = boot::DISCOVERY.lock().as_ref().and_then(|d| {
+        d.pmem
+            .iter()
+            .find(|p| p.range.overlaps(&range))
+            .map(|p| p.range)
+    });
+    if let Some(p) = pmem {
+        let _ = writeln!(
+            out,
+            "hotplug: slot {} {range} is persistent memory {p}: not ejected",
+            slot.index
+        );
+        memhp::clear_remove(slot.index);
+        return;
+    }
+    match remove_range(slot.base, slot.size) {
+        Ok(removed) => {
+            memhp::eject(slot.index);
+            let _ = writeln!(
+                out,
+                "hotplug: slot {} {range} {removed}, ejected",
+                slot.index
+            );
+        }
+        Err(e) => {
+            memhp::clear_remove(slot.index);
+            let _ = writeln!(
+                out,
+                "hotplug: slot {} {range} not ejected, its memory {e}",
+                slot.index
+            );
+        }
+    }
+}
+
+/// Offline and remove the hot-added range `[base, base + size)` and take its
+/// "System RAM" resource out of /proc/iomem. Says what was done, or why not (then
+/// nothing changed). A range the memory manager does not know is not in use.
+fn remove_range(base: u64, size: u64) -> Result<String, String> {
+    let known = with_shared(|n| {
+        n.hotplug_ranges()
+            .iter()
+            .any(|h| mm::pfn_phys(h.start_pfn) == base)
+    })
+    .unwrap_or(false);
+    if !known {
+        return Ok(String::from("was not in use"));
+    }
+    let res = with(|n| n.offline_and_remove_memory(base, size))
+        .unwrap_or(Err(mm::HotplugError::NotAdded));
+    match res {
+        Ok(pages) => {
+            if let Some(d) = boot::DISCOVERY.lock().as_mut() {
+                let _ = d.iomem.remove(base, base + size - 1, "System RAM");
+            }
+            Ok(alloc::format!(
+                "offlined and removed: {pages} pages ({} MiB) no longer managed",
+                pages >> 8
+            ))
+        }
+        Err(mm::HotplugError::Offline(f)) => Err(stays_online(&f)),
+        Err(e) => Err(alloc::format!("could not be removed: {e}")),
+    }
+}
+
+/// "stays online: offlining failed due to REASON (pfn P: dump reason)". Linux's own
+/// lines (dump_page, "memory offlining ... failed due to ...") are in the log, which
+/// the console shows too.
+fn stays_online(f: &mm::memory_hotremove::OfflineFailure) -> String {
+    alloc::format!(
+        "stays online: offlining failed due to {}{}",
+        f.reason,
+        f.page
+            .map(|p| alloc::format!(" (pfn {:#x}: {})", p.pfn, p.reason))
+            .unwrap_or_default()
+    )
+}
+
+/// `hotplug remove N`: remove the hot-added memory that memory block N belongs to
+/// (its whole DIMM, whose blocks must all be offline already, as Linux's
+/// remove_memory wants), and eject its slot if it is a DIMM's.
+pub fn hotplug_remove(out: &mut String, nr: u64) {
+    let found = with_shared(|n| {
+        let block = n.memory_block(nr);
+        let range = n
+            .hotplug_ranges()
+            .iter()
+            .find(|h| {
+                pfn_to_section_nr(h.start_pfn) <= nr && nr <= pfn_to_section_nr(h.end_pfn - 1)
+            })
+            .map(|h| {
+                (
+                    mm::pfn_phys(h.start_pfn),
+                    mm::pfn_phys(h.end_pfn - h.start_pfn),
+                )
+            });
+        (block, range)
+    });
+    let Some((block, range)) = found else {
+        return;
+    };
+    let Some((base, size)) = range else {
+        let _ = writeln!(
+            out,
+            "hotplug: remove memory{nr}: {}",
+            if block.is_some() {
+                "boot memory cannot be removed"
+            } else {
+                "memory block is not present"
+            }
+        );
+        return;
+    };
+    let prange = PhysRange::from_size(base, size);
+    match with(|n| n.remove_memory(base, size)) {
+        Some(Ok(_)) => {
+            if let Some(d) = boot::DISCOVERY.lock().as_mut() {
+                let _ = d.iomem.remove(base, base + size - 1, "System RAM");
+            }
+            let slot = memhp::slots().into_iter().find(|s| s.base == base);
+            if let Some(s) = &slot {
+                memhp::eject(s.index);
+            }
+            let _ = writeln!(
+                out,
+                "hotplug: {prange} removed{}",
+                slot.map(|s| alloc::format!(", slot {} ejected", s.index))
+                    .unwrap_or_default()
+            );
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(out, "hotplug: remove {prange}: {e}");
+        }
+        None => {}
+    }
+}
+
+/// `hotplug offline N`: offline memory block N (Linux's `echo offline >
+/// /sys/devices/system/memory/memoryN/state`); a failure leaves it online and says
+/// why in Linux's words.
+pub fn hotplug_offline(out: &mut String, nr: u64) {
+    match with(|n| n.offline_memory_block(nr)) {
+        Some(Ok(pages)) => {
+            let _ = writeln!(
+                out,
+                "hotplug: memory{nr} offline: {pages} pages ({} MiB) no longer managed",
+                pages >> 8
+            );
+        }
+        Some(Err(mm::HotplugError::Offline(f))) => {
+            let _ = writeln!(out, "hotplug: memory{nr} {}", stays_online(&f));
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(out, "hotplug: offline memory{nr}: {e}");
+        }
+        None => {}
+    }
+}
+
+/// `hotplug online N [movable|kernel]`: online memory block N into the zone
+/// `online_type` picks (Linux's default online policy for `Online`).
+pub fn hotplug_online(out: &mut String, nr: u64, online_type: mm::OnlineType) {
+    match with(|n| {
+        n.online_memory_block_type(nr, online_type)
+            .map(|pages| (pages, n.memory_block(nr).and_then(|b| b.zone)))
+    }) {
+        Some(Ok((pages, zone))) => {
+            let _ = writeln!(
+                out,
+                "hotplug: memory{nr} online in zone {}: {pages} pages ({} MiB) managed",
+                zone.map_or("none", |z| z.name()),
+                pages >> 8
+            );
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(out, "hotplug: online memory{nr}: {e}");
+        }
+        None => {}
+    }
+}
+
 /// The `cpus` command: every CPU the MADT lists (Linux's possible CPUs), with its
 /// APIC id, NUMA node (the SRAT's) and state. Only the boot CPU runs: the others
 /// are present but not started until SMP bring-up exists.
@@ -781,8 +990,10 @@ fn dimm_node(numa: &firmware::numa::NumaLayout, slot: &memhp::Slot, out: &mut St
     }
 }
 
-/// List the hotplug slots and the hot-added ranges.
+/// List the memory blocks (as /sys/devices/system/memory shows them), then the
+/// hotplug slots.
 pub fn hotplug_list(out: &mut String) {
+    with_shared(|n| n.write_memory_blocks(out));
     let slots = memhp::slots();
     if slots.is_empty() {
         out.push_str("hotplug: no memory-hotplug slots with a DIMM\n");
@@ -865,6 +1076,55 @@ mod tests {
             claim_storage(&mut r, 0x5000, 0x1001),
             Err(StorageError::Overlap)
         );
+    }
+
+    /// The owner of the block `migration_copies_the_contents` moves.
+    struct TestOwner(AtomicU64);
+
+    impl mm::migrate::MovableOps for TestOwner {
+        fn isolate_page(&self, pfn: u64, _order: u32) -> bool {
+            self.0.load(Ordering::Relaxed) == pfn
+        }
+        fn migrate_page(&self, _src: u64, dst: u64, _order: u32) {
+            self.0.store(dst, Ordering::Relaxed);
+        }
+    }
+
+    static TEST_OWNER: TestOwner = TestOwner(AtomicU64::new(0));
+
+    /// KernelPlatform::copy_pages through the physical map: the bytes of a migrated
+    /// block are at its new pfn, and the owner was told it.
+    #[test_case]
+    fn migration_copies_the_contents() {
+        let len = 2 * 4096usize;
+        let moved = with(|n| {
+            let owner = n.register_movable_ops(&TEST_OWNER).expect("owner");
+            let pfn = n
+                .alloc_pages(Gfp::KERNEL | Gfp::NOWARN, 1)
+                .expect("two frames");
+            let virt = paging::phys_to_virt(mm::pfn_phys(pfn), len as u64).expect("mapped");
+            // The two frames were just allocated here: nothing else uses them.
+            // SAFETY: so writing them is sound; they are mapped RAM.
+            unsafe {
+                for i in 0..len {
+                    *((virt as *mut u8).add(i)) = (i % 251) as u8;
+                }
+            }
+            n.set_page_movable(pfn, owner).expect("movable");
+            TEST_OWNER.0.store(pfn, Ordering::Relaxed);
+            let dst = n.migrate_page(pfn).expect("migrated");
+            (pfn, dst)
+        })
+        .expect("memory manager");
+        let (src, dst) = moved;
+        assert_ne!(src, dst);
+        assert_eq!(TEST_OWNER.0.load(Ordering::Relaxed), dst);
+        let virt = paging::phys_to_virt(mm::pfn_phys(dst), len as u64).expect("mapped");
+        // The block at dst is ours (allocated by the migration for our owner).
+        // SAFETY: so reading it is sound; it is mapped RAM.
+        let bytes = unsafe { core::slice::from_raw_parts(virt as *const u8, len) };
+        assert!(bytes.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+        with(|n| n.free_pages(dst, 1)).expect("mm").expect("freed");
     }
 
     #[test_case]

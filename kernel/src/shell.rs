@@ -6,7 +6,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
-use shell::command::{self, Command, NodePolicy, Zone};
+use shell::command::{self, Command, NodePolicy, OnlineZone, Zone};
 use shell::line::{Editor, Event, TOO_LONG};
 
 use crate::memory;
@@ -16,17 +16,60 @@ use crate::{boot, pmem, serial, serial_print, tsc};
 /// The prompt (the host runner watches for the same constant).
 pub use shell::PROMPT;
 
-/// Blocks allocated with `alloc`, so `free` never releases someone else's pages.
-struct ShellState {
-    allocated: Vec<(u64, u32)>,
+/// A block `alloc` holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Block {
+    pfn: u64,
+    order: u32,
+    movable: bool,
+}
+
+/// Blocks allocated with `alloc`, so `free` never releases someone else's pages. It is
+/// also the owner of the movable ones (Linux's movable_ops): migration tells it the new
+/// pfn. Lock order: taken inside [`memory::MM`] (migration runs with the memory manager
+/// held), so shell code never waits for the memory manager while holding it.
+static ALLOCATED: spin::Mutex<Vec<Block>> = spin::Mutex::new(Vec::new());
+
+/// The alloc table as an owner of movable blocks.
+struct AllocTable;
+
+static ALLOC_TABLE: AllocTable = AllocTable;
+
+/// The table's handle in the memory manager, registered on the first movable `alloc`.
+static MOVABLE_OWNER: spin::Mutex<Option<mm::migrate::MovableOwner>> = spin::Mutex::new(None);
+
+impl mm::migrate::MovableOps for AllocTable {
+    fn isolate_page(&self, pfn: u64, order: u32) -> bool {
+        // The shell never uses the blocks' contents: any of its movable blocks may go.
+        ALLOCATED
+            .lock()
+            .iter()
+            .any(|b| b.pfn == pfn && b.order == order && b.movable)
+    }
+
+    fn migrate_page(&self, src: u64, dst: u64, order: u32) {
+        if let Some(b) = ALLOCATED
+            .lock()
+            .iter_mut()
+            .find(|b| b.pfn == src && b.order == order)
+        {
+            b.pfn = dst;
+        }
+    }
+}
+
+/// The owner handle, registering the table first if needed.
+fn movable_owner(m: &mut mm::Machine<memory::KernelPlatform>) -> Option<mm::migrate::MovableOwner> {
+    let mut owner = MOVABLE_OWNER.lock();
+    if owner.is_none() {
+        *owner = m.register_movable_ops(&ALLOC_TABLE).ok();
+    }
+    *owner
 }
 
 /// Run the shell for ever.
 pub fn run() -> ! {
     let mut editor = Editor::new();
-    let mut state = ShellState {
-        allocated: Vec::new(),
-    };
     serial_print!("{PROMPT}");
     loop {
         let Some(byte) = serial::try_read_byte() else {
@@ -42,7 +85,7 @@ pub fn run() -> ! {
             Event::Line(line) => {
                 let line = String::from(line);
                 let mut out = String::new();
-                execute(&line, &mut state, &mut out);
+                execute(&line, &mut out);
                 serial_print!("{out}{PROMPT}");
             }
             Event::TooLong => serial_print!("{TOO_LONG}\n{PROMPT}"),
@@ -53,44 +96,40 @@ pub fn run() -> ! {
 }
 
 /// Parse and run one line, appending the output (each line ending in `\n`).
-pub fn execute(line: &str, state_: &mut impl ShellBlocks, out: &mut String) {
+pub fn execute(line: &str, out: &mut String) {
     match command::parse(line) {
-        Ok(cmd) => run_command(cmd, state_, out),
+        Ok(cmd) => run_command(cmd, out),
         Err(e) => {
             let _ = writeln!(out, "{e}");
         }
     }
 }
 
-/// The shell's record of what it allocated.
-pub trait ShellBlocks {
-    /// Remember a block.
-    fn push(&mut self, pfn: u64, order: u32);
-    /// Forget a block; false if the shell did not allocate it.
-    fn take(&mut self, pfn: u64, order: u32) -> bool;
-    /// Whether the shell allocated a block at `pfn` (any order).
-    fn owns(&self, pfn: u64) -> bool;
+/// Forget a block of the table; false if `alloc` did not allocate it.
+fn take_block(pfn: u64, order: u32) -> Option<Block> {
+    let mut t = ALLOCATED.lock();
+    let i = t.iter().position(|b| b.pfn == pfn && b.order == order)?;
+    Some(t.swap_remove(i))
 }
 
-impl ShellBlocks for ShellState {
-    fn push(&mut self, pfn: u64, order: u32) {
-        self.allocated.push((pfn, order));
-    }
-    fn take(&mut self, pfn: u64, order: u32) -> bool {
-        match self.allocated.iter().position(|&b| b == (pfn, order)) {
-            Some(i) => {
-                self.allocated.swap_remove(i);
-                true
-            }
-            None => false,
-        }
-    }
-    fn owns(&self, pfn: u64) -> bool {
-        self.allocated.iter().any(|&(p, _)| p == pfn)
-    }
+/// `pfn 0x... order N (P pages, node N, zone Z, [mem ...])`, ` movable` for a movable one.
+fn write_block(out: &mut String, b: Block) {
+    let (zone, nid) = memory::with_shared(|n| n.page(b.pfn).map(|p| (p.zone().name(), p.nid())))
+        .flatten()
+        .unwrap_or(("?", 0));
+    let _ = writeln!(
+        out,
+        "pfn {:#x} order {} ({} pages, node {nid}, zone {zone}, [mem {:#018x}-{:#018x}]){}",
+        b.pfn,
+        b.order,
+        1u64 << b.order,
+        mm::pfn_phys(b.pfn),
+        mm::pfn_phys(b.pfn + (1 << b.order)) - 1,
+        if b.movable { " movable" } else { "" }
+    );
 }
 
-fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
+fn run_command(cmd: Command, out: &mut String) {
     match cmd {
         Command::Empty => {}
         Command::Help { topic } => {
@@ -130,43 +169,61 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
             order,
             zone,
             policy,
+            movable,
         } => {
             let mut gfp = match zone {
                 Some(Zone::Dma) => mm::Gfp::DMA,
                 Some(Zone::Dma32) => mm::Gfp::DMA32,
                 Some(Zone::Normal) | None => mm::Gfp::KERNEL,
             } | mm::Gfp::NOWARN;
+            if movable {
+                // What user pages use (GFP_HIGHUSER_MOVABLE): ZONE_MOVABLE first.
+                gfp |= mm::Gfp::HIGHUSER_MOVABLE;
+            }
             let order = u32::from(order);
-            let res = memory::with(|n| match policy {
-                NodePolicy::Interleave => Ok(n.alloc_pages_interleave(gfp, order)),
-                NodePolicy::Node { node, thisnode } => {
-                    let nid = node.map_or(n.local_node(), usize::from);
-                    if n.node(nid).is_none() {
-                        return Err(nid);
+            let res = memory::with(|n| {
+                let owner = if movable {
+                    Some(movable_owner(n).ok_or_else(|| {
+                        String::from("alloc: the alloc table cannot own movable blocks")
+                    })?)
+                } else {
+                    None
+                };
+                let pfn = match policy {
+                    NodePolicy::Interleave => n.alloc_pages_interleave(gfp, order),
+                    NodePolicy::Node { node, thisnode } => {
+                        let nid = node.map_or(n.local_node(), usize::from);
+                        if n.node(nid).is_none() {
+                            return Err(alloc::format!("alloc: node {nid} does not exist"));
+                        }
+                        if thisnode {
+                            gfp |= mm::Gfp::THISNODE;
+                        }
+                        n.alloc_pages_node(nid, gfp, order)
                     }
-                    if thisnode {
-                        gfp |= mm::Gfp::THISNODE;
-                    }
-                    Ok(n.alloc_pages_node(nid, gfp, order))
+                };
+                if let (Some(pfn), Some(owner)) = (pfn, owner)
+                    && n.set_page_movable(pfn, owner).is_err()
+                {
+                    let _ = n.free_pages(pfn, order);
+                    return Err(String::from(
+                        "alloc: the block could not be made movable; freed",
+                    ));
                 }
+                Ok(pfn)
             });
             match res {
-                Some(Err(nid)) => {
-                    let _ = writeln!(out, "alloc: node {nid} does not exist");
+                Some(Err(e)) => {
+                    let _ = writeln!(out, "{e}");
                 }
                 Some(Ok(Some(pfn))) => {
-                    blocks.push(pfn, order);
-                    let (zone, nid) =
-                        memory::with(|n| n.page(pfn).map(|p| (p.zone().name(), p.nid())))
-                            .flatten()
-                            .unwrap_or(("?", 0));
-                    let _ = writeln!(
-                        out,
-                        "pfn {pfn:#x} order {order} ({} pages, node {nid}, zone {zone}, [mem {:#018x}-{:#018x}])",
-                        1u64 << order,
-                        mm::pfn_phys(pfn),
-                        mm::pfn_phys(pfn + (1 << order)) - 1
-                    );
+                    let b = Block {
+                        pfn,
+                        order,
+                        movable,
+                    };
+                    ALLOCATED.lock().push(b);
+                    write_block(out, b);
                 }
                 Some(Ok(None)) => {
                     let _ = writeln!(
@@ -175,6 +232,15 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
                     );
                 }
                 None => {}
+            }
+        }
+        Command::AllocList => {
+            let blocks = ALLOCATED.lock().clone();
+            if blocks.is_empty() {
+                out.push_str("alloc: no blocks allocated\n");
+            }
+            for b in blocks {
+                write_block(out, b);
             }
         }
         Command::Numa => view(out, |n, o| n.write_numa_hardware(o)),
@@ -188,18 +254,18 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
         }),
         Command::Free { pfn, order } => {
             let order = u32::from(order);
-            if blocks.take(pfn, order) {
+            if let Some(b) = take_block(pfn, order) {
                 match memory::with(|n| n.free_pages(pfn, order)) {
                     Some(Ok(())) => {
                         let _ = writeln!(out, "freed pfn {pfn:#x} order {order}");
                     }
                     Some(Err(e)) => {
-                        blocks.push(pfn, order);
+                        ALLOCATED.lock().push(b);
                         let _ = writeln!(out, "free: {e}");
                     }
                     None => {}
                 }
-            } else if blocks.owns(pfn) {
+            } else if ALLOCATED.lock().iter().any(|b| b.pfn == pfn) {
                 let _ = writeln!(
                     out,
                     "free: pfn {pfn:#x} was allocated by 'alloc' with another order"
@@ -234,6 +300,17 @@ fn run_command(cmd: Command, blocks: &mut impl ShellBlocks, out: &mut String) {
         }
         Command::HotplugScan => memory::hotplug_scan(out),
         Command::HotplugList => memory::hotplug_list(out),
+        Command::HotplugOffline { block } => memory::hotplug_offline(out, block),
+        Command::HotplugRemove { block } => memory::hotplug_remove(out, block),
+        Command::HotplugOnline { block, zone } => memory::hotplug_online(
+            out,
+            block,
+            match zone {
+                OnlineZone::Default => mm::OnlineType::Online,
+                OnlineZone::Kernel => mm::OnlineType::Kernel,
+                OnlineZone::Movable => mm::OnlineType::Movable,
+            },
+        ),
         Command::Devmem { addr, width, value } => {
             crate::devmem::command(out, addr, width.bytes(), value)
         }

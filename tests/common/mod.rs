@@ -155,18 +155,31 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> String {
 
 /// Send `cmds` to the QEMU monitor listening on `sock`, half a second apart.
 pub fn monitor(sock: &std::path::Path, cmds: &[&str]) {
+    monitor_output(sock, cmds);
+}
+
+/// Send QEMU monitor commands and return what the monitor answered to them (the
+/// greeting left out).
+pub fn monitor_output(sock: &std::path::Path, cmds: &[&str]) -> String {
     use std::io::{Read, Write};
     let mut stream = std::os::unix::net::UnixStream::connect(sock).expect("monitor socket");
     stream
         .set_read_timeout(Some(std::time::Duration::from_millis(500)))
         .unwrap();
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 8192];
     let _ = stream.read(&mut buf);
+    let mut out = String::new();
     for c in cmds {
         stream.write_all(format!("{c}\n").as_bytes()).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(500));
-        let _ = stream.read(&mut buf);
+        while let Ok(n) = stream.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
     }
+    out
 }
 
 /// A fresh path for a monitor socket under target/scenario-files.

@@ -173,6 +173,13 @@ impl IomemTree {
         insert_into(&mut self.children, res)
     }
 
+    /// Linux's `remove_resource`: take the resource `[start, end]` (inclusive) named `name`
+    /// out of the tree, wherever it sits; its children move up to its parent, in its place.
+    /// Returns it (without its children), or None when there is no such resource.
+    pub fn remove(&mut self, start: u64, end: u64, name: &str) -> Option<Resource> {
+        remove_from(&mut self.children, start, end, name)
+    }
+
     /// The tree Linux builds from the E820 table (`e820__reserve_resources`, one resource per
     /// entry, named by [`E820Type::iomem_name`]) plus the persistent ranges not already
     /// described by an identical E820 entry (`Persistent Memory`, or `(legacy)` for type 12
@@ -292,6 +299,22 @@ fn insert_into(list: &mut Vec<Resource>, new: Resource) -> Result<(), Conflict> 
     new.children = list.drain(first..last).collect();
     list.insert(first, new);
     Ok(())
+}
+
+fn remove_from(list: &mut Vec<Resource>, start: u64, end: u64, name: &str) -> Option<Resource> {
+    let i = list.partition_point(|c| c.end < start);
+    let c = list
+        .get_mut(i)
+        .filter(|c| c.start <= start && end <= c.end)?;
+    if c.start == start && c.end == end && c.name == name {
+        let mut r = list.remove(i);
+        let children = core::mem::take(&mut r.children);
+        for (k, child) in children.into_iter().enumerate() {
+            list.insert(i + k, child);
+        }
+        return Some(r);
+    }
+    remove_from(&mut c.children, start, end, name)
 }
 
 /// Linux's `MAX_IORES_LEVEL`: `/proc/iomem` indents at most this many levels.

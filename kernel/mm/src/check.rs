@@ -5,6 +5,7 @@
 //! * every struct page is in exactly one state: reserved (hole, firmware, memmap, offline,
 //!   device), the head or a tail of one free block, the head or a tail of one allocated block,
 //!   or a cached order-0 free page; a tail carries no state flag (so free blocks never overlap);
+//!   only an allocated head may be movable, and only with a registered owner;
 //! * a RAM page's zone is the zone of its address, its node one the machine has, and its
 //!   node's zone spans it; a device page is reserved, in ZONE_DEVICE of its pagemap's node,
 //!   with a pagemap and a count ≥ 1, and never free; a pagemap's reference count is the
@@ -446,6 +447,13 @@ impl<P: Platform> Machine<P> {
             let t = &mut tally[p.nid()][expected.index()];
             let zone = self.nodes[p.nid()].zone(expected);
             let state = flags.intersection(PageFlags::STATE);
+            if flags.contains(PageFlags::MOVABLE)
+                && (state != PageFlags::HEAD
+                    || p.movable_owner()
+                        .is_none_or(|o| o >= self.movable_ops.len()))
+            {
+                return bad("movable flag on a page that is not an allocated head with an owner");
+            }
             if state == PageFlags::RESERVED {
                 if !flags.intersects(PageFlags::HOLE.union(PageFlags::OFFLINE)) {
                     t.present += 1;

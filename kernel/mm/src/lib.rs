@@ -4,7 +4,9 @@
 //! hardware. One [`Machine`] ([`machine`]) holds the machine-wide part: an early boot allocator
 //! with node ids ([`memblock`]), a sparse memmap of [`Page`] descriptors ([`sparse`]), device
 //! pagemaps ([`memremap`], torn down by [`memunmap`]), section removal ([`section_remove`],
-//! [`span`]), memory hotplug ([`hotplug`]) and the NUMA topology ([`numa`]). Each
+//! [`span`]), memory hotplug ([`memory_hotplug`], [`memory_block`], [`memory_hotremove`],
+//! [`migrate`]), pageblocks and isolation ([`pageblock`], [`page_isolation`]) and the NUMA
+//! topology ([`numa`]). Each
 //! NUMA node is a [`PgData`] ([`node`]) with zones DMA / DMA32 / Normal / Device ([`zone`]),
 //! each zone a buddy allocator with a small order-0 page cache in front of it ([`buddy`],
 //! [`pcp`]). Boot is [`mm_init`], allocation [`page_alloc`]; an invariant checker ([`check`])
@@ -46,11 +48,14 @@ extern crate std;
 pub mod buddy;
 pub mod check;
 pub mod gfp;
-pub mod hotplug;
 pub mod machine;
 pub mod memblock;
+pub mod memory_block;
+pub mod memory_hotplug;
+pub mod memory_hotremove;
 pub mod memremap;
 pub mod memunmap;
+pub mod migrate;
 pub mod mm_init;
 pub mod movable;
 pub mod node;
@@ -74,9 +79,11 @@ pub mod zone;
 
 pub use check::CheckError;
 pub use gfp::Gfp;
-pub use hotplug::{HotRange, HotplugError, OnlineCallbackToken, OnlinePageCallback, OnlineType};
 pub use machine::{BadPage, BadPageReason, InitError, Machine, PageRefError};
 pub use memblock::{Memblock, MemblockError};
+pub use memory_hotplug::{
+    HotRange, HotplugError, OnlineCallbackToken, OnlinePageCallback, OnlineType,
+};
 pub use memremap::{MemremapError, MemremapOptions, PageFreeFn, Pagemap};
 pub use memunmap::{Memunmap, MemunmapError, PagemapRef};
 pub use node::{PgData, ZoneRef};

@@ -9,8 +9,8 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::AtomicUsize;
 
-use crate::hotplug::HotplugState;
 use crate::memblock::Memblock;
+use crate::memory_hotplug::HotplugState;
 use crate::memremap::Pagemap;
 use crate::movable::{ArchZoneRanges, ZoneMovable};
 use crate::node::PgData;
@@ -187,6 +187,10 @@ pub struct Machine<P: Platform> {
     pub(crate) memmap_device_bytes: u64,
     pub(crate) pagemaps: Vec<Pagemap>,
     pub(crate) hotplug: HotplugState<P>,
+    /// The owners of movable allocations (`movable_operations`), by [`MovableOwner`] index.
+    ///
+    /// [`MovableOwner`]: crate::migrate::MovableOwner
+    pub(crate) movable_ops: Vec<&'static dyn crate::migrate::MovableOps>,
     /// Struct pages waiting for the deferred init (Linux's `first_deferred_pfn` onwards).
     pub(crate) deferred: Vec<crate::mm_init::DeferredMemmap>,
     /// The boot memmap's memblock allocations `(pa, bytes)`.

@@ -12,9 +12,9 @@ use core::sync::atomic::AtomicUsize;
 
 use crate::sync::Mutex;
 
-use crate::hotplug::HotplugState;
 use crate::machine::{InitError, Machine};
 use crate::memblock::{Memblock, Region};
+use crate::memory_hotplug::HotplugState;
 use crate::movable::{
     CoreParams, Nid, boot_zone, calculate_node_totalpages, next_boot_zone_boundary,
     zone_movable_for,
@@ -216,6 +216,7 @@ impl<P: Platform> Machine<P> {
             memmap_device_bytes: 0,
             pagemaps: Vec::new(),
             hotplug: HotplugState::new(),
+            movable_ops: Vec::new(),
             deferred: Vec::new(),
             memmap_allocs: Vec::new(),
         };

@@ -44,6 +44,10 @@ bitflags::bitflags! {
         const OFFLINE = 1 << 6;
         /// No memory behind this pfn: a hole inside a present section.
         const HOLE = 1 << 7;
+        /// Head of an allocated block whose owner can move it (`__PageMovable`: Linux's
+        /// movable_ops pages); the owner's index is kept where a device page keeps its
+        /// pagemap ([`Page::movable_owner`]).
+        const MOVABLE = 1 << 8;
     }
 }
 
@@ -54,7 +58,7 @@ impl PageFlags {
         .union(Self::HEAD)
         .union(Self::PCP);
 
-    const NAMES: [(Self, &'static str); 8] = [
+    const NAMES: [(Self, &'static str); 9] = [
         (Self::RESERVED, "reserved"),
         (Self::BUDDY, "buddy"),
         (Self::HEAD, "head"),
@@ -63,6 +67,7 @@ impl PageFlags {
         (Self::MEMMAP, "memmap"),
         (Self::OFFLINE, "offline"),
         (Self::HOLE, "hole"),
+        (Self::MOVABLE, "movable"),
     ];
 }
 
@@ -431,7 +436,19 @@ impl Page {
     #[inline]
     pub fn pagemap(&self) -> Option<usize> {
         let raw = self.pgmap_raw();
-        (raw != 0).then(|| usize::from(raw) - 1)
+        (raw != 0 && !self.has(PageFlags::MOVABLE)).then(|| usize::from(raw) - 1)
+    }
+
+    /// The owner of a movable allocated block ([`PageFlags::MOVABLE`]): its index among the
+    /// registered movable_ops (`page->mapping` of a movable page).
+    #[inline]
+    pub fn movable_owner(&self) -> Option<usize> {
+        if self.has(PageFlags::MOVABLE) && !self.is_device() {
+            let raw = self.pgmap_raw();
+            (raw != 0).then(|| usize::from(raw) - 1)
+        } else {
+            None
+        }
     }
 
     /// Whether the page is a ZONE_DEVICE page (`is_zone_device_page`).

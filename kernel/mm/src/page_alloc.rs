@@ -263,6 +263,11 @@ impl<P: Platform> Machine<P> {
             return Err(bad(BadPageReason::InvalidPfn, flags));
         };
         page.set_refcount(0);
+        if flags.contains(PageFlags::MOVABLE) {
+            // A movable block's owner goes with it (`page->mapping` cleared).
+            page.set_pgmap_raw(0);
+        }
+        const FREED: u16 = PageFlags::HEAD.union(PageFlags::MOVABLE).bits();
         let mt = self
             .sparse
             .pageblock_migratetype(pfn)
@@ -276,7 +281,7 @@ impl<P: Platform> Machine<P> {
                 mt
             };
             page.set_pcp_block(
-                (page.flag_bits() & !PageFlags::HEAD.bits()) | PageFlags::PCP.bits(),
+                (page.flag_bits() & !FREED) | PageFlags::PCP.bits(),
                 order,
                 mt,
             );
@@ -288,7 +293,7 @@ impl<P: Platform> Machine<P> {
                 free_pcppages_bulk(&self.sparse, zone, &mut pcp, batch, pindex);
             }
         } else {
-            page.set_flags_and_order(page.flag_bits() & !PageFlags::HEAD.bits(), 0);
+            page.set_flags_and_order(page.flag_bits() & !FREED, 0);
             let mut areas = zone.areas.lock();
             zone.free_one_locked(&mut areas, &self.sparse, pfn, order, mt);
         }

@@ -1,6 +1,7 @@
-//! Pageblock isolation (Linux's mm/page_isolation.c): taking a pfn range away from the
-//! allocator before its pages are moved out (offline, `alloc_contig_range`).
+//! Isolation (Linux's mm/page_isolation.c): taking a pfn range away from the allocator
+//! before its pages are moved out.
 //!
+//! **Pageblock isolation**, as Linux does it, for ranges taken while the allocator runs:
 //! [`Machine::start_isolate_page_range`] makes every pageblock of the range Isolate and moves
 //! its free blocks onto the Isolate free lists: they leave `NR_FREE_PAGES` and no allocation
 //! can take them, and a block freed into the range later goes there too (the free path reads
@@ -9,7 +10,19 @@
 //! (or a hole); [`Machine::undo_isolate_page_range`] gives the pageblocks a type again and frees
 //! their isolated blocks back, merging them with their buddies. Ranges are aligned to a
 //! max-order block (1024 pages), so no free block straddles their ends.
+//!
+//! **Offline isolation** ([`Machine::isolate_for_offline`]): offline_pages holds the memory
+//! manager exclusively, so nothing allocates or frees meanwhile. It first looks for an
+//! unmovable page in the range (`has_unmovable_pages`): a reserved page that is not offline
+//! (firmware, kernel, memmap storage of something else, pages a driver kept), a device page,
+//! or an allocated block without a movable owner. If there is none, it drains every CPU's
+//! page lists and takes every free block of the range out of its zone's free lists, holding
+//! each as an allocated block (head, count 1), so the invariant checker sees every page in
+//! one state while the movable blocks migrate away; undoing frees them back. (Linux marks the
+//! pageblocks Isolate here too; moving offline onto the pageblock isolation above is left.)
+//! Pages the caller names as exempt (the range's own memmap, memmap on memory) are skipped.
 
+use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -235,5 +248,119 @@ impl<P: Platform> Machine<P> {
             pfn += 1 << order;
         }
         taken
+    }
+}
+
+/// A range whose free blocks are held by the isolation.
+#[derive(Debug)]
+pub(crate) struct IsolatedRange {
+    /// The free blocks taken out of the free lists, `(pfn, order)`.
+    pub(crate) blocks: Vec<(u64, u32)>,
+}
+
+impl<P: Platform> Machine<P> {
+    /// `has_unmovable_pages` over `[spfn, epfn)`, skipping `exempt`: the first page that
+    /// cannot leave the range, if any.
+    pub(crate) fn has_unmovable_pages(
+        &self,
+        spfn: u64,
+        epfn: u64,
+        exempt: (u64, u64),
+    ) -> Option<u64> {
+        let mut pfn = spfn;
+        while pfn < epfn {
+            if pfn >= exempt.0 && pfn < exempt.1 {
+                pfn = exempt.1;
+                continue;
+            }
+            let Some(p) = self.sparse.page(pfn) else {
+                pfn += 1;
+                continue;
+            };
+            let flags = p.flags();
+            if flags.intersects(PageFlags::HOLE.union(PageFlags::OFFLINE)) {
+                pfn += 1;
+            } else if p.is_device() || flags.contains(PageFlags::RESERVED) {
+                return Some(pfn);
+            } else if flags.contains(PageFlags::HEAD) {
+                if p.movable_owner().is_none() || flags.contains(PageFlags::MEMMAP) {
+                    return Some(pfn);
+                }
+                pfn += 1 << p.order();
+            } else if flags.contains(PageFlags::BUDDY) {
+                pfn += 1 << p.order();
+            } else {
+                // A page on a CPU's list (none after the drain) or a tail: step on.
+                pfn += 1;
+            }
+        }
+        None
+    }
+
+    /// Offline isolation: see the module documentation. Fails with the first
+    /// unmovable page, changing nothing but the drained CPU lists.
+    pub(crate) fn isolate_for_offline(
+        &mut self,
+        spfn: u64,
+        epfn: u64,
+        exempt: (u64, u64),
+    ) -> Result<IsolatedRange, u64> {
+        if let Some(pfn) = self.has_unmovable_pages(spfn, epfn, exempt) {
+            return Err(pfn);
+        }
+        // zone_pcp_disable: the lists hold no page of the range once drained, and nothing
+        // allocates meanwhile (the memory manager is held exclusively).
+        self.drain_all_pages();
+        let mut blocks = Vec::new();
+        let mut pfn = spfn;
+        while pfn < epfn {
+            let Some(p) = self.sparse.page(pfn) else {
+                pfn += 1;
+                continue;
+            };
+            if !p.is_buddy() {
+                pfn += if p.has(PageFlags::HEAD) {
+                    1 << p.order()
+                } else {
+                    1
+                };
+                continue;
+            }
+            let order = p.order();
+            let zone = &self.nodes[p.nid()].zones[p.zone().index()];
+            {
+                let mut areas = zone.areas.lock();
+                areas.del(&self.sparse, pfn, order);
+                zone.sub_free(1 << order);
+            }
+            p.set_flags_and_order(p.flag_bits() | PageFlags::HEAD.bits(), order);
+            p.set_refcount(1);
+            blocks.push((pfn, order));
+            pfn += 1 << order;
+        }
+        Ok(IsolatedRange { blocks })
+    }
+
+    /// Undo [`isolate_for_offline`](Self::isolate_for_offline): give the held free blocks back
+    /// to their free lists.
+    pub(crate) fn undo_isolate_for_offline(&mut self, iso: IsolatedRange) {
+        for (pfn, order) in iso.blocks {
+            self.release_isolated(pfn, order);
+        }
+    }
+
+    /// Free one block the isolation (or offline_pages) holds into its zone's free lists.
+    pub(crate) fn release_isolated(&self, pfn: u64, order: u32) {
+        let Some(p) = self.sparse.page(pfn) else {
+            return;
+        };
+        p.set_refcount(0);
+        p.set_flags_and_order(p.flag_bits() & !PageFlags::HEAD.bits(), 0);
+        let zone = &self.nodes[p.nid()].zones[p.zone().index()];
+        let mt = self
+            .sparse
+            .pageblock_migratetype(pfn)
+            .unwrap_or(MigrateType::Movable);
+        zone.free_one_locked(&mut zone.areas.lock(), &self.sparse, pfn, order, mt);
     }
 }

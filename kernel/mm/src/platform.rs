@@ -27,7 +27,7 @@ impl fmt::Display for MapError {
     }
 }
 
-/// What the memory manager needs from the machine. Eight calls; on the allocation and free
+/// What the memory manager needs from the machine. Nine calls; on the allocation and free
 /// paths only [`this_cpu`](Self::this_cpu), and [`zero_pages`](Self::zero_pages) for
 /// `Gfp::ZERO`.
 pub trait Platform {
@@ -70,6 +70,13 @@ pub trait Platform {
     /// Fill `count` page frames starting at `pfn` with zeroes (`__GFP_ZERO`). Called on the
     /// allocation path, by any CPU: the frames belong to the caller alone.
     fn zero_pages(&self, pfn: u64, count: u64);
+
+    /// Copy the contents of `count` page frames from `src_pfn` to `dst_pfn` (migration's
+    /// `copy_highpage`, page by page). Both are RAM blocks the memory manager holds while it
+    /// moves one into the other: the source still owned by its movable owner, the
+    /// destination just allocated for it; they never overlap. Called with the memory manager
+    /// held exclusively (offline_pages).
+    fn copy_pages(&self, src_pfn: u64, dst_pfn: u64, count: u64);
 
     /// `smp_processor_id()`: the number of the CPU running the call, `0..nr_cpus` as the
     /// topology numbers CPUs. The allocation and free paths use it to pick the CPU's page

@@ -48,6 +48,12 @@ pub struct FakePlatform {
     /// Storage given back, handed out again (refilled with garbage) for a request of the
     /// same size, so remove/add cycles do not leak.
     pub pool: StoragePool,
+    /// What each page frame holds, one word per frame standing for its contents (frames
+    /// never written are absent): [`Platform::copy_pages`] moves words, so tests see data
+    /// follow a migration.
+    pub frames: spin::Mutex<alloc::collections::BTreeMap<u64, u64>>,
+    /// `(src, dst, count)` of every copy.
+    pub copies: spin::Mutex<Vec<(u64, u64, u64)>>,
     /// Threads [`Platform::parallel`] runs its work on, each playing a CPU `0..n` (0 or 1:
     /// once, on the calling thread).
     pub parallel_cpus: usize,
@@ -118,6 +124,18 @@ fn take_mapping(maps: &mut Vec<(u64, u64)>, start: u64, len: u64) -> Result<(), 
         .ok_or(MapError::Other("range not mapped"))?;
     maps.remove(i);
     Ok(())
+}
+
+impl FakePlatform {
+    /// Put `word` in frame `pfn` (what a user of the frame would write there).
+    pub fn write_frame(&self, pfn: u64, word: u64) {
+        self.frames.lock().insert(pfn, word);
+    }
+
+    /// What frame `pfn` holds (None: never written).
+    pub fn read_frame(&self, pfn: u64) -> Option<u64> {
+        self.frames.lock().get(&pfn).copied()
+    }
 }
 
 impl Platform for FakePlatform {
@@ -207,6 +225,17 @@ impl Platform for FakePlatform {
         self.zeroed.lock().push((pfn, count));
     }
 
+    fn copy_pages(&self, src_pfn: u64, dst_pfn: u64, count: u64) {
+        let mut frames = self.frames.lock();
+        for i in 0..count {
+            match frames.get(&(src_pfn + i)).copied() {
+                Some(w) => frames.insert(dst_pfn + i, w),
+                None => frames.remove(&(dst_pfn + i)),
+            };
+        }
+        self.copies.lock().push((src_pfn, dst_pfn, count));
+    }
+
     fn this_cpu(&self) -> usize {
         this_cpu()
     }
@@ -289,4 +318,37 @@ pub fn memmap_block_head<P: Platform>(n: &Machine<P>) -> Option<u64> {
 pub fn settle<P: Platform>(n: &Machine<P>) {
     assert_eq!(n.device_pfns_in_free_lists(), 0);
     n.check().unwrap();
+}
+
+/// What a failed hotplug operation must leave as it was, as text to compare: every zone's
+/// span and counters and watermarks, the memory blocks, the hot-added ranges, memmap bytes,
+/// memblock's RAM, the present sections, and the fake platform's state (not `max_pfn`,
+/// which hot-remove leaves where it is).
+pub fn hotplug_state(n: &Machine<FakePlatform>) -> alloc::string::String {
+    use core::fmt::Write;
+    let mut s = alloc::string::String::new();
+    for z in n.zones() {
+        let _ = writeln!(
+            s,
+            "{} {} {} {} {} {} {:?}",
+            z.name(),
+            z.start_pfn(),
+            z.spanned(),
+            z.present(),
+            z.managed(),
+            z.free_pages(),
+            z.watermarks()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{:?}\n{:?}\n{}\n{:?}\n{}\n{:?}",
+        n.memory_blocks(),
+        n.hotplug_ranges(),
+        n.memmap_ram_bytes(),
+        n.memblock().memory().regions(),
+        n.sparse().present_sections(),
+        n.platform().state()
+    );
+    s
 }

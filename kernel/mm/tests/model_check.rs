@@ -100,6 +100,9 @@ impl Platform for ModelPlatform {
     fn zero_pages(&self, pfn: u64, count: u64) {
         self.0.zero_pages(pfn, count)
     }
+    fn copy_pages(&self, src_pfn: u64, dst_pfn: u64, count: u64) {
+        self.0.copy_pages(src_pfn, dst_pfn, count)
+    }
     fn this_cpu(&self) -> usize {
         CPU.with(|c| c.get())
     }

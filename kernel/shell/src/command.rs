@@ -153,7 +153,11 @@ pub enum Command {
         zone: Option<Zone>,
         /// Where to allocate.
         policy: NodePolicy,
+        /// `movable`: the shell's table owns the block and may move it (migration).
+        movable: bool,
     },
+    /// `alloc`: list the blocks `alloc` holds (their current pfns: migration moves them).
+    AllocList,
     /// `numa`: the nodes, their CPUs, sizes and distances (as `numactl --hardware`).
     Numa,
     /// `cpus`: the CPUs the MADT lists, with APIC id, node and state.
@@ -173,8 +177,26 @@ pub enum Command {
     },
     /// `hotplug scan`: look for hot-added memory and online it.
     HotplugScan,
-    /// `hotplug list`: list the hotplug slots.
+    /// `hotplug list`: list the memory blocks and the hotplug slots.
     HotplugList,
+    /// `hotplug offline N`: offline memory block N.
+    HotplugOffline {
+        /// The block number (`memoryN`).
+        block: u64,
+    },
+    /// `hotplug remove N`: remove the (offline) hot-added memory block N belongs to.
+    HotplugRemove {
+        /// The block number.
+        block: u64,
+    },
+    /// `hotplug online N [movable|kernel]`: online memory block N.
+    HotplugOnline {
+        /// The block number.
+        block: u64,
+        /// `movable` (ZONE_MOVABLE), `kernel` (the kernel zone of its address), or neither
+        /// (Linux's default online policy).
+        zone: OnlineZone,
+    },
     /// `devmem ADDR [WIDTH [VALUE]]`: read, or write if `value` is set. `addr` is a
     /// multiple of the width and `addr + width - 1 <= MAX_PHYS_ADDR`; the value fits.
     Devmem {
@@ -352,11 +374,19 @@ pub(crate) fn page<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
 }
 
 pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    if args.clone().next().is_none() {
+        return Ok(Command::AllocList);
+    }
     let order = order(args)?;
     let (mut zone, mut node, mut thisnode, mut interleave) = (None, None, false, false);
+    let mut movable = false;
     let mut first = true;
     while let Some(t) = args.next() {
         let is = |w: &str| t.eq_ignore_ascii_case(w);
+        if is("movable") && !movable {
+            movable = true;
+            continue;
+        }
         let z = [
             ("dma", Zone::Dma),
             ("dma32", Zone::Dma32),
@@ -380,6 +410,7 @@ pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
         } else if is("interleave") && node.is_none() && !thisnode && !interleave {
             interleave = true;
         } else if z.is_some()
+            || is("movable")
             || is("node")
             || t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("node="))
             || is("thisnode")
@@ -388,17 +419,17 @@ pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
             return Err(ErrorKind::BadChoice {
                 what: "combination with",
                 token: t,
-                choices: "the zone comes first; node, thisnode, interleave once each; \
-                          interleave with neither node nor thisnode",
+                choices: "the zone comes first; node, thisnode, interleave, movable once \
+                          each; interleave with neither node nor thisnode",
             });
         } else {
             return Err(ErrorKind::BadChoice {
                 what: if first { "zone" } else { "alloc option" },
                 token: t,
                 choices: if first {
-                    "dma, dma32, normal, node N, thisnode or interleave"
+                    "dma, dma32, normal, node N, thisnode, interleave or movable"
                 } else {
-                    "node N, thisnode or interleave"
+                    "node N, thisnode, interleave or movable"
                 },
             });
         }
@@ -413,6 +444,7 @@ pub(crate) fn alloc<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
         order,
         zone,
         policy,
+        movable,
     })
 }
 
@@ -452,6 +484,44 @@ pub(crate) fn meminfo<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>>
     let node = args.next().map(node_token).transpose()?;
     Ok(Command::Meminfo { node })
 }
+
+/// `hotplug offline N` / `hotplug online N`: a memory block number.
+pub(crate) fn memory_block<'a>(args: &mut Args<'a>) -> Result<u64, ErrorKind<'a>> {
+    let value = number(required(args, "N")?, "block", num::parse_u64)?;
+    in_range(value, "block", (0, MAX_BLOCK), false)
+}
+
+/// The zone `hotplug online` asks for (Linux's online / online_kernel / online_movable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnlineZone {
+    /// The default policy.
+    Default,
+    /// `kernel`.
+    Kernel,
+    /// `movable`.
+    Movable,
+}
+
+/// `hotplug online N [movable|kernel]`.
+pub(crate) fn hotplug_online<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
+    let block = memory_block(args)?;
+    let zone = match args.next() {
+        None => OnlineZone::Default,
+        Some(t) if t.eq_ignore_ascii_case("movable") => OnlineZone::Movable,
+        Some(t) if t.eq_ignore_ascii_case("kernel") => OnlineZone::Kernel,
+        Some(token) => {
+            return Err(ErrorKind::BadChoice {
+                what: "zone",
+                token,
+                choices: "movable or kernel",
+            });
+        }
+    };
+    Ok(Command::HotplugOnline { block, zone })
+}
+
+/// Highest memory block number (128 MiB blocks of the 52-bit physical address space).
+pub const MAX_BLOCK: u64 = (1 << (52 - 27)) - 1;
 
 pub(crate) fn free<'a>(args: &mut Args<'a>) -> Result<Command, ErrorKind<'a>> {
     let pfn = pfn(args)?;

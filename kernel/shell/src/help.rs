@@ -28,7 +28,7 @@ pub struct Spec {
 const USAGE_WIDTH: usize = 31;
 
 impl Spec {
-    /// `name args`, e.g. `alloc ORDER [ZONE] [POLICY]`.
+    /// `name args`, e.g. `alloc [ORDER [ZONE] [POLICY]]`.
     pub fn usage(&self) -> impl fmt::Display + '_ {
         Usage(self)
     }
@@ -129,8 +129,8 @@ pub static HELP: &[Spec] = &[
     },
     Spec {
         name: "alloc",
-        args: "ORDER [ZONE] [POLICY]",
-        about: "allocate 2^ORDER pages (ORDER 0-10)",
+        args: "[ORDER [ZONE] [POLICY]]",
+        about: "allocate 2^ORDER pages (0-10); alone: list",
         parse: cmd::alloc,
     },
     Spec {
@@ -166,8 +166,34 @@ pub static HELP: &[Spec] = &[
     Spec {
         name: "hotplug list",
         args: "",
-        about: "list the memory hotplug slots",
+        about: "list the memory blocks and hotplug slots",
         parse: |_| Ok(Command::HotplugList),
+    },
+    Spec {
+        name: "hotplug offline",
+        args: "N",
+        about: "offline memory block N (moving movable pages)",
+        parse: |a| {
+            Ok(Command::HotplugOffline {
+                block: cmd::memory_block(a)?,
+            })
+        },
+    },
+    Spec {
+        name: "hotplug remove",
+        args: "N",
+        about: "remove block N's offline DIMM, eject it",
+        parse: |a| {
+            Ok(Command::HotplugRemove {
+                block: cmd::memory_block(a)?,
+            })
+        },
+    },
+    Spec {
+        name: "hotplug online",
+        args: "N [ZONE]",
+        about: "online block N (ZONE: movable, kernel)",
+        parse: cmd::hotplug_online,
     },
     Spec {
         name: "devmem",
@@ -250,6 +276,7 @@ pub static HELP_NOTES: &[&str] = &[
     "DEV is a pmem number (0 or pmem0). BYTES: hex bytes (de ad 0f) or \"any text\".",
     "N is 0-10000000. Keys: Backspace, Ctrl-C drops the line, Up/Down for history.",
     "ZONE: dma, dma32, normal. POLICY: node N (or node=N) [thisnode], or interleave.",
+    "alloc ... movable: the block may be migrated (hotplug offline moves it).",
 ];
 
 /// The rows `help` prints: all of them, or those of one command (`help pmem`).
@@ -279,7 +306,7 @@ mod tests {
         }
         assert_eq!(
             lines.iter().find(|l| l.starts_with("alloc ")).unwrap(),
-            "alloc ORDER [ZONE] [POLICY]     - allocate 2^ORDER pages (ORDER 0-10)"
+            "alloc [ORDER [ZONE] [POLICY]]   - allocate 2^ORDER pages (0-10); alone: list"
         );
     }
 

@@ -1,6 +1,6 @@
 //! Good and bad forms of every command, with the exact error lines.
 
-use shell::command::{Command, MAX_WRITE, NodePolicy, Width, WriteData, Zone, parse};
+use shell::command::{Command, MAX_WRITE, NodePolicy, OnlineZone, Width, WriteData, Zone, parse};
 use shell::error::ErrorKind;
 use shell::help::HELP;
 
@@ -129,6 +129,7 @@ fn alloc() {
             order: 0,
             zone: None,
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(
@@ -137,6 +138,7 @@ fn alloc() {
             order: 10,
             zone: None,
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(
@@ -145,6 +147,7 @@ fn alloc() {
             order: 10,
             zone: Some(Zone::Normal),
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(
@@ -153,6 +156,7 @@ fn alloc() {
             order: 3,
             zone: Some(Zone::Dma),
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(
@@ -161,6 +165,7 @@ fn alloc() {
             order: 3,
             zone: Some(Zone::Dma32),
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(
@@ -169,6 +174,7 @@ fn alloc() {
             order: 3,
             zone: Some(Zone::Normal),
             policy: LOCAL,
+            movable: false,
         }
     );
     assert_eq!(err("alloc 11"), "alloc: order 11 out of range (0-10)");
@@ -176,17 +182,39 @@ fn alloc() {
         err("alloc 18446744073709551615"),
         "alloc: order 18446744073709551615 out of range (0-10)"
     );
+    assert_eq!(ok("alloc"), Command::AllocList);
     assert_eq!(
-        err("alloc"),
-        "alloc: missing ORDER (usage: alloc ORDER [ZONE] [POLICY])"
+        ok("alloc 2 movable dma32"),
+        Command::Alloc {
+            order: 2,
+            zone: Some(Zone::Dma32),
+            policy: LOCAL,
+            movable: true,
+        }
+    );
+    assert_eq!(
+        ok("alloc 0 node 1 MOVABLE"),
+        Command::Alloc {
+            order: 0,
+            zone: None,
+            policy: NodePolicy::Node {
+                node: Some(1),
+                thisnode: false
+            },
+            movable: true,
+        }
+    );
+    assert_eq!(
+        err("alloc 0 movable movable"),
+        "alloc: unknown combination with 'movable' (the zone comes first; node, thisnode, interleave, movable once each; interleave with neither node nor thisnode)"
     );
     assert_eq!(
         err("alloc 1 dma extra"),
-        "alloc: unknown alloc option 'extra' (node N, thisnode or interleave)"
+        "alloc: unknown alloc option 'extra' (node N, thisnode, interleave or movable)"
     );
     assert_eq!(
         err("alloc 1 device"),
-        "alloc: unknown zone 'device' (dma, dma32, normal, node N, thisnode or interleave)"
+        "alloc: unknown zone 'device' (dma, dma32, normal, node N, thisnode, interleave or movable)"
     );
     assert_eq!(
         ok("alloc 2 dma32 node 1 thisnode"),
@@ -197,6 +225,7 @@ fn alloc() {
                 node: Some(1),
                 thisnode: true
             },
+            movable: false,
         }
     );
     assert_eq!(
@@ -208,6 +237,7 @@ fn alloc() {
                 node: None,
                 thisnode: true
             },
+            movable: false,
         }
     );
     assert_eq!(
@@ -216,12 +246,13 @@ fn alloc() {
             order: 0,
             zone: None,
             policy: NodePolicy::Interleave,
+            movable: false,
         }
     );
     assert_eq!(err("alloc 0 node 64"), "alloc: node 64 out of range (0-63)");
     assert_eq!(
         err("alloc 0 node"),
-        "alloc: missing NODE (usage: alloc ORDER [ZONE] [POLICY])"
+        "alloc: missing NODE (usage: alloc [ORDER [ZONE] [POLICY]])"
     );
     for bad in [
         "alloc 0 node 1 interleave",
@@ -259,6 +290,7 @@ fn numa_views() {
                 node: Some(2),
                 thisnode: true
             },
+            movable: false,
         }
     );
     assert_eq!(
@@ -310,10 +342,66 @@ fn free() {
 
 #[test]
 fn hotplug() {
-    assert_eq!(err("hotplug"), "hotplug: missing subcommand (scan or list)");
+    assert_eq!(
+        err("hotplug"),
+        "hotplug: missing subcommand (scan, list, offline, remove or online)"
+    );
     assert_eq!(
         err("hotplug add"),
-        "hotplug: unknown subcommand 'add' (scan or list)"
+        "hotplug: unknown subcommand 'add' (scan, list, offline, remove or online)"
+    );
+    assert_eq!(
+        ok("hotplug offline 33"),
+        Command::HotplugOffline { block: 33 }
+    );
+    assert_eq!(
+        ok("hotplug remove 33"),
+        Command::HotplugRemove { block: 33 }
+    );
+    assert_eq!(
+        err("hotplug remove"),
+        "hotplug remove: missing N (usage: hotplug remove N)"
+    );
+    assert_eq!(
+        ok("hotplug online 0x21"),
+        Command::HotplugOnline {
+            block: 33,
+            zone: OnlineZone::Default
+        }
+    );
+    assert_eq!(
+        ok("hotplug online 33 Movable"),
+        Command::HotplugOnline {
+            block: 33,
+            zone: OnlineZone::Movable
+        }
+    );
+    assert_eq!(
+        ok("hotplug online 33 kernel"),
+        Command::HotplugOnline {
+            block: 33,
+            zone: OnlineZone::Kernel
+        }
+    );
+    assert_eq!(
+        err("hotplug online 33 dma"),
+        "hotplug online: unknown zone 'dma' (movable or kernel)"
+    );
+    assert_eq!(
+        err("hotplug online 33 movable x"),
+        "hotplug online: too many arguments (usage: hotplug online N [ZONE])"
+    );
+    assert_eq!(
+        err("hotplug offline"),
+        "hotplug offline: missing N (usage: hotplug offline N)"
+    );
+    assert_eq!(
+        err("hotplug online 33554432"),
+        "hotplug online: block 33554432 out of range (0-33554431)"
+    );
+    assert_eq!(
+        err("hotplug online x"),
+        "hotplug online: bad block 'x': invalid digit 'x'"
     );
 }
 

@@ -367,3 +367,40 @@ fn from_e820_skips_pmem_already_in_e820_and_reports_conflicts() {
     let (_, conflicts) = IomemTree::from_e820(&t, &[]);
     assert_eq!(conflicts.len(), 1);
 }
+
+#[test]
+fn remove_resource_takes_out_one_resource_and_lifts_its_children() {
+    let (_, mut tree) = qemu_tree();
+    let before = tree.to_string();
+    let ram = ResourceKind::from_e820(crate::e820::E820Type::Usable);
+    let dimm = res(0x1_0000_0000, 0x1_1000_0000, "System RAM", ram);
+    tree.insert(dimm.clone()).unwrap();
+    let child = res(0x1_0000_0000, 0x1_0010_0000, "memmap", ram);
+    tree.insert(child.clone()).unwrap();
+    assert_ne!(tree.to_string(), before);
+    // Wrong name or range: nothing.
+    assert_eq!(tree.remove(0x1_0000_0000, 0x1_0fff_ffff, "reserved"), None);
+    assert_eq!(
+        tree.remove(0x1_0000_0000, 0x1_0000_0fff, "System RAM"),
+        None
+    );
+    let got = tree
+        .remove(0x1_0000_0000, 0x1_0fff_ffff, "System RAM")
+        .unwrap();
+    assert_eq!(
+        (got.start, got.end, got.children.len()),
+        (dimm.start, dimm.end, 0)
+    );
+    assert!(tree.to_string().contains("100000000-1000fffff : memmap\n"));
+    assert_eq!(
+        tree.remove(0x1_0000_0000, 0x1_000f_ffff, "memmap")
+            .unwrap()
+            .name,
+        "memmap"
+    );
+    assert_eq!(tree.to_string(), before);
+    assert_eq!(
+        tree.remove(0x1_0000_0000, 0x1_0fff_ffff, "System RAM"),
+        None
+    );
+}

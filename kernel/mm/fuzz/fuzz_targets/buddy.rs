@@ -119,6 +119,21 @@ impl Platform for PoolPlatform {
         self.fake.map_ram(start, len)
     }
 
+    fn unmap_range(&mut self, start: u64, len: u64) -> Result<(), MapError> {
+        self.fake.unmap_range(start, len)
+    }
+
+    fn release_memmap_storage(&mut self, pa: u64, pages: &'static mut [Page]) {
+        // The storage stays in the pool (given back when the machine is dropped); only the
+        // record of what is handed out changes.
+        self.fake.release_memmap_storage(pa, pages)
+    }
+
+    fn copy_pages(&self, src_pfn: u64, dst_pfn: u64, count: u64) {
+        // Migration only runs in offline_pages, which this target does not call.
+        self.fake.copy_pages(src_pfn, dst_pfn, count)
+    }
+
     fn this_cpu(&self) -> usize {
         0
     }

@@ -23,11 +23,14 @@ use core::fmt;
 use crate::buddy::max_block_order;
 use crate::machine::Machine;
 use crate::memblock::MemblockError;
+use crate::memory_block::BlockState;
+use crate::memory_hotremove::OfflineFailure;
 use crate::memremap::{
     MemmapSource, MemremapError, add_sections, check_new_range, fill_range, only_holes,
 };
 use crate::page::{Page, PageFlags};
 use crate::platform::{MapError, Platform};
+use crate::section_remove::{HoleRuns, RemoveError};
 use crate::sparse::SparseError;
 use crate::zone::ZoneId;
 use crate::{MAX_ORDER, MAX_PFN_LIMIT, PAGE_SIZE, pfn_down};
@@ -85,6 +88,33 @@ pub enum HotplugError {
         /// The number of pages given.
         nr_pages: u64,
     },
+    /// No memory block `nr` (no RAM in that section).
+    NoBlock {
+        /// The block number given.
+        nr: u64,
+    },
+    /// The memory block is online already (online), or still online (remove).
+    BlockOnline {
+        /// The block.
+        nr: u64,
+    },
+    /// The memory block is offline already.
+    BlockOffline {
+        /// The block.
+        nr: u64,
+    },
+    /// The block must join another zone than the one asked for (its DIMM's other blocks
+    /// are online there, or it is boot RAM of that zone).
+    ZoneConflict {
+        /// The block.
+        nr: u64,
+        /// The zone it must join.
+        zone: ZoneId,
+    },
+    /// offline_pages failed; nothing changed.
+    Offline(OfflineFailure),
+    /// remove_memory could not take the sections out or unmap the range; nothing changed.
+    Remove(RemoveError),
 }
 
 impl fmt::Display for HotplugError {
@@ -115,6 +145,16 @@ impl fmt::Display for HotplugError {
                 f,
                 "pfn range {pfn:#x} + {nr_pages:#x} pages is beyond the physical address space"
             ),
+            Self::NoBlock { nr } => write!(f, "memory block {nr} is not present"),
+            Self::BlockOnline { nr } => write!(f, "memory{nr} is online"),
+            Self::BlockOffline { nr } => write!(f, "memory{nr} is offline already"),
+            Self::ZoneConflict { nr, zone } => write!(
+                f,
+                "memory{nr} can only be onlined to zone {} (valid_zones)",
+                zone.name()
+            ),
+            Self::Offline(o) => write!(f, "{o}"),
+            Self::Remove(e) => write!(f, "{e}"),
         }
     }
 }
@@ -202,6 +242,11 @@ pub(crate) struct HotplugState<P: Platform> {
     callback: Option<(OnlinePageCallback<P>, OnlineCallbackToken)>,
     next_token: u64,
     pub(crate) ranges: Vec<HotRange>,
+    /// The struct pages each range had in sections present before it (holes), by range
+    /// start pfn, to put back when remove_memory takes the range away.
+    pub(crate) holes: Vec<(u64, HoleRuns)>,
+    /// The pfn range online_pages is handing to the callback right now.
+    onlining: Option<(u64, u64)>,
 }
 
 impl<P: Platform> HotplugState<P> {
@@ -210,6 +255,8 @@ impl<P: Platform> HotplugState<P> {
             callback: None,
             next_token: 1,
             ranges: Vec::new(),
+            holes: Vec::new(),
+            onlining: None,
         }
     }
 }
@@ -233,6 +280,7 @@ impl<P: Platform> Machine<P> {
             let _ = self.memblock.remove(start, size);
             return Err(HotplugError::Map(e));
         }
+        let holes = self.save_holes(spfn, epfn);
         let added = match add_sections(self, spfn, epfn, MemmapSource::InRange, nid) {
             Ok(a) => a,
             Err(e) => {
@@ -271,6 +319,7 @@ impl<P: Platform> Machine<P> {
             movable: false,
             nid,
         });
+        self.hotplug.holes.push((spfn, holes));
         self.debug_check();
         Ok(())
     }
@@ -330,55 +379,154 @@ impl<P: Platform> Machine<P> {
                 pfn: start_pfn,
                 nr_pages,
             })?;
-        let idx = self
+        let r = *self
             .hotplug
             .ranges
             .iter()
-            .position(|r| r.start_pfn == start_pfn && r.end_pfn == end_pfn && !r.online)
+            .find(|r| r.start_pfn == start_pfn && r.end_pfn == end_pfn && !r.online)
             .ok_or(HotplugError::NotAdded)?;
-        let movable = self.online_to_movable(
-            online_type,
-            self.hotplug.ranges[idx].nid,
-            start_pfn,
-            end_pfn,
-        );
-        let range = &mut self.hotplug.ranges[idx];
-        range.online = true;
-        range.movable = movable;
-        let r = *range;
-        for pfn in r.start_pfn..r.end_pfn {
-            if let Some(p) = self.sparse.page_mut(pfn) {
-                p.clear(PageFlags::OFFLINE);
-                p.set_zone(r.zone_of(pfn) as u8);
+        Ok(self.online_pfn_range(r.start_pfn, r.end_pfn, online_type))
+    }
+
+    /// `memory_block_online` with the default policy ([`OnlineType::Online`]).
+    pub fn online_memory_block(&mut self, nr: u64) -> Result<u64, HotplugError> {
+        self.online_memory_block_type(nr, OnlineType::Online)
+    }
+
+    /// `memory_block_online`: online every offline page of memory block `nr` (hot-added
+    /// RAM not onlined yet, or RAM offline_pages took out). The zone: a DIMM whose other
+    /// blocks are online keeps their zone, boot RAM its boot zone; otherwise `online_type`
+    /// chooses ([`online_to_movable`](Self::online_to_movable)). Asking for another zone
+    /// than the one the block must join is refused. Returns the pages handed to the
+    /// online-page callback.
+    pub fn online_memory_block_type(
+        &mut self,
+        nr: u64,
+        online_type: OnlineType,
+    ) -> Result<u64, HotplugError> {
+        self.finish_deferred_init();
+        let b = self.memory_block(nr).ok_or(HotplugError::NoBlock { nr })?;
+        if b.state == BlockState::Online {
+            return Err(HotplugError::BlockOnline { nr });
+        }
+        let (spfn, epfn) = (b.start_pfn(), b.end_pfn());
+        let fixed = self
+            .hotplug
+            .ranges
+            .iter()
+            .find(|r| r.online && r.start_pfn < epfn && spfn < r.end_pfn)
+            .map(|r| r.zone_of(r.start_pfn.max(spfn)))
+            .or_else(|| (!b.hot_added).then_some(b.zone).flatten());
+        if let Some(zone) = fixed {
+            let wants_movable = match online_type {
+                OnlineType::Online => None,
+                OnlineType::Kernel => Some(false),
+                OnlineType::Movable => Some(true),
+            };
+            if wants_movable.is_some_and(|m| m != (zone == ZoneId::Movable)) {
+                return Err(HotplugError::ZoneConflict { nr, zone });
             }
         }
-        let mut pfn = r.start_pfn;
-        while pfn < r.end_pfn {
-            let next = r.next_zone_boundary(pfn);
-            let zone = self.zone_mut(r.nid, r.zone_of(pfn));
-            zone.extend_span(pfn, next);
-            zone.present += next - pfn;
-            pfn = next;
+        Ok(self.online_pfn_range(spfn, epfn, online_type))
+    }
+
+    /// Online the offline pages of `[spfn, epfn)`: a hot-added range coming online gets its
+    /// zone (`move_pfn_range_to_zone` sets every struct page's zone), each page becomes
+    /// present in its zone (whose span grows to cover it), memmap storage stays reserved,
+    /// the rest goes in max-order chunks to the online-page callback; zonelists and
+    /// watermarks are rebuilt.
+    fn online_pfn_range(&mut self, spfn: u64, epfn: u64, online_type: OnlineType) -> u64 {
+        for i in 0..self.hotplug.ranges.len() {
+            let r = self.hotplug.ranges[i];
+            if r.online || r.end_pfn <= spfn || epfn <= r.start_pfn {
+                continue;
+            }
+            let movable = self.online_to_movable(
+                online_type,
+                r.nid,
+                r.start_pfn.max(spfn),
+                r.end_pfn.min(epfn),
+            );
+            let range = &mut self.hotplug.ranges[i];
+            range.online = true;
+            range.movable = movable;
+            let r = *range;
+            for pfn in r.start_pfn..r.end_pfn {
+                if let Some(p) = self.sparse.page(pfn) {
+                    p.set_zone(r.zone_of(pfn) as u8);
+                }
+            }
         }
+        // Runs of pages for the callback: offline, not memmap storage, one zone each.
+        let mut runs: Vec<(u64, u64, ZoneId)> = Vec::new();
+        for pfn in spfn..epfn {
+            let Some(p) = self.sparse.page(pfn) else {
+                continue;
+            };
+            if !p.has(PageFlags::OFFLINE) {
+                continue;
+            }
+            p.clear(PageFlags::OFFLINE);
+            let zid = p.zone();
+            let zone = &mut self.nodes[p.nid()].zones[zid.index()];
+            zone.extend_span(pfn, pfn + 1);
+            zone.present += 1;
+            if p.has(PageFlags::MEMMAP) {
+                continue;
+            }
+            match runs.last_mut() {
+                Some(r) if r.1 == pfn && r.2 == zid => r.1 = pfn + 1,
+                _ => runs.push((pfn, pfn + 1, zid)),
+            }
+        }
+        self.refresh_hot_ranges(spfn, epfn);
         let cb = self.hotplug.callback.map_or(
             generic_online_page_cb::<P> as OnlinePageCallback<P>,
             |(f, _)| f,
         );
+        self.hotplug.onlining = Some((spfn, epfn));
         let mut handed = 0;
-        let mut pfn = r.start_pfn + r.memmap_pages;
-        while pfn < r.end_pfn {
-            let zend = r.next_zone_boundary(pfn);
-            while pfn < zend {
-                let order = max_block_order(pfn, zend).min(MAX_ORDER);
+        for (mut pfn, end, _) in runs {
+            while pfn < end {
+                let order = max_block_order(pfn, end).min(MAX_ORDER);
                 cb(self, pfn, order);
                 handed += 1 << order;
                 pfn += 1 << order;
             }
         }
+        self.hotplug.onlining = None;
         self.build_all_zonelists();
         self.setup_per_zone_wmarks();
         self.debug_check();
-        Ok(handed)
+        handed
+    }
+
+    /// Each hot-added range meeting `[spfn, epfn)` (the pages just onlined or offlined) is
+    /// online while any of its RAM pages is.
+    pub(crate) fn refresh_hot_ranges(&mut self, spfn: u64, epfn: u64) {
+        for i in 0..self.hotplug.ranges.len() {
+            let r = self.hotplug.ranges[i];
+            if r.end_pfn <= spfn || epfn <= r.start_pfn {
+                continue;
+            }
+            let online = (r.start_pfn..r.end_pfn).any(|pfn| {
+                self.sparse.page(pfn).is_some_and(|p| {
+                    !p.flags()
+                        .intersects(PageFlags::OFFLINE.union(PageFlags::HOLE))
+                })
+            });
+            if r.online && !online {
+                // The whole range is offline: it leaves its zone; its struct pages carry
+                // the zone of their address again until it is onlined.
+                self.hotplug.ranges[i].movable = false;
+                for pfn in r.start_pfn..r.end_pfn {
+                    if let Some(p) = self.sparse.page(pfn) {
+                        p.set_zone(ZoneId::for_pfn(pfn) as u8);
+                    }
+                }
+            }
+            self.hotplug.ranges[i].online = online;
+        }
     }
 
     /// `add_memory` then `online_pages` for the whole range.
@@ -413,11 +561,26 @@ impl<P: Platform> Machine<P> {
             .ranges
             .iter()
             .find(|r| r.online && pfn >= r.start_pfn + r.memmap_pages && end <= r.end_pfn);
-        let Some(&r) = range else {
-            return Err(HotplugError::NotOnlining);
+        let onlining = self
+            .hotplug
+            .onlining
+            .is_some_and(|(s, e)| pfn >= s && end <= e);
+        let zone_of = |pfn: u64| match range {
+            Some(r) => r.zone_of(pfn),
+            None => self.sparse.page(pfn).map_or(ZoneId::Device, |p| p.zone()),
         };
-        let (nid, zid) = (r.nid, r.zone_of(pfn));
-        if !pfn.is_multiple_of(n) || r.zone_of(end - 1) != zid {
+        let (nid, zid) = match (range, onlining) {
+            (Some(r), _) => (r.nid, zone_of(pfn)),
+            (None, true) => (
+                self.sparse.page(pfn).map_or(usize::MAX, |p| p.nid()),
+                zone_of(pfn),
+            ),
+            (None, false) => return Err(HotplugError::NotOnlining),
+        };
+        if nid >= self.nodes.len() || zid >= ZoneId::Device {
+            return Err(HotplugError::NotOnlining);
+        }
+        if !pfn.is_multiple_of(n) || zone_of(end - 1) != zid {
             return Err(HotplugError::NotOnlining);
         }
         let Some(pages) = self.sparse.pages_mut(pfn, n) else {
