@@ -228,7 +228,7 @@ impl<P: Platform> Machine<P> {
         if order > MAX_ORDER {
             return Err(bad(BadPageReason::OrderTooLarge, PageFlags::empty()));
         }
-        let Some(page) = self.sparse.page(pfn) else {
+        let Some((page, block)) = self.sparse.page_and_pageblock(pfn) else {
             return Err(bad(BadPageReason::InvalidPfn, PageFlags::empty()));
         };
         let flags = page.flags();
@@ -268,10 +268,7 @@ impl<P: Platform> Machine<P> {
             page.set_pgmap_raw(0);
         }
         const FREED: u16 = PageFlags::HEAD.union(PageFlags::MOVABLE).bits();
-        let mt = self
-            .sparse
-            .pageblock_migratetype(pfn)
-            .unwrap_or(MigrateType::Unmovable);
+        let mt = block.get();
         if order <= PAGE_ALLOC_COSTLY_ORDER && mt != MigrateType::Isolate {
             // free_unref_page: HighAtomic blocks wait on the Movable list, and remember that
             // they go back to HighAtomic (set_pcppage_migratetype).

@@ -135,9 +135,10 @@ impl Pcp {
         l.head = next;
         if next == NIL {
             l.tail = NIL;
-        } else if let Some(n) = sparse.page(next) {
-            n.set_prev(NIL);
         }
+        // The new head's back link is left pointing at the page taken (one struct page
+        // less to write on the allocation path): only the head's back link may be stale,
+        // and `pop_oldest` never follows the head's.
         self.count -= 1 << pindex_to_order(pindex).0;
         Some((pfn, page))
     }
@@ -147,12 +148,17 @@ impl Pcp {
     pub(crate) fn pop_oldest(&mut self, sparse: &Sparse, pindex: usize) -> Option<u64> {
         let l = &mut self.lists[pindex];
         let pfn = l.tail;
-        let prev = sparse.page(pfn)?.prev();
-        l.tail = prev;
-        if prev == NIL {
+        let tail = sparse.page(pfn)?;
+        if pfn == l.head {
+            // The last block (whose back link may be stale, see `pop_page`).
             l.head = NIL;
-        } else if let Some(p) = sparse.page(prev) {
-            p.set_next(NIL);
+            l.tail = NIL;
+        } else {
+            let prev = tail.prev();
+            l.tail = prev;
+            if let Some(p) = sparse.page(prev) {
+                p.set_next(NIL);
+            }
         }
         self.count -= 1 << pindex_to_order(pindex).0;
         Some(pfn)

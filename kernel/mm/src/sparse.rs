@@ -235,6 +235,15 @@ impl Sparse {
         self.chunks[c].pages.get(i)
     }
 
+    /// `pfn_to_page` and the pageblock flags of the pfn, with one section lookup (the free
+    /// path needs both).
+    #[inline]
+    pub(crate) fn page_and_pageblock(&self, pfn: u64) -> Option<(&Page, &PageblockFlags)> {
+        let (c, i) = self.locate(pfn)?;
+        let chunk = &self.chunks[c];
+        Some((chunk.pages.get(i)?, chunk.usemap.get(i >> PAGEBLOCK_ORDER)?))
+    }
+
     /// `pfn_to_page`, mutable (the checker's tests corrupt pages with it).
     #[cfg(test)]
     pub(crate) fn page_mut(&mut self, pfn: u64) -> Option<&mut Page> {
