@@ -100,6 +100,27 @@ impl FakePlatform {
         self.fail_call = k.map(|k| self.calls + k);
     }
 
+    /// Take `[pa, pa + count struct pages)` off the record of storage handed out (all of a
+    /// handout or a part of one, after a split), as `release_memmap_storage` does.
+    pub fn forget_storage(&mut self, pa: u64, count: usize) {
+        let end = pa + count as u64 * 32;
+        let mut kept = Vec::with_capacity(self.storage.len() + 1);
+        for &(p, c) in &self.storage {
+            let e = p + c as u64 * 32;
+            if e <= pa || end <= p {
+                kept.push((p, c));
+                continue;
+            }
+            if p < pa {
+                kept.push((p, ((pa - p) / 32) as usize));
+            }
+            if end < e {
+                kept.push((end, ((e - end) / 32) as usize));
+            }
+        }
+        self.storage = kept;
+    }
+
     /// What the platform holds for the memory manager now (sorted).
     pub fn state(&self) -> FakeState {
         let mut st = FakeState {
@@ -201,23 +222,7 @@ impl Platform for FakePlatform {
     }
 
     fn release_memmap_storage(&mut self, pa: u64, pages: &'static mut [Page]) {
-        // Cut [pa, end) out of the handouts it lies in (a part of one, after a split).
-        let end = pa + pages.len() as u64 * 32;
-        let mut kept = Vec::with_capacity(self.storage.len() + 1);
-        for &(p, c) in &self.storage {
-            let e = p + c as u64 * 32;
-            if e <= pa || end <= p {
-                kept.push((p, c));
-                continue;
-            }
-            if p < pa {
-                kept.push((p, ((pa - p) / 32) as usize));
-            }
-            if end < e {
-                kept.push((end, ((e - end) / 32) as usize));
-            }
-        }
-        self.storage = kept;
+        self.forget_storage(pa, pages.len());
         self.pool.0.push(pages);
     }
 

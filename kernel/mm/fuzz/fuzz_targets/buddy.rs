@@ -124,9 +124,9 @@ impl Platform for PoolPlatform {
     }
 
     fn release_memmap_storage(&mut self, pa: u64, pages: &'static mut [Page]) {
-        // The storage stays in the pool (given back when the machine is dropped); only the
-        // record of what is handed out changes.
-        self.fake.release_memmap_storage(pa, pages)
+        // The buffer stays on the used list until release_pool, like every other one;
+        // only the record of what is handed out changes.
+        self.fake.forget_storage(pa, pages.len());
     }
 
     fn copy_pages(&self, src_pfn: u64, dst_pfn: u64, count: u64) {
