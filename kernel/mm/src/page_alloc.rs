@@ -199,8 +199,9 @@ impl<P: Platform> Machine<P> {
         Some(pfn)
     }
 
-    /// `__free_pages`: give back a block allocated with `order` to the zone of its node
-    /// (an order-0 page to the running CPU's list). Refuses (error value and a `bad page` log
+    /// `__free_pages`: drop the caller's reference on a block allocated with `order`; at the
+    /// last reference the block goes back to the zone of its node (orders 0-3 to the running
+    /// CPU's lists), as Linux's `put_page_testzero` decides. Refuses (error value and a `bad page` log
     /// line, free lists untouched) a pfn without a struct page, a device page, a reserved
     /// page, a free page, a wrong order, or anything that is not an allocated head.
     ///
@@ -262,6 +263,11 @@ impl<P: Platform> Machine<P> {
         let Some(ps) = zone.pageset(self.this_cpu()) else {
             return Err(bad(BadPageReason::InvalidPfn, flags));
         };
+        // put_page_testzero: a block others still hold (get_page) only loses this reference;
+        // of the CPUs dropping the last two at once, exactly one sees 1 and frees it.
+        if page.update_refcount(|c| (c > 1).then(|| c - 1)).is_ok() {
+            return Ok(());
+        }
         page.set_refcount(0);
         if flags.contains(PageFlags::MOVABLE) {
             // A movable block's owner goes with it (`page->mapping` cleared).

@@ -324,4 +324,17 @@ fn ram_page_refcounts() {
     assert_eq!(n.put_page(p), Err(mm::PageRefError::NotInUse));
     assert_eq!(n.get_page(p), Err(mm::PageRefError::NotInUse));
     n.check().unwrap();
+    // __free_pages on a block someone else still holds drops one reference; the block goes
+    // back to the buddy allocator only with the last one (put_page_testzero).
+    let q = n.alloc_pages(Gfp::KERNEL, 4).unwrap();
+    assert_eq!(n.get_page(q), Ok(2));
+    let free = n.nr_free_pages();
+    n.free_pages(q, 4).unwrap();
+    assert_eq!(n.nr_free_pages(), free, "still held");
+    assert!(n.page(q).unwrap().flags().contains(mm::PageFlags::HEAD));
+    n.check().unwrap();
+    n.free_pages(q, 4).unwrap();
+    assert_eq!(n.nr_free_pages(), free + 16);
+    assert!(n.free_pages(q, 4).is_err(), "a third free is refused");
+    n.check().unwrap();
 }
