@@ -5,8 +5,10 @@
 //! Offlining block `N` ([`Machine::offline_memory_block`]):
 //! 1. the block must be online and all its RAM in one zone of one node ("mixed zones");
 //! 2. its range is isolated ([`page_isolation`](crate::page_isolation)): an unmovable page
-//!    fails it ("failure to isolate range", the page dumped as "unmovable page"); every CPU's
-//!    page lists are drained and the free blocks are held so nothing can allocate them;
+//!    fails it ("failure to isolate range", the page dumped as "unmovable page"); otherwise
+//!    its pageblocks become MIGRATE_ISOLATE and every CPU's page lists are drained, so its
+//!    free pages sit on the Isolate lists, out of `NR_FREE_PAGES`, and nothing can allocate
+//!    them;
 //! 3. every movable block is migrated out ([`migrate`](crate::migrate)), to another node
 //!    first as Linux's `do_migrate_range` does; a block its owner will not let go, a pinned
 //!    block or no memory to move to fails it ("unmovable page", the page dumped as
@@ -18,7 +20,8 @@
 //!    watermarks are rebuilt (`init_per_zone_wmark_min`).
 //!
 //! Any failure undoes everything: the blocks migrated so far are moved back (their owners
-//! told again), the held free blocks go back to the free lists, so counters, owners' pfns
+//! told again), the isolation is undone (the pageblocks Movable, their free blocks merged
+//! back into the free lists), so counters, owners' pfns
 //! and the checker's result are as before (Linux leaves migrated pages where they went; the
 //! project's rule is that a failed operation changes nothing). Device pages, memmap storage
 //! of anything else, reserved pages and allocations without a movable owner never move.
@@ -215,8 +218,10 @@ impl<P: Platform> Machine<P> {
             self.debug_check();
             return Err(fail("unmovable page", page, Some(e)));
         }
-        // __offline_isolated_pages: every page but holes, offline ones and the own memmap is
-        // now held here (free blocks and migrated-from blocks).
+        // __offline_isolated_pages: the isolated free blocks leave the free lists; every page
+        // but holes, offline ones and the own memmap is now free-and-taken or held here
+        // (migrated-from blocks).
+        self.finish_isolation_for_offline(iso);
         let (mut managed, mut present) = (0u64, 0u64);
         for pfn in spfn..epfn {
             let Some(p) = self.sparse.page(pfn) else {
@@ -236,7 +241,6 @@ impl<P: Platform> Machine<P> {
             p.set_refcount(0);
             p.set_flags_and_order(PageFlags::RESERVED.union(PageFlags::OFFLINE).bits(), 0);
         }
-        drop(iso);
         let zone = self.zone_mut(b.nid, zid);
         zone.present -= present;
         zone.managed -= managed;

@@ -11,18 +11,16 @@
 //! their isolated blocks back, merging them with their buddies. Ranges are aligned to a
 //! max-order block (1024 pages), so no free block straddles their ends.
 //!
-//! **Offline isolation** ([`Machine::isolate_for_offline`]): offline_pages holds the memory
-//! manager exclusively, so nothing allocates or frees meanwhile. It first looks for an
-//! unmovable page in the range (`has_unmovable_pages`): a reserved page that is not offline
-//! (firmware, kernel, memmap storage of something else, pages a driver kept), a device page,
-//! or an allocated block without a movable owner. If there is none, it drains every CPU's
-//! page lists and takes every free block of the range out of its zone's free lists, holding
-//! each as an allocated block (head, count 1), so the invariant checker sees every page in
-//! one state while the movable blocks migrate away; undoing frees them back. (Linux marks the
-//! pageblocks Isolate here too; moving offline onto the pageblock isolation above is left.)
+//! **Offline** ([`Machine::isolate_for_offline`]) first looks for an unmovable page in the
+//! range (`has_unmovable_pages`): a reserved page that is not offline (firmware, kernel,
+//! memmap storage of something else, pages a driver kept), a device page, or an allocated
+//! block without a movable owner. If there is none, it isolates the memory block's
+//! pageblocks as above; the movable blocks then migrate to memory outside (no allocation can
+//! land inside), and on success the isolated free blocks leave the lists for good
+//! ([`Machine::take_isolated_pages`]) and the pageblocks stop counting as isolated; on
+//! failure the isolation is undone.
 //! Pages the caller names as exempt (the range's own memmap, memmap on memory) are skipped.
 
-use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -213,13 +211,11 @@ impl<P: Platform> Machine<P> {
         Ok(())
     }
 
-    /// `__offline_isolated_pages`: take every isolated free block of `[start_pfn, end_pfn)` off
-    /// the free lists (they were no free pages any more) and flag its pages reserved and
-    /// offline; the range's pageblocks stay isolated. Call after
-    /// [`test_pages_isolated`](Self::test_pages_isolated) succeeded; the caller (offline_pages)
-    /// then takes the pages out of the zone's managed and present counts. Returns the pages
-    /// taken.
-    pub fn offline_isolated_pages(&self, start_pfn: u64, end_pfn: u64) -> u64 {
+    /// `__offline_isolated_pages`' first half: take every isolated free block of
+    /// `[start_pfn, end_pfn)` off the free lists (they were no free pages any more); the
+    /// pages are left without a state for the caller (offline_pages) to mark offline and to
+    /// take out of the zone's managed and present counts. Returns the pages taken.
+    pub fn take_isolated_pages(&self, start_pfn: u64, end_pfn: u64) -> u64 {
         let mut taken = 0;
         let mut pfn = start_pfn;
         while pfn < end_pfn {
@@ -239,11 +235,6 @@ impl<P: Platform> Machine<P> {
                 continue;
             };
             zone.areas.lock().del(&self.sparse, pfn, order);
-            for q in pfn..pfn + (1 << order) {
-                if let Some(page) = self.sparse.page(q) {
-                    page.set(PageFlags::RESERVED.union(PageFlags::OFFLINE));
-                }
-            }
             taken += 1 << order;
             pfn += 1 << order;
         }
@@ -251,11 +242,13 @@ impl<P: Platform> Machine<P> {
     }
 }
 
-/// A range whose free blocks are held by the isolation.
+/// A memory block range whose pageblocks offline_pages isolated.
 #[derive(Debug)]
 pub(crate) struct IsolatedRange {
-    /// The free blocks taken out of the free lists, `(pfn, order)`.
-    pub(crate) blocks: Vec<(u64, u32)>,
+    /// First pfn (memory-block aligned).
+    pub(crate) start: u64,
+    /// End pfn.
+    pub(crate) end: u64,
 }
 
 impl<P: Platform> Machine<P> {
@@ -308,59 +301,45 @@ impl<P: Platform> Machine<P> {
         if let Some(pfn) = self.has_unmovable_pages(spfn, epfn, exempt) {
             return Err(pfn);
         }
-        // zone_pcp_disable: the lists hold no page of the range once drained, and nothing
-        // allocates meanwhile (the memory manager is held exclusively).
-        self.drain_all_pages();
-        let mut blocks = Vec::new();
-        let mut pfn = spfn;
-        while pfn < epfn {
-            let Some(p) = self.sparse.page(pfn) else {
-                pfn += 1;
-                continue;
-            };
-            if !p.is_buddy() {
-                pfn += if p.has(PageFlags::HEAD) {
-                    1 << p.order()
-                } else {
-                    1
-                };
-                continue;
-            }
-            let order = p.order();
-            let zone = &self.nodes[p.nid()].zones[p.zone().index()];
-            {
-                let mut areas = zone.areas.lock();
-                areas.del(&self.sparse, pfn, order);
-                zone.sub_free(1 << order);
-            }
-            p.set_flags_and_order(p.flag_bits() | PageFlags::HEAD.bits(), order);
-            p.set_refcount(1);
-            blocks.push((pfn, order));
-            pfn += 1 << order;
-        }
-        Ok(IsolatedRange { blocks })
+        // set_migratetype_isolate on every pageblock of the memory block (its aligned start
+        // and end; the exempt memmap is allocated, so isolation leaves it alone), then the
+        // drain brings the CPUs' cached pages of the range back onto the Isolate lists.
+        let start = spfn - spfn % (1 << MAX_ORDER);
+        let end = epfn.next_multiple_of(1 << MAX_ORDER);
+        self.start_isolate_page_range(start, end)
+            .map_err(|e| match e {
+                IsolateError::Busy { pfn } | IsolateError::Device { pfn } => pfn,
+                IsolateError::Misaligned { start_pfn, .. } => start_pfn,
+            })?;
+        Ok(IsolatedRange { start, end })
     }
 
-    /// Undo [`isolate_for_offline`](Self::isolate_for_offline): give the held free blocks back
-    /// to their free lists.
+    /// Undo [`isolate_for_offline`](Self::isolate_for_offline): the pageblocks become Movable
+    /// again (as Linux's `undo_isolate_page_range(..., MIGRATE_MOVABLE)`) and their free
+    /// blocks go back to the free lists.
     pub(crate) fn undo_isolate_for_offline(&mut self, iso: IsolatedRange) {
-        for (pfn, order) in iso.blocks {
-            self.release_isolated(pfn, order);
-        }
+        self.undo_isolate_page_range(iso.start, iso.end, MigrateType::Movable);
     }
 
-    /// Free one block the isolation (or offline_pages) holds into its zone's free lists.
-    pub(crate) fn release_isolated(&self, pfn: u64, order: u32) {
-        let Some(p) = self.sparse.page(pfn) else {
-            return;
-        };
-        p.set_refcount(0);
-        p.set_flags_and_order(p.flag_bits() & !PageFlags::HEAD.bits(), 0);
-        let zone = &self.nodes[p.nid()].zones[p.zone().index()];
-        let mt = self
-            .sparse
-            .pageblock_migratetype(pfn)
-            .unwrap_or(MigrateType::Movable);
-        zone.free_one_locked(&mut zone.areas.lock(), &self.sparse, pfn, order, mt);
+    /// The end of a successful offline: the range's isolated free blocks leave the free lists
+    /// (`__offline_isolated_pages`; the caller then marks every page offline), and its
+    /// pageblocks stop counting as isolated (Linux's `nr_isolate_pageblock` fix-up; they are
+    /// Movable again for the next online). Returns the pages taken off the lists.
+    pub(crate) fn finish_isolation_for_offline(&mut self, iso: IsolatedRange) -> u64 {
+        let taken = self.take_isolated_pages(iso.start, iso.end);
+        let mut pfn = iso.start;
+        while pfn < iso.end {
+            if let (Ok(Some(zone)), Some(block)) =
+                (self.pageblock_zone(pfn), self.sparse.pageblock(pfn))
+                && block.get() == MigrateType::Isolate
+            {
+                let _guard = zone.areas.lock();
+                block.set(MigrateType::Movable);
+                zone.nr_isolate_pageblock
+                    .store(zone.nr_isolate_pageblock.load(Relaxed) - 1, Relaxed);
+            }
+            pfn += PAGEBLOCK_NR_PAGES;
+        }
+        taken
     }
 }
