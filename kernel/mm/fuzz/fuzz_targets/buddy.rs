@@ -24,16 +24,15 @@
 #![no_main]
 
 use std::cell::RefCell;
-use std::mem::MaybeUninit;
 use std::collections::{BTreeMap, HashMap};
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use libfuzzer_sys::fuzz_target;
 use mm::testing::{FakePlatform, memblock};
 use mm::{
     BadPageReason, Gfp, MAX_ORDER, Machine, MapError, MemremapOptions, Page, PageRefError, PgData,
-    Platform,
-    ZoneId,
+    Platform, ZoneId,
 };
 
 const MIB: u64 = 1 << 20;
@@ -210,6 +209,15 @@ impl Model {
         self.live_pages -= 1 << order;
     }
 
+    /// `free_pages` of a live block: it drops one reference (put_page_testzero); the block
+    /// is gone only with the last one.
+    fn free_block(&mut self, pfn: u64) {
+        match self.live.get_mut(&pfn) {
+            Some((_, refs)) if *refs > 0 => *refs -= 1,
+            _ => self.remove_block(pfn),
+        }
+    }
+
     fn nth_live(&self, i: u8) -> Option<(u64, u32)> {
         if self.live.is_empty() {
             return None;
@@ -342,7 +350,7 @@ fuzz_target!(|data: &[u8]| {
             3 | 4 => {
                 if let Some((pfn, order)) = model.nth_live(input.u8()) {
                     node.free_pages(pfn, order).expect("free of a live block");
-                    model.remove_block(pfn);
+                    model.free_block(pfn);
                 }
                 "free"
             }
@@ -364,7 +372,7 @@ fuzz_target!(|data: &[u8]| {
                             Some(order),
                             "bogus free {pfn:#x}/{order} accepted"
                         );
-                        model.remove_block(pfn);
+                        model.free_block(pfn);
                     }
                     Err(bad) => {
                         assert!(
