@@ -331,17 +331,7 @@ impl FreeAreas {
         mt: MigrateType,
     ) -> impl Iterator<Item = u64> + 'a {
         let area = &self.area[order as usize];
-        let mut cur = area.head[mt.index()];
-        let mut left = area.nr_free + 1;
-        core::iter::from_fn(move || {
-            if cur == NIL || left == 0 {
-                return None;
-            }
-            left -= 1;
-            let pfn = cur;
-            cur = sparse.page(pfn).map_or(NIL, |p| p.next());
-            Some(pfn)
-        })
+        sparse.walk_list(area.head[mt.index()], area.nr_free + 1)
     }
 }
 

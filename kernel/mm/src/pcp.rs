@@ -171,17 +171,7 @@ impl Pcp {
         sparse: &'a Sparse,
         pindex: usize,
     ) -> impl Iterator<Item = u64> + 'a {
-        let mut cur = self.lists[pindex].head;
-        let mut left = self.count as u64 + 1;
-        core::iter::from_fn(move || {
-            if cur == NIL || left == 0 {
-                return None;
-            }
-            left -= 1;
-            let pfn = cur;
-            cur = sparse.page(pfn).map_or(NIL, |p| p.next());
-            Some(pfn)
-        })
+        sparse.walk_list(self.lists[pindex].head, u64::from(self.count) + 1)
     }
 
     /// Every cached block as `(pfn, order)`, list by list.

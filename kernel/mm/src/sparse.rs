@@ -244,6 +244,21 @@ impl Sparse {
         Some((chunk.pages.get(i)?, chunk.usemap.get(i >> PAGEBLOCK_ORDER)?))
     }
 
+    /// The pfns of an intrusive list of struct pages (free lists, per-CPU lists) from `head`
+    /// along `next`, at most `limit` of them; stops at NIL or at a pfn without a struct page.
+    pub(crate) fn walk_list(&self, head: u64, limit: u64) -> impl Iterator<Item = u64> + '_ {
+        let (mut cur, mut left) = (head, limit);
+        core::iter::from_fn(move || {
+            if cur == crate::page::NIL || left == 0 {
+                return None;
+            }
+            left -= 1;
+            let pfn = cur;
+            cur = self.page(pfn).map_or(crate::page::NIL, |p| p.next());
+            Some(pfn)
+        })
+    }
+
     /// `pfn_to_page`, mutable (the checker's tests corrupt pages with it).
     #[cfg(test)]
     pub(crate) fn page_mut(&mut self, pfn: u64) -> Option<&mut Page> {
