@@ -496,6 +496,31 @@ fn topology(numa: &firmware::numa::NumaLayout, smp: &firmware::madt::SmpConfig) 
     })
 }
 
+/// `deferred_struct_pages=every|highest|off`: which struct pages wait for the
+/// other CPUs. `every` (the default) defers all but the first section's worth of
+/// every zone; `highest` is Linux's rule (the lower zones written whole at boot);
+/// `off` writes every struct page at boot. A bad value is reported and the default
+/// kept.
+fn deferral(cmdline: &str) -> mm::mm_init::Deferral {
+    use mm::mm_init::Deferral;
+    let mut d = Deferral::EveryZone;
+    for v in cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("deferred_struct_pages="))
+    {
+        d = match v {
+            "every" => Deferral::EveryZone,
+            "highest" => Deferral::HighestZone,
+            "off" => Deferral::Off,
+            _ => {
+                log::warn!("deferred_struct_pages={v}: expected every, highest or off; every kept");
+                continue;
+            }
+        };
+    }
+    d
+}
+
 /// Build the memory manager from what discovery found: memblock over usable RAM
 /// with the bootloader's ranges reserved, then memmap, zones and buddy, then
 /// ZONE_DEVICE for every persistent range. Switches the heap to the buddy allocator.
@@ -536,12 +561,12 @@ pub fn init(d: &mut Discovery) {
         }
     }
     let topology = topology(&d.numa, &d.smp);
-    // Struct pages beyond each node's first section of its highest zone wait for
-    // the other CPUs (late_init), as Linux's deferred struct page init. ZONE_MOVABLE
-    // as kernelcore=/movablecore=/movable_node ask (movable_node reads the SRAT's
-    // hot-pluggable ranges).
+    // Struct pages beyond each zone's first section wait for the other CPUs
+    // (late_init), as Linux's deferred struct page init does for the highest zone
+    // (`deferred_struct_pages=`). ZONE_MOVABLE as kernelcore=/movablecore=/movable_node
+    // ask (movable_node reads the SRAT's hot-pluggable ranges).
     let opts = mm::mm_init::InitOptions {
-        deferred: true,
+        deferred: deferral(&crate::boot::cmdline()),
         core: d.movable,
         hotpluggable: d.numa.hotplug.iter().map(|r| (r.start, r.end)).collect(),
     };
@@ -1036,6 +1061,26 @@ pub fn hotplug_list(out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test_case]
+    fn deferred_struct_pages_parameter() {
+        use mm::mm_init::Deferral;
+        assert_eq!(deferral(""), Deferral::EveryZone);
+        assert_eq!(
+            deferral("a deferred_struct_pages=highest b"),
+            Deferral::HighestZone
+        );
+        assert_eq!(deferral("deferred_struct_pages=off"), Deferral::Off);
+        // The last good value wins; a bad one changes nothing.
+        assert_eq!(
+            deferral("deferred_struct_pages=off deferred_struct_pages=every"),
+            Deferral::EveryZone
+        );
+        assert_eq!(
+            deferral("deferred_struct_pages=highest deferred_struct_pages=sometimes"),
+            Deferral::HighestZone
+        );
+    }
 
     #[test_case]
     fn storage_ranges_never_overlap() {

@@ -136,10 +136,10 @@ impl<P: Platform> Machine<P> {
     }
 
     /// [`init_numa`](Self::init_numa) with Linux's deferred struct page init
-    /// (`CONFIG_DEFERRED_STRUCT_PAGE_INIT`): of each node's highest zone only the first
-    /// section's worth of struct pages (up to a section boundary) is written and freed now,
-    /// the lower zones whole (for address-limited allocations); the rest of the node waits,
-    /// without struct pages (`pfn_valid` is false there), for
+    /// (`CONFIG_DEFERRED_STRUCT_PAGE_INIT`, [`Deferral::HighestZone`]): of each node's highest
+    /// zone only the first section's worth of struct pages (up to a section boundary) is
+    /// written and freed now, the lower zones whole (for address-limited allocations); the
+    /// rest of the node waits, without struct pages (`pfn_valid` is false there), for
     /// [`deferred_init_memmap`](Self::deferred_init_memmap), which spreads the work over the
     /// CPUs once they run. Its memmap is already allocated (and accounted) now.
     pub fn init_numa_deferred(
@@ -152,7 +152,7 @@ impl<P: Platform> Machine<P> {
             memblock,
             topology,
             &InitOptions {
-                deferred: true,
+                deferred: Deferral::HighestZone,
                 ..InitOptions::default()
             },
         )
@@ -176,7 +176,6 @@ impl<P: Platform> Machine<P> {
         topology: Topology,
         opts: &InitOptions,
     ) -> Result<Self, InitError> {
-        let defer = opts.deferred;
         let min_pfn = memblock.start_pfn();
         let max_pfn = memblock.end_pfn();
         if memblock.memory().regions().is_empty() || max_pfn <= min_pfn {
@@ -225,7 +224,7 @@ impl<P: Platform> Machine<P> {
             .collect();
         m.cpu_online = alloc::vec![true; m.cpu_node.len()];
         m.alloc_node_data()?;
-        m.memmap_allocs = m.sparse_init(defer)?;
+        m.memmap_allocs = m.sparse_init(opts.deferred)?;
         m.free_area_init();
         m.mark_all_memmap();
         let deferred = m.deferred_ranges();
@@ -263,7 +262,7 @@ impl<P: Platform> Machine<P> {
     /// run of consecutive sections of one node (per section if that fails), from that node's
     /// RAM where it has room. A section shared by two nodes goes with the first. Returns the
     /// allocations.
-    fn sparse_init(&mut self, defer: bool) -> Result<Vec<(u64, u64)>, InitError> {
+    fn sparse_init(&mut self, defer: Deferral) -> Result<Vec<(u64, u64)>, InitError> {
         // (first section, end section, nid)
         let mut runs: Vec<(u64, u64, u16)> = Vec::new();
         for r in self.memblock.memory().regions() {
@@ -287,17 +286,13 @@ impl<P: Platform> Machine<P> {
         }
         let mut allocs = Vec::new();
         for (first, end, nid) in runs {
-            let defer_from = if defer {
-                self.first_deferred_section(nid)
-            } else {
-                u64::MAX
-            };
+            let deferred = self.deferred_sections(nid, defer);
             let nsec = end - first;
             if let Some(pa) =
                 self.memblock
                     .alloc_try_nid(nsec * MEMMAP_BYTES_PER_SECTION, PAGE_SIZE, nid)
             {
-                self.add_memmap(first, nsec, pa, defer_from)?;
+                self.add_memmap(first, nsec, pa, &deferred)?;
                 allocs.push((pa, nsec * MEMMAP_BYTES_PER_SECTION));
                 continue;
             }
@@ -306,17 +301,21 @@ impl<P: Platform> Machine<P> {
                     .memblock
                     .alloc_try_nid(MEMMAP_BYTES_PER_SECTION, PAGE_SIZE, nid)
                     .ok_or(InitError::MemmapAlloc { section: nr })?;
-                self.add_memmap(nr, 1, pa, defer_from)?;
+                self.add_memmap(nr, 1, pa, &deferred)?;
                 allocs.push((pa, MEMMAP_BYTES_PER_SECTION));
             }
         }
         Ok(allocs)
     }
 
-    /// Linux's `defer_init` boundary for node `nid`: the first section boundary in the
-    /// node's highest zone after more than a section's worth of that zone's pages
-    /// (`first_deferred_pfn`), as a section number; `u64::MAX` when nothing is left to defer.
-    fn first_deferred_section(&self, nid: u16) -> u64 {
+    /// The sections of node `nid` whose struct pages wait for
+    /// [`deferred_init_memmap`](Self::deferred_init_memmap), as sorted `[first, end)` section
+    /// ranges. Linux's `defer_init` rule, for the node's highest zone
+    /// ([`Deferral::HighestZone`]) or for each of its zones ([`Deferral::EveryZone`]): a zone
+    /// keeps more than a section's worth of its own pages, up to a section boundary
+    /// (`first_deferred_pfn`), and the whole sections after that wait. A section a lower
+    /// zone shares with the next zone is never deferred: the next zone's first pages are in it.
+    fn deferred_sections(&self, nid: u16, defer: Deferral) -> Vec<(u64, u64)> {
         let (mut start, mut end) = (u64::MAX, 0);
         for r in self
             .memblock
@@ -331,53 +330,83 @@ impl<P: Platform> Machine<P> {
                 end = end.max(e);
             }
         }
-        if start >= end {
-            return u64::MAX;
+        if defer == Deferral::Off || start >= end {
+            return Vec::new();
         }
-        // The node's highest zone starts at its Movable start, if it has one.
-        let lo = match self.zone_movable.pfn(nid) {
-            0 => ZoneId::for_pfn(end - 1).window().map_or(0, |w| w.0),
-            m => m,
+        // The node's zones in address order, each as `[start, end)` clamped to the node.
+        let zmp = &self.zone_movable.zone_movable_pfn;
+        let mut zones = Vec::new();
+        let mut pfn = start;
+        while pfn < end {
+            let next = next_boot_zone_boundary(zmp, usize::from(nid), pfn, end);
+            zones.push((pfn, next));
+            pfn = next;
+        }
+        let considered = match defer {
+            Deferral::HighestZone => zones.len() - 1,
+            _ => 0,
         };
-        let zone_start = lo.max(start);
-        let first = (zone_start + PAGES_PER_SECTION + 1).next_multiple_of(PAGES_PER_SECTION);
-        if first >= end {
-            u64::MAX
-        } else {
-            pfn_to_section_nr(first)
+        let last = zones.len() - 1;
+        let mut out = Vec::new();
+        for (i, &(zs, ze)) in zones.iter().enumerate().skip(considered) {
+            let first = (zs + PAGES_PER_SECTION + 1).next_multiple_of(PAGES_PER_SECTION);
+            // The highest zone defers to the node's end (its last section may be partial);
+            // a lower one only its whole sections.
+            let stop = if i == last {
+                pfn_to_section_nr(end - 1) + 1
+            } else {
+                pfn_to_section_nr(ze)
+            };
+            if first < ze && pfn_to_section_nr(first) < stop {
+                out.push((pfn_to_section_nr(first), stop));
+            }
         }
+        out
     }
 
+    /// The memmap of `nsec` sections from section `first`, in the memblock allocation at
+    /// `pa`: sections in `deferred` (sorted section ranges) wait for
+    /// [`deferred_init_memmap`](Self::deferred_init_memmap); the others join the section
+    /// table now.
     fn add_memmap(
         &mut self,
         first: u64,
         nsec: u64,
         pa: u64,
-        defer_from: u64,
+        deferred: &[(u64, u64)],
     ) -> Result<(), InitError> {
         let count = (nsec * PAGES_PER_SECTION) as usize;
-        let pages = self
+        let mut rest = self
             .platform
             .memmap_storage(pa, count)
             .map_err(InitError::Map)?;
-        // Sections from `defer_from` on wait for deferred_init_memmap.
-        let now = defer_from.saturating_sub(first).min(nsec);
-        let (pages, later) = pages.split_at_mut((now * PAGES_PER_SECTION) as usize);
-        if !later.is_empty() {
-            self.deferred.push(DeferredMemmap {
-                start_pfn: section_nr_to_pfn(first + now),
-                pages: later,
-                pa: pa + now * MEMMAP_BYTES_PER_SECTION,
-            });
-        }
-        if !pages.is_empty() {
-            self.sparse
-                .add_chunk(
-                    section_nr_to_pfn(first),
+        let is_deferred = |nr: u64| deferred.iter().any(|&(a, b)| a <= nr && nr < b);
+        let end = first + nsec;
+        let mut nr = first;
+        while nr < end {
+            // The run of sections from `nr` that are all deferred or all not.
+            let d = is_deferred(nr);
+            let run_end = (nr + 1..end).find(|&k| is_deferred(k) != d).unwrap_or(end);
+            let n = ((run_end - nr) * PAGES_PER_SECTION) as usize;
+            let (pages, tail) = core::mem::take(&mut rest).split_at_mut(n);
+            rest = tail;
+            let chunk_pa = pa + (nr - first) * MEMMAP_BYTES_PER_SECTION;
+            if d {
+                self.deferred.push(DeferredMemmap {
+                    start_pfn: section_nr_to_pfn(nr),
                     pages,
-                    MemmapOrigin::Memblock { pa },
-                )
-                .map_err(|e| InitError::Sparse(e.0))?;
+                    pa: chunk_pa,
+                });
+            } else {
+                self.sparse
+                    .add_chunk(
+                        section_nr_to_pfn(nr),
+                        pages,
+                        MemmapOrigin::Memblock { pa: chunk_pa },
+                    )
+                    .map_err(|e| InitError::Sparse(e.0))?;
+            }
+            nr = run_end;
         }
         self.memmap_ram_bytes += nsec * MEMMAP_BYTES_PER_SECTION;
         Ok(())
@@ -520,11 +549,29 @@ impl<P: Platform> Machine<P> {
     }
 }
 
+/// Which struct pages boot leaves to [`Machine::deferred_init_memmap`]
+/// (`CONFIG_DEFERRED_STRUCT_PAGE_INIT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Deferral {
+    /// None: every struct page is written at boot.
+    #[default]
+    Off,
+    /// Linux's rule (`defer_init`): of each node's highest zone, all but the first section's
+    /// worth; the lower zones are written whole at boot, for address-limited allocations.
+    HighestZone,
+    /// The same rule for every zone of every node: each keeps its first section's worth
+    /// (DMA, inside the first section, is always whole), the rest waits. Boot then writes
+    /// a few sections per node instead of all of DMA32, which on a large machine is most of
+    /// the serial set-up; address-limited allocations before the deferred init have the
+    /// first 128-256 MiB of DMA32 (no early user of this kernel needs more).
+    EveryZone,
+}
+
 /// How [`Machine::init_with`] builds the machine beyond memblock and the topology.
 #[derive(Clone, Debug, Default)]
 pub struct InitOptions {
-    /// Linux's deferred struct page init ([`Machine::init_numa_deferred`]).
-    pub deferred: bool,
+    /// Deferred struct page init ([`Machine::init_numa_deferred`]).
+    pub deferred: Deferral,
     /// `kernelcore=` / `movablecore=` / `movable_node` (all zero: no ZONE_MOVABLE).
     pub core: CoreParams,
     /// The byte ranges `[start, end)` the SRAT marks hot-pluggable (memblock's

@@ -1,7 +1,10 @@
 //! Deferred struct page init (`Machine::init_numa_deferred` + `deferred_init_memmap`): the
 //! machine it leaves is the one `init_numa` builds, page for page and counter for counter,
 //! whether one CPU or several do the work; before it, the deferred pages have no struct
-//! pages and the checker says so; memremap and hotplug finish it first.
+//! pages and the checker says so; memremap and hotplug finish it first. Both rules: Linux's
+//! (the highest zone of each node) and this kernel's (every zone).
+use mm::mm_init::{Deferral, InitOptions};
+use mm::movable::CoreParams;
 use mm::testing::{FakePlatform, memblock};
 use mm::{Machine, MemremapOptions, Topology};
 
@@ -96,4 +99,120 @@ fn a_node_too_small_to_defer_is_initialised_whole() {
     // section past its start (16 + 128 MiB) is 256 MiB, past the end.
     assert_eq!(m.deferred_pages(), 0);
     m.check().unwrap();
+}
+
+/// One node with DMA, DMA32 (1 MiB-3 GiB) and Normal (4-6 GiB), QEMU's hole below 4 GiB.
+fn one_node_three_zones() -> mm::Memblock {
+    memblock(
+        &[(0x1000, 0x9f000), (MIB, 3 * GIB), (4 * GIB, 6 * GIB)],
+        &[(MIB, 3 * MIB)],
+    )
+}
+
+fn build(
+    mb: mm::Memblock,
+    deferred: Deferral,
+    core: CoreParams,
+    cpus: usize,
+) -> Machine<FakePlatform> {
+    let platform = FakePlatform {
+        parallel_cpus: cpus,
+        ..FakePlatform::new()
+    };
+    let opts = InitOptions {
+        deferred,
+        core,
+        ..InitOptions::default()
+    };
+    Machine::init_with(platform, mb, Topology::single(), &opts).unwrap()
+}
+
+/// After the deferred init, `m` is `full`, page for page and view for view.
+fn assert_same_machine(m: &mut Machine<FakePlatform>, full: &Machine<FakePlatform>, what: &str) {
+    let waiting = m.deferred_pages();
+    let freed = m.deferred_init_memmap().unwrap();
+    assert!(freed <= waiting, "{what}");
+    assert_eq!(m.deferred_pages(), 0, "{what}");
+    m.drain_all_pages();
+    m.check().unwrap();
+    assert_eq!(views(m), views(full), "{what}");
+    for pfn in (0..(6 * GIB) >> 12).step_by(4093) {
+        assert_eq!(m.page(pfn), full.page(pfn), "pfn {pfn:#x}, {what}");
+    }
+}
+
+#[test]
+fn every_zone_defers_dma32_beyond_its_first_sections_and_linux_keeps_it() {
+    let pfn = |a: u64| a >> 12;
+    let linux = build(
+        one_node_three_zones(),
+        Deferral::HighestZone,
+        CoreParams::default(),
+        1,
+    );
+    // Linux: DMA32 whole, Normal's first section and a bit (to 4 GiB + 256 MiB).
+    assert!(linux.pfn_valid(pfn(3 * GIB - MIB)) && linux.pfn_valid(pfn(4 * GIB + 200 * MIB)));
+    assert!(!linux.pfn_valid(pfn(4 * GIB + 256 * MIB)));
+    let every = build(
+        one_node_three_zones(),
+        Deferral::EveryZone,
+        CoreParams::default(),
+        1,
+    );
+    // Every zone: DMA (inside the first section) and DMA32's first 256 MiB, Normal as Linux.
+    assert!(every.pfn_valid(pfn(MIB)) && every.pfn_valid(pfn(200 * MIB)));
+    assert!(!every.pfn_valid(pfn(256 * MIB)) && !every.pfn_valid(pfn(3 * GIB - MIB)));
+    assert!(every.pfn_valid(pfn(4 * GIB + 200 * MIB)));
+    assert!(!every.pfn_valid(pfn(4 * GIB + 256 * MIB)));
+    assert_eq!(
+        every.deferred_pages() - linux.deferred_pages(),
+        (3 * GIB - 256 * MIB) >> 12,
+        "DMA32 from 256 MiB to 3 GiB waits as well"
+    );
+    // Address-limited allocations work before the deferred init, from DMA32's first part.
+    let p = every.alloc_pages(mm::Gfp::DMA32, 4).unwrap();
+    assert!(p < pfn(256 * MIB));
+    every.free_pages(p, 4).unwrap();
+    let p = every.alloc_pages(mm::Gfp::DMA, 0).unwrap();
+    assert!(p < pfn(16 * MIB));
+    every.free_pages(p, 0).unwrap();
+}
+
+#[test]
+fn both_rules_build_the_eager_machine_on_one_or_four_cpus() {
+    // movablecore=300M puts the Movable start (near 5.7 GiB) inside a section, which Normal
+    // and Movable share: it is written at boot by either rule.
+    let cores = [
+        CoreParams::default(),
+        CoreParams {
+            required_movablecore: 300 * 256,
+            ..CoreParams::default()
+        },
+    ];
+    for core in cores {
+        let full = build(one_node_three_zones(), Deferral::Off, core, 1);
+        full.check().unwrap();
+        for rule in [Deferral::HighestZone, Deferral::EveryZone] {
+            for cpus in [1, 4] {
+                let mut m = build(one_node_three_zones(), rule, core, cpus);
+                assert!(m.deferred_pages() > 0);
+                if let Some(z) = m
+                    .zones()
+                    .find(|z| z.id() == mm::ZoneId::Movable && z.spanned() > 0)
+                {
+                    let start = z.start_pfn();
+                    assert!(start % (1 << 15) != 0, "{start:#x} inside a section");
+                    assert!(m.pfn_valid(start) && m.pfn_valid(start - 1), "{rule:?}");
+                } else {
+                    assert_eq!(
+                        core,
+                        CoreParams::default(),
+                        "movablecore=300M has a Movable zone"
+                    );
+                }
+                let what = format!("{rule:?}, {cpus} CPUs, {core:?}");
+                assert_same_machine(&mut m, &full, &what);
+            }
+        }
+    }
 }

@@ -228,13 +228,21 @@ pub fn send_nmi(dest: u32) -> bool {
 /// INIT (assert, level-triggered, then de-assert in xAPIC mode, as Linux's
 /// `wakeup_secondary_cpu_via_init`).
 pub fn send_init(dest: u32) -> bool {
-    let a = send(dest, DM_INIT | LEVEL_ASSERT | TRIGGER_LEVEL);
-    // x2APIC has no INIT level de-assert message (SDM 10.12.9).
+    send_init_assert(dest) && send_init_deassert(dest)
+}
+
+/// The INIT IPI, level asserted (the first half of [`send_init`]).
+pub fn send_init_assert(dest: u32) -> bool {
+    send(dest, DM_INIT | LEVEL_ASSERT | TRIGGER_LEVEL)
+}
+
+/// The INIT level de-assert (the second half of [`send_init`]); x2APIC has no such
+/// message (SDM 10.12.9), so there it sends nothing and succeeds.
+pub fn send_init_deassert(dest: u32) -> bool {
     if X2APIC.load(Ordering::Relaxed) {
-        return a;
+        return true;
     }
-    let b = send(dest, DM_INIT | TRIGGER_LEVEL);
-    a && b
+    send(dest, DM_INIT | TRIGGER_LEVEL)
 }
 
 /// A start-up IPI: the AP starts in real mode at `page << 12`.

@@ -42,6 +42,39 @@ pub struct Plan {
     /// CPUs to give INIT but no start-up IPI (`smp.nosipi=N`, the test of the
     /// timeout path: such a CPU stays in wait-for-SIPI as a dead one would).
     pub no_sipi: Vec<usize>,
+    /// Microseconds between INIT assert and de-assert ([`init_udelay`]).
+    pub init_udelay: u64,
+}
+
+/// The MP specification's 10 ms between INIT assert and de-assert, for CPUs older
+/// than the families [`init_udelay`] exempts.
+pub const UDELAY_10MS_DEFAULT: u64 = 10_000;
+
+/// Linux's `init_udelay` (`smp_quirk_init_udelay`): `cpu_init_udelay=N` on the
+/// command line if given (the last one; a bad value is reported and ignored), else
+/// 0 for modern CPUs (Intel family 6 and up, AMD family 0xF and up, Hygon 0x18 and
+/// up), else [`UDELAY_10MS_DEFAULT`].
+pub fn init_udelay(cmdline: &str, vendor: Option<&str>, family: u32) -> u64 {
+    let mut given = None;
+    for v in cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("cpu_init_udelay="))
+    {
+        match v.parse::<u64>() {
+            Ok(us) if us <= 1_000_000 => given = Some(us),
+            _ => log::warn!("cpu_init_udelay={v}: expected microseconds up to 1000000; ignored"),
+        }
+    }
+    if let Some(us) = given {
+        return us;
+    }
+    let modern = match vendor {
+        Some("Intel") => family >= 6,
+        Some("AMD") => family >= 0xf,
+        Some("Hygon") => family >= 0x18,
+        _ => false,
+    };
+    if modern { 0 } else { UDELAY_10MS_DEFAULT }
 }
 
 fn delay_us(us: u64) {
@@ -68,6 +101,7 @@ fn do_boot_cpu(
     cpu: usize,
     apic_id: u32,
     no_sipi: bool,
+    init_udelay: u64,
 ) -> Result<(), i32> {
     let pc = percpu::get(cpu).ok_or(-1)?;
     let stack = alloc_stack(AP_STACK_SIZE).map_err(|e| {
@@ -85,13 +119,17 @@ fn do_boot_cpu(
     t.set_ap(stack, cpu);
     pc.state.store(BOOTING, Ordering::SeqCst);
     let t0 = crate::tsc::rdtsc();
-    let sent = apic::send_init(apic_id);
-    delay_us(10_000);
+    // Linux's wakeup_secondary_cpu_via_init: INIT asserted, init_udelay, INIT
+    // de-asserted, then two start-up IPIs, each followed by 10 + 10 us (300 + 200 us
+    // when the CPU needs the INIT delay); the second is not needed once it is up.
+    let sent = apic::send_init_assert(apic_id);
+    delay_us(init_udelay);
+    let sent = apic::send_init_deassert(apic_id) && sent;
     let mut sipi_ok = true;
     if !no_sipi {
         for _ in 0..2 {
             sipi_ok &= apic::send_startup(apic_id, t.vector());
-            delay_us(200);
+            delay_us(if init_udelay == 0 { 20 } else { 500 });
             if pc.state.load(Ordering::Acquire) == ONLINE {
                 break;
             }
@@ -170,7 +208,7 @@ pub fn bring_up(plan: &Plan) {
                 continue;
             }
             let no_sipi = plan.no_sipi.contains(&cpu);
-            if let Err(err) = do_boot_cpu(t, cpu, info.apic_id, no_sipi) {
+            if let Err(err) = do_boot_cpu(t, cpu, info.apic_id, no_sipi, plan.init_udelay) {
                 // Linux prints this on its own line, ending the node line.
                 log::info!("{line}");
                 line.clear();
@@ -236,5 +274,34 @@ fn idle() -> ! {
         super::call::poll();
         x86_64::instructions::interrupts::enable_and_hlt();
         x86_64::instructions::interrupts::disable();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Linux's `smp_quirk_init_udelay` and its `cpu_init_udelay=` parameter.
+    #[test_case]
+    fn init_udelay_as_linux_chooses_it() {
+        // QEMU's TCG CPU: "AMD QEMU Virtual CPU version 2.5+ (family: 0xf ...)".
+        assert_eq!(init_udelay("", Some("AMD"), 0xf), 0);
+        assert_eq!(init_udelay("", Some("AMD"), 0x6), UDELAY_10MS_DEFAULT);
+        assert_eq!(init_udelay("", Some("Intel"), 6), 0);
+        assert_eq!(init_udelay("", Some("Intel"), 5), UDELAY_10MS_DEFAULT);
+        assert_eq!(init_udelay("", Some("Hygon"), 0x18), 0);
+        assert_eq!(init_udelay("", Some("Centaur"), 6), UDELAY_10MS_DEFAULT);
+        assert_eq!(init_udelay("", None, 6), UDELAY_10MS_DEFAULT);
+        // The parameter wins; a bad value is ignored.
+        assert_eq!(
+            init_udelay("cpu_init_udelay=10000", Some("AMD"), 0xf),
+            10_000
+        );
+        assert_eq!(init_udelay("cpu_init_udelay=0", None, 4), 0);
+        assert_eq!(init_udelay("cpu_init_udelay=-1", Some("AMD"), 0xf), 0);
+        assert_eq!(
+            init_udelay("cpu_init_udelay=5000000", None, 4),
+            UDELAY_10MS_DEFAULT
+        );
     }
 }

@@ -180,6 +180,11 @@ pub fn init() {
                 .collect(),
             cpus,
             no_sipi: parse_nosipi(&crate::boot::cmdline()),
+            init_udelay: bringup::init_udelay(
+                &crate::boot::cmdline(),
+                topology::vendor(),
+                topology::signature().0,
+            ),
         }
     };
     for (cpu, info) in plan.cpus.iter().enumerate() {

@@ -40,20 +40,40 @@ pub fn package_of(apic_id: u32) -> u32 {
     apic_id.checked_shr(package_shift()).unwrap_or(0)
 }
 
-/// Linux's `smpboot: CPU0: VENDOR MODEL (family: 0x.., model: 0x.., stepping: 0x..)`.
-pub fn cpu0_line() -> String {
+/// The CPU's vendor as Linux names it (`Intel`, `AMD`, `Hygon`, `Centaur`), if known.
+pub fn vendor() -> Option<&'static str> {
     let v = __cpuid(0);
     let mut vendor_id = [0u8; 12];
     vendor_id[..4].copy_from_slice(&v.ebx.to_le_bytes());
     vendor_id[4..8].copy_from_slice(&v.edx.to_le_bytes());
     vendor_id[8..].copy_from_slice(&v.ecx.to_le_bytes());
-    let vendor = match &vendor_id {
+    match &vendor_id {
         b"GenuineIntel" => Some("Intel"),
         b"AuthenticAMD" => Some("AMD"),
         b"HygonGenuine" => Some("Hygon"),
         b"CentaurHauls" => Some("Centaur"),
         _ => None,
-    };
+    }
+}
+
+/// `(family, model, stepping)` from CPUID leaf 1, extended fields folded in as
+/// Linux's `x86_family` / `x86_model` do.
+pub fn signature() -> (u32, u32, u32) {
+    let sig = __cpuid(1).eax;
+    let mut family = (sig >> 8) & 0xf;
+    if family == 0xf {
+        family += (sig >> 20) & 0xff;
+    }
+    let mut model = (sig >> 4) & 0xf;
+    if family >= 6 {
+        model += ((sig >> 16) & 0xf) << 4;
+    }
+    (family, model, sig & 0xf)
+}
+
+/// Linux's `smpboot: CPU0: VENDOR MODEL (family: 0x.., model: 0x.., stepping: 0x..)`.
+pub fn cpu0_line() -> String {
+    let vendor = vendor();
     let mut brand = [0u8; 48];
     if __cpuid(0x8000_0000).eax >= 0x8000_0004 {
         for (i, leaf) in (0x8000_0002u32..=0x8000_0004).enumerate() {
@@ -65,16 +85,7 @@ pub fn cpu0_line() -> String {
     }
     let end = brand.iter().position(|&b| b == 0).unwrap_or(brand.len());
     let model_id = core::str::from_utf8(&brand[..end]).unwrap_or("").trim();
-    let sig = __cpuid(1).eax;
-    let mut family = (sig >> 8) & 0xf;
-    if family == 0xf {
-        family += (sig >> 20) & 0xff;
-    }
-    let mut model = (sig >> 4) & 0xf;
-    if family >= 6 {
-        model += ((sig >> 16) & 0xf) << 4;
-    }
-    let stepping = sig & 0xf;
+    let (family, model, stepping) = signature();
     let mut line = String::from("smpboot: CPU0: ");
     if let Some(v) = vendor
         && !model_id.contains(v)
