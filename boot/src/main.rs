@@ -93,6 +93,9 @@ fn main() -> ExitCode {
     if let Some(n) = opts.bench_boot {
         return bench_boot(&image, &opts, n);
     }
+    if let Some(n) = opts.bench_smp {
+        return bench_smp(&image, &opts, n);
+    }
     if opts.screen == Screen::Auto {
         match qemu::resolve_screen() {
             Ok((screen, line)) => {
@@ -171,6 +174,98 @@ fn write_usb_images(elf: &Path, dir: &Path) -> ExitCode {
          The kernel talks on the serial port (COM1, 115200 8N1); see README \"On a real machine\".",
         uefi.display(),
         bios.display()
+    );
+    ExitCode::SUCCESS
+}
+
+/// The pause before each `--bench-smp` boot. This machine's host gives freed memory
+/// back to its hypervisor (free page reporting) about 2 s after it is freed, and
+/// touching such memory again is slow (6.5 ms per 2 MiB): a QEMU started right after
+/// another finds some guest RAM warm and boots several times faster. After the pause
+/// every boot starts from the same, cold, state.
+const BENCH_PAUSE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// One `poweroff` boot for a bench: the kernel's `kernel init took N us` and, if it
+/// printed one, its `deferred struct pages: ... in N us`, both in ms.
+fn bench_one(image: &Path, o: &options::RunOptions) -> Result<(f64, Option<f64>), String> {
+    let res = qemu::run(
+        image,
+        o,
+        &Console::Script {
+            input: b"poweroff\n".to_vec(),
+            echo: false,
+        },
+    )?;
+    if res.outcome != Outcome::Success {
+        return Err(res.outcome.reason());
+    }
+    let us = |line: &str, after: &str| -> Option<f64> {
+        line.split(after)
+            .nth(1)?
+            .split(" us")
+            .next()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|v| v / 1000.0)
+    };
+    let lines = || res.output.lines();
+    let total = lines()
+        .find_map(|l| us(l, "kernel init took "))
+        .ok_or("no `kernel init took` line")?;
+    let deferred = lines()
+        .filter(|l| l.contains("deferred struct pages:"))
+        .find_map(|l| us(l, " in "));
+    Ok((total, deferred))
+}
+
+/// `--bench-smp N`: boot N times with one CPU and N times with `--smp M`,
+/// alternately, with `fbcon=off`, each after [`BENCH_PAUSE`]; print for each the
+/// median kernel entry to prompt and deferred struct page init, and the ratio of the
+/// entry-to-prompt medians (issue 13's target: at most 0.6 for `--mem 16G --smp 2`).
+fn bench_smp(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
+    let smp = opts.topology.smp.unwrap_or(1);
+    let mut totals = [Vec::new(), Vec::new()];
+    let mut deferred = [Vec::new(), Vec::new()];
+    for i in 0..2 * n {
+        let side = (i % 2) as usize;
+        let mut o = opts.clone();
+        o.timeout = Some(o.timeout.unwrap_or(120));
+        o.cmdline = format!("{} fbcon=off", o.cmdline).trim().to_string();
+        if side == 0 {
+            o.topology.smp = Some(1);
+        }
+        std::thread::sleep(BENCH_PAUSE);
+        match bench_one(image, &o) {
+            Ok((t, d)) => {
+                totals[side].push(t);
+                deferred[side].extend(d);
+            }
+            Err(e) => {
+                eprintln!("boot {i}: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let mut med = [0.0; 2];
+    for (side, cpus) in [1, smp].into_iter().enumerate() {
+        med[side] = median(&mut totals[side]);
+        println!(
+            "--smp {cpus}: boots: {}  kernel entry to prompt: median {:.1} ms (min {:.1}, max {:.1})  deferred struct page init: median {:.1} ms",
+            totals[side].len(),
+            med[side],
+            totals[side].first().copied().unwrap_or(f64::NAN),
+            totals[side].last().copied().unwrap_or(f64::NAN),
+            median(&mut deferred[side]),
+        );
+    }
+    println!(
+        "kernel entry to prompt, --smp {smp} against --smp 1: {:.2}x",
+        med[1] / med[0]
     );
     ExitCode::SUCCESS
 }

@@ -58,6 +58,9 @@ pub struct RunOptions {
     pub kernel: Option<PathBuf>,
     /// Boot N times and report the median boot time.
     pub bench_boot: Option<u32>,
+    /// `--bench-smp N`: boot N times with one CPU and N times with `--smp`, and
+    /// report the ratio of the median boot times.
+    pub bench_smp: Option<u32>,
     /// CPUs, NUMA nodes, distances and cold-plugged DIMMs.
     pub topology: crate::topology::Topology,
     /// The screen (`--display`); headless by default.
@@ -87,6 +90,7 @@ impl Default for RunOptions {
             qemu_args: Vec::new(),
             kernel: None,
             bench_boot: None,
+            bench_smp: None,
             topology: Default::default(),
             screen: Screen::Headless,
             gdb: None,
@@ -125,6 +129,9 @@ Options:
   --kernel ELF            boot this kernel ELF instead of building kernel/
   --bench-boot N          boot N times with the screen console and N with fbcon=off,
                           alternating; print the median times to the prompt
+  --bench-smp N           boot N times with one CPU and N times with --smp (above 1),
+                          alternating, fbcon=off, each after a pause of 3 s; print
+                          the median kernel entry to prompt of each and their ratio
   --display               show the screen: a QEMU window if the host has a display
                           ($DISPLAY or $WAYLAND_DISPLAY), else VNC on a free port
                           (printed); the serial console stays on stdio
@@ -205,6 +212,15 @@ pub fn parse(args: &[String]) -> Result<RunOptions, String> {
                 let v = value("--bench-boot")?;
                 o.bench_boot = Some(v.parse().map_err(|_| format!("bad --bench-boot '{v}'"))?);
             }
+            "--bench-smp" => {
+                let v = value("--bench-smp")?;
+                o.bench_smp = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or(format!("bad --bench-smp '{v}' (a count above 0)"))?,
+                );
+            }
             "--display" => o.screen = Screen::Auto,
             "--gdb" => {
                 // The port is optional: take the next argument only if it is not
@@ -250,14 +266,25 @@ pub fn parse(args: &[String]) -> Result<RunOptions, String> {
         (Some(_), Some(max)) if max < o.mem => return Err("--maxmem is below --mem".into()),
         _ => {}
     }
-    if o.gdb.is_some() && o.bench_boot.is_some() {
-        return Err("--gdb and --bench-boot do not go together".into());
+    if o.gdb.is_some() && (o.bench_boot.is_some() || o.bench_smp.is_some()) {
+        return Err("--gdb and --bench-boot/--bench-smp do not go together".into());
+    }
+    if o.bench_smp.is_some() {
+        if o.bench_boot.is_some() {
+            return Err("--bench-boot and --bench-smp do not go together".into());
+        }
+        if o.topology.smp.unwrap_or(1) < 2 || !o.topology.nodes.is_empty() {
+            return Err(
+                "--bench-smp compares one CPU with --smp N (N above 1), without --numa".into(),
+            );
+        }
     }
     if o.image_dir.is_some() {
         let booting = [
             (o.gdb.is_some(), "--gdb"),
             (o.screen != Screen::Headless, "--display"),
             (o.bench_boot.is_some(), "--bench-boot"),
+            (o.bench_smp.is_some(), "--bench-smp"),
         ];
         if let Some((_, name)) = booting.iter().find(|(on, _)| *on) {
             return Err(format!(
@@ -274,6 +301,23 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn bench_smp_needs_more_than_one_cpu_and_no_numa() {
+        let o = parse(&args("--mem 16G --smp 2 --bench-smp 5")).unwrap();
+        assert_eq!((o.bench_smp, o.topology.smp), (Some(5), Some(2)));
+        for bad in [
+            "--bench-smp 5",
+            "--smp 1 --bench-smp 5",
+            "--smp 2 --bench-smp 0",
+            "--smp 2 --bench-smp x",
+            "--smp 2 --bench-smp 3 --bench-boot 3",
+            "--smp 2 --numa 256M,cpus=0 --numa 256M,cpus=1 --bench-smp 3",
+            "--smp 2 --bench-smp 3 --gdb",
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

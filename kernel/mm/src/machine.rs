@@ -195,6 +195,9 @@ pub struct Machine<P: Platform> {
     pub(crate) deferred: Vec<crate::mm_init::DeferredMemmap>,
     /// The boot memmap's memblock allocations `(pa, bytes)`.
     pub(crate) memmap_allocs: Vec<(u64, u64)>,
+    /// Linux's `vm_total_pages` as the last `build_all_zonelists` computed it (at boot from
+    /// the zones' estimated managed pages, [`Machine::boot_total_pages`]).
+    pub(crate) vm_total_pages: u64,
 }
 
 /// The nodes live in storage the platform handed out for ever, so dropping a machine (host

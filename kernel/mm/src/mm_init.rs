@@ -218,6 +218,7 @@ impl<P: Platform> Machine<P> {
             movable_ops: Vec::new(),
             deferred: Vec::new(),
             memmap_allocs: Vec::new(),
+            vm_total_pages: 0,
         };
         m.cpu_node = (0..m.topology.nr_cpus())
             .map(|cpu| m.topology.cpu_to_node(cpu as u32) as u8)
@@ -226,10 +227,12 @@ impl<P: Platform> Machine<P> {
         m.alloc_node_data()?;
         m.memmap_allocs = m.sparse_init(opts.deferred)?;
         m.free_area_init();
+        // Linux builds the zonelists before memblock frees anything, from estimates.
+        let total = m.boot_total_pages(core::mem::size_of::<Page>() as u64);
         m.mark_all_memmap();
         let deferred = m.deferred_ranges();
         m.memblock_free_all(&deferred, false);
-        m.build_all_zonelists();
+        m.build_all_zonelists_with(total);
         m.setup_per_zone_wmarks();
         Ok(m)
     }
@@ -288,9 +291,15 @@ impl<P: Platform> Machine<P> {
         for (first, end, nid) in runs {
             let deferred = self.deferred_sections(nid, defer);
             let nsec = end - first;
-            if let Some(pa) =
-                self.memblock
-                    .alloc_try_nid(nsec * MEMMAP_BYTES_PER_SECTION, PAGE_SIZE, nid)
+            let size = nsec * MEMMAP_BYTES_PER_SECTION;
+            // Aligned as Linux's sparse_buffer_init aligns its buffer (section_map_size(),
+            // PMD_SIZE): each 2 MiB of struct pages is one large page to map, and one to
+            // fault in on a host that backs the guest with huge pages; unaligned, the few
+            // sections boot writes would straddle two of them. Page-aligned if that fails.
+            if let Some(pa) = self
+                .memblock
+                .alloc_try_nid(size, MEMMAP_ALIGN, nid)
+                .or_else(|| self.memblock.alloc_try_nid(size, PAGE_SIZE, nid))
             {
                 self.add_memmap(first, nsec, pa, &deferred)?;
                 allocs.push((pa, nsec * MEMMAP_BYTES_PER_SECTION));
@@ -506,6 +515,13 @@ impl<P: Platform> Machine<P> {
     /// `build_all_zonelists`: every node's fallback order and zonelist, from the distances and
     /// the nodes that have memory now. Runs at boot and whenever memory comes online.
     pub(crate) fn build_all_zonelists(&mut self) {
+        // The zonelists first: the total walks the local one.
+        self.build_all_zonelists_with(0);
+        self.build_all_zonelists_with(self.nr_free_pagecache_pages());
+    }
+
+    /// [`build_all_zonelists`](Self::build_all_zonelists) with `total` as `vm_total_pages`.
+    fn build_all_zonelists_with(&mut self, total: u64) {
         let has_memory: Vec<bool> = self.nodes.iter().map(|n| n.has_memory()).collect();
         let orders = node_orders(&self.topology, &has_memory);
         for (nid, order) in orders.into_iter().enumerate() {
@@ -513,10 +529,60 @@ impl<P: Platform> Machine<P> {
             self.nodes[nid].set_zonelist(list, order);
         }
         // page_group_by_mobility_disabled: fewer pages than a pageblock per migratetype.
-        let disabled = self.nr_free_pagecache_pages() < PAGEBLOCK_NR_PAGES * MIGRATE_TYPES as u64;
+        self.vm_total_pages = total;
+        let disabled = total < PAGEBLOCK_NR_PAGES * MIGRATE_TYPES as u64;
         for zone in self.nodes.iter_mut().flat_map(|n| n.zones.iter_mut()) {
             zone.mobility_disabled = disabled;
         }
+    }
+
+    /// Linux's `vm_total_pages` at boot: `build_all_zonelists` runs before memblock frees
+    /// anything, so `nr_free_zone_pages` sums the estimates `free_area_init_core` left in
+    /// `managed_pages` (`zone_init_internals`), with no watermark yet: each zone's present
+    /// pages less its memmap (`calc_memmap_size` with struct pages of `page_size` bytes:
+    /// the present pages when holes make the span more than 1/16 larger, else the span),
+    /// and the first zone less `dma_reserve` (x86's `memblock_find_dma_reserve`: RAM below
+    /// 16 MiB that memblock has reserved). Every node's zones count: the local zonelist
+    /// falls back to all of them.
+    pub fn boot_total_pages(&self, page_size: u64) -> u64 {
+        let dma_end = ZoneId::Dma.window().map_or(0, |w| w.1);
+        let clamp = |s: u64, e: u64| (s.min(dma_end), e.min(dma_end));
+        let mem: u64 = memory_pfn_ranges(&self.memblock)
+            .iter()
+            .map(|&(s, e, _)| clamp(s, e))
+            .map(|(s, e)| e - s)
+            .sum();
+        let free: u64 = self
+            .memblock
+            .free_ranges_nid()
+            .map(|(s, e, _)| clamp(pfn_up(s), pfn_down(e)))
+            .map(|(s, e)| e.saturating_sub(s))
+            .sum();
+        let dma_reserve = mem.saturating_sub(free);
+        let mut total = 0;
+        for node in &self.nodes {
+            for (j, zone) in node.zones.iter().enumerate() {
+                if zone.id == ZoneId::Device {
+                    continue;
+                }
+                let (spanned, present) = (zone.spanned, zone.present);
+                let pages = if spanned > present + (present >> 4) {
+                    present
+                } else {
+                    spanned
+                };
+                let memmap = (pages * page_size).div_ceil(PAGE_SIZE);
+                let mut freesize = present;
+                if freesize >= memmap {
+                    freesize -= memmap;
+                }
+                if j == 0 && freesize > dma_reserve {
+                    freesize -= dma_reserve;
+                }
+                total += freesize;
+            }
+        }
+        total
     }
 
     /// `nr_free_pagecache_pages` (`vm_total_pages`): over the local node's zonelist for
@@ -566,6 +632,9 @@ pub enum Deferral {
     /// first 128-256 MiB of DMA32 (no early user of this kernel needs more).
     EveryZone,
 }
+
+/// Alignment of a boot memmap allocation: PMD_SIZE, as Linux's `section_map_size()`.
+pub const MEMMAP_ALIGN: u64 = 2 << 20;
 
 /// How [`Machine::init_with`] builds the machine beyond memblock and the topology.
 #[derive(Clone, Debug, Default)]

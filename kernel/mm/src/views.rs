@@ -549,9 +549,10 @@ impl<P: Platform> Machine<P> {
 
     /// Linux's `build_all_zonelists` lines: `Fallback order for Node N: …` per online node,
     /// `Built N zonelists, mobility grouping on.  Total pages: N` (off on a machine too small to
-    /// group pages by mobility; Total pages is `nr_free_zone_pages`: managed minus the high
-    /// watermark over the local node's zonelist, Movable included as `GFP_HIGHUSER_MOVABLE`
-    /// may use it) and `Policy zone: …` (the highest managed zone but Movable, `check_highest_zone`).
+    /// group pages by mobility; Total pages is `vm_total_pages` as the last zonelist build
+    /// computed it: at boot Linux's estimate [`Machine::boot_total_pages`], after memory
+    /// comes online `nr_free_zone_pages`, managed minus the high watermark over the local
+    /// node's zonelist, Movable included as `GFP_HIGHUSER_MOVABLE` may use it) and `Policy zone: …` (the highest managed zone but Movable, `check_highest_zone`).
     pub fn write_zonelist_summary(&self, w: &mut impl Write) -> fmt::Result {
         let online = self.online_nodes();
         for &nid in &online {
@@ -561,7 +562,7 @@ impl<P: Platform> Machine<P> {
             }
             writeln!(w)?;
         }
-        let total = self.nr_free_pagecache_pages();
+        let total = self.vm_total_pages;
         writeln!(
             w,
             "Built {} zonelists, mobility grouping {}.  Total pages: {total}",

@@ -223,6 +223,9 @@ fn check_machine_against_linux(base: &str, boot: &LinuxBoot, params: &CoreParams
     for &(s, e, nid) in &boot.mem {
         mb.add_node(s << 12, (e - s) << 12, nid).unwrap();
     }
+    // x86 Linux reserves the whole first MiB (`reserve_real_mode`), which is x86's
+    // `dma_reserve` below.
+    mb.reserve(0, 1 << 20).unwrap();
     let nr_nodes = nodes(&boot.mem).last().map_or(1, |&n| usize::from(n) + 1);
     let topology = mm::Topology::new(nr_nodes, Vec::new(), vec![vec![0]]).unwrap();
     let opts = mm::mm_init::InitOptions {
@@ -268,6 +271,22 @@ fn check_machine_against_linux(base: &str, boot: &LinuxBoot, params: &CoreParams
             );
         }
     }
+    // Linux's `Built N zonelists, mobility grouping on.  Total pages: N` at boot, from the
+    // zones' estimates with Linux's 64-byte struct page.
+    let built = boot
+        .lines
+        .iter()
+        .find(|l| l.starts_with("Built "))
+        .unwrap_or_else(|| panic!("{base}: no Built line"));
+    let total: u64 = built.rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(m.boot_total_pages(64), total, "{base}: {built}");
+    let mut zl = String::new();
+    m.write_zonelist_summary(&mut zl).unwrap();
+    let ours = m.boot_total_pages(core::mem::size_of::<mm::Page>() as u64);
+    assert!(
+        zl.contains(&format!("Total pages: {ours}\n")),
+        "{base}: {zl}"
+    );
     // Every present struct page of a Movable zone's span says Movable, and none outside it
     // does (holes past a zone's end take the zone before them, as Linux's
     // `init_unavailable_range` does: "zone Movable: 32 pages in unavailable ranges").
