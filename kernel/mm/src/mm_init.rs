@@ -670,7 +670,8 @@ pub(crate) struct DeferredMemmap {
     pub(crate) pa: u64,
 }
 
-/// One section of deferred struct pages: `(start pfn, node, storage, done, storage pa)`.
+/// One work item of deferred struct pages (whole sections within 2 MiB of storage):
+/// `(start pfn, node, storage, done, storage pa)`.
 type DeferredSection = Mutex<(u64, usize, &'static mut [Page], bool, u64)>;
 
 impl<P: Platform> Machine<P> {
@@ -719,36 +720,59 @@ impl<P: Platform> Machine<P> {
             return Ok(0);
         }
         let ranges = self.deferred_ranges();
+        let page_bytes = core::mem::size_of::<Page>() as u64;
         let mut items: Vec<DeferredSection> = Vec::new();
         for d in core::mem::take(&mut self.deferred) {
+            let nid = self
+                .memblock
+                .memory()
+                .regions()
+                .iter()
+                .find(|r| pfn_up(r.base) <= d.start_pfn && d.start_pfn < pfn_down(r.end()))
+                .map_or(0, |r| usize::from(r.nid));
             let mut rest = d.pages;
             let mut pfn = d.start_pfn;
             let mut pa = d.pa;
             while !rest.is_empty() {
-                let n = rest.len().min(PAGES_PER_SECTION as usize);
-                let (section, tail) = core::mem::take(&mut rest).split_at_mut(n);
-                let nid = self
-                    .memblock
-                    .memory()
-                    .regions()
-                    .iter()
-                    .find(|r| pfn_up(r.base) <= pfn && pfn < pfn_down(r.end()))
-                    .map_or(0, |r| usize::from(r.nid));
-                items.push(Mutex::new((pfn, nid, section, false, pa)));
+                // Work items of whole sections, cut where the storage crosses a 2 MiB
+                // boundary (Linux's padata chunks are a section of 64-byte struct pages:
+                // 2 MiB): two CPUs never write the same 2 MiB of memmap, which on a host
+                // that backs guest RAM with huge pages is one fault that both would wait on.
+                let mut n = 0usize;
+                while n < rest.len() {
+                    n += (rest.len() - n).min(PAGES_PER_SECTION as usize);
+                    let next_pa = pa + n as u64 * page_bytes;
+                    if next_pa.is_multiple_of(MEMMAP_ALIGN) || n as u64 * page_bytes >= MEMMAP_ALIGN
+                    {
+                        break;
+                    }
+                }
+                let (chunk, tail) = core::mem::take(&mut rest).split_at_mut(n);
+                items.push(Mutex::new((pfn, nid, chunk, false, pa)));
                 pfn += n as u64;
-                pa += n as u64 * core::mem::size_of::<Page>() as u64;
+                pa += n as u64 * page_bytes;
                 rest = tail;
             }
         }
+        let item_node: Vec<usize> = items.iter().map(|i| i.lock().1).collect();
         let memblock = &self.memblock;
         let zmp = &self.zone_movable.zone_movable_pfn[..];
         let cpu_node = &self.cpu_node;
         let work = |cpu: usize| {
+            // CPU k of its node's n starts k/n of the way into the node's items (padata's
+            // chunks, one run per thread), then helps with everything else.
             let node = cpu_node.get(cpu).map_or(0, |&n| usize::from(n));
-            let first = items
+            let on_node = |c: &u8| usize::from(*c) == node;
+            let k = cpu_node[..cpu.min(cpu_node.len())]
                 .iter()
-                .position(|i| i.try_lock().is_some_and(|g| g.1 == node))
-                .unwrap_or(0);
+                .filter(|c| on_node(c))
+                .count();
+            let n = cpu_node.iter().filter(|c| on_node(c)).count().max(1);
+            let mine: Vec<usize> = (0..items.len()).filter(|&i| item_node[i] == node).collect();
+            let first = match mine.len() {
+                0 => 0,
+                len => mine[len * k.min(n - 1) / n],
+            };
             for k in 0..items.len() {
                 let Some(mut item) = items[(first + k) % items.len()].try_lock() else {
                     continue; // another CPU is on it
