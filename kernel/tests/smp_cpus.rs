@@ -155,6 +155,14 @@ fn each_cpu_has_its_number_gs_base_stack_gdt_and_tss() {
                 s.rsp < top && s.rsp > top - size,
                 "CPU {cpu} runs on its own stack"
             );
+            // Its lowest byte is mapped, the page below it (the guard) is not.
+            assert!(kernel::paging::translate(top - size).is_some());
+            let guard = top - size - smp::bringup::GUARD_SIZE as u64;
+            assert_eq!(
+                kernel::paging::translate(guard),
+                None,
+                "CPU {cpu}'s guard page at {guard:#x}"
+            );
         }
     }
     for list in [&tss, &ist] {
