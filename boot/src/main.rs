@@ -178,12 +178,13 @@ fn write_usb_images(elf: &Path, dir: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The pause before each `--bench-smp` boot. This machine's host gives freed memory
-/// back to its hypervisor (free page reporting) about 2 s after it is freed, and
-/// touching such memory again is slow (6.5 ms per 2 MiB): a QEMU started right after
-/// another finds some guest RAM warm and boots several times faster. After the pause
-/// every boot starts from the same, cold, state.
-const BENCH_PAUSE: std::time::Duration = std::time::Duration::from_secs(3);
+/// The pause before each `--bench-smp` boot. This machine's host hands freed memory
+/// back to its hypervisor (virtio-balloon free page reporting, 2 MiB blocks, about 2 s
+/// after the free), and touching such memory again is slow: 5-6.5 ms per 2 MiB, which
+/// is most of a 16 GiB boot. A QEMU started right after another finds part of its RAM
+/// still warm and boots up to five times faster, at random. After 6 s nearly every
+/// boot starts cold (3 s was not enough); the bench prints min and max to show it.
+const BENCH_PAUSE: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// One `poweroff` boot for a bench: the kernel's `kernel init took N us` and, if it
 /// printed one, its `deferred struct pages: ... in N us`, both in ms.
