@@ -697,6 +697,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "three 64 MiB machines (32768 struct pages each): about 3 minutes under Miri"
+    )]
     fn free_area_check_sees_list_damage_without_the_memmap_walk() {
         let n = node();
         n.check_free_areas().unwrap();
@@ -762,6 +766,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "a machine and a 128 MiB memremap, two full checks: about 2 minutes under Miri"
+    )]
     fn detects_device_pfn_in_a_free_list() {
         let mut n = node();
         n.memremap_pages(4 << 30, 128 << 20, MemremapOptions::new(0))
@@ -825,6 +833,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "a machine and a 128 MiB memremap, several full checks: about 3 minutes under Miri"
+    )]
     fn free_area_check_catches_a_freed_device_memmap_block() {
         let mut n = node();
         n.memremap_pages(4 << 30, 128 << 20, MemremapOptions::new(0).altmap(false))

@@ -520,6 +520,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "every pfn of two sections (65536 struct pages): about a minute under Miri"
+    )]
     fn page_to_pfn_inverts_pfn_to_page() {
         let mut s = Sparse::new();
         let base = 3 * PAGES_PER_SECTION;
@@ -541,6 +545,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "five sections of struct pages (32768 each, fixed): over a minute under Miri"
+    )]
     fn add_chunk_refusals() {
         let mut s = Sparse::new();
         assert_eq!(
@@ -576,6 +584,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "five sections of struct pages, each numbered and compared: over 2 minutes under Miri"
+    )]
     fn remove_sections_splits_chunks_and_renumbers_the_moved_one() {
         let mut s = Sparse::new();
         let pps = PAGES_PER_SECTION;

@@ -26,9 +26,13 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 
 const MIB: u64 = 1 << 20;
 const THREADS: usize = 4;
-const OPS: usize = 20_000;
+/// Operations per thread. Under Miri (issue 13: its data-race detector watches every struct
+/// page access) a few hundred, enough for every kind of operation to race the others.
+const OPS: usize = if cfg!(miri) { 300 } else { 20_000 };
 /// Most blocks one thread holds at once.
-const WINDOW: usize = 400;
+const WINDOW: usize = if cfg!(miri) { 40 } else { 400 };
+/// Most blocks a thread hoards from its local node (the numa_miss path).
+const HOARD: usize = if cfg!(miri) { 200 } else { 3000 };
 
 /// A seeded generator (proptest's XorShift; the seed is made non-zero).
 struct Rng(TestRng);
@@ -221,7 +225,7 @@ fn worker(m: &Machine<FakePlatform>, cpu: usize, sh: &Shared, c: &Counts) {
             99 if rng.below(20) == 0 => {
                 let local = m.local_node();
                 let mut hoard = Vec::new();
-                while hoard.len() < 3000 {
+                while hoard.len() < HOARD {
                     let Some(p) = m.alloc_pages_node(local, Gfp::KERNEL | Gfp::NOWARN, 4) else {
                         c.failed.fetch_add(1, Relaxed);
                         break;
@@ -263,18 +267,15 @@ fn check_numa(m: &Machine<FakePlatform>, allocs: u64) {
     // Two nodes: a miss here is the other node's foreign.
     assert_eq!(s[0].miss, s[1].foreign, "{s:?}");
     assert_eq!(s[1].miss, s[0].foreign, "{s:?}");
+    // (Under Miri's few operations no node need run dry.)
     assert!(
-        s[0].miss > 0 && s[1].miss > 0,
+        cfg!(miri) || (s[0].miss > 0 && s[1].miss > 0),
         "both nodes served the other: {s:?}"
     );
     assert!(s.iter().all(|x| x.local > 0 && x.other > 0), "{s:?}");
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "80,000 operations and four memmap walks: far beyond Miri's speed"
-)]
 fn threads_playing_cpus_keep_the_allocator_consistent() {
     let m = machine();
     assert_eq!(m.nr_cpus(), THREADS);
@@ -311,15 +312,16 @@ fn threads_playing_cpus_keep_the_allocator_consistent() {
         }
     }
     let allocs = c.allocs.load(Relaxed);
-    // The paths this test is for were taken.
+    // The paths this test is for were taken (under Miri's few operations the DMA zone
+    // does not run dry).
     assert!(allocs > (THREADS * OPS / 3) as u64, "{allocs} allocations");
     assert!(
-        c.failed.load(Relaxed) > 0,
+        cfg!(miri) || c.failed.load(Relaxed) > 0,
         "the DMA zone never ran dry: no drain-and-retry"
     );
-    assert!(c.freed_elsewhere.load(Relaxed) > 1000);
+    assert!(c.freed_elsewhere.load(Relaxed) > (OPS / 20) as u64);
     assert!(c.remote_drains.load(Relaxed) > 0);
-    assert!(c.shared_blocks.load(Relaxed) > 100);
+    assert!(c.shared_blocks.load(Relaxed) > (OPS / 200) as u64);
     assert_eq!(
         c.freed_by_put.load(Relaxed),
         c.shared_blocks.load(Relaxed),

@@ -635,6 +635,13 @@ fn linux_numa_fake_4_on_1g() {
 }
 
 proptest! {
+    // Miri's isolation forbids the regression file (getcwd), and each case is slow there.
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { ProptestConfig::default().cases },
+        failure_persistence: if cfg!(miri) { None } else { ProptestConfig::default().failure_persistence },
+        ..ProptestConfig::default()
+    })]
+
     /// Random SRATs over random RAM: never a panic; when the SRAT is used, every RAM page is
     /// in exactly one node's block (but at most 1 MiB), blocks of different nodes never
     /// overlap, every block lies within its node's span, and distances are 10 on the diagonal.
