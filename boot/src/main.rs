@@ -186,9 +186,9 @@ fn write_usb_images(elf: &Path, dir: &Path) -> ExitCode {
 /// boot starts cold (3 s was not enough); the bench prints min and max to show it.
 const BENCH_PAUSE: std::time::Duration = std::time::Duration::from_secs(6);
 
-/// One `poweroff` boot for a bench: the kernel's `kernel init took N us` and, if it
-/// printed one, its `deferred struct pages: ... in N us`, both in ms.
-fn bench_one(image: &Path, o: &options::RunOptions) -> Result<(f64, Option<f64>), String> {
+/// One `poweroff` boot for a bench. `Err((exit code, why))`: 3 when QEMU could not
+/// run, 1 when the boot failed.
+fn bench_run(image: &Path, o: &options::RunOptions) -> Result<qemu::RunResult, (u8, String)> {
     let res = qemu::run(
         image,
         o,
@@ -196,28 +196,36 @@ fn bench_one(image: &Path, o: &options::RunOptions) -> Result<(f64, Option<f64>)
             input: b"poweroff\n".to_vec(),
             echo: false,
         },
-    )?;
+    )
+    .map_err(|e| (3, e))?;
     if res.outcome != Outcome::Success {
-        return Err(res.outcome.reason());
+        return Err((1, res.outcome.reason()));
     }
-    let us = |line: &str, after: &str| -> Option<f64> {
-        line.split(after)
-            .nth(1)?
-            .split(" us")
-            .next()?
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .map(|v| v / 1000.0)
-    };
-    let lines = || res.output.lines();
-    let total = lines()
-        .find_map(|l| us(l, "kernel init took "))
-        .ok_or("no `kernel init took` line")?;
-    let deferred = lines()
-        .filter(|l| l.contains("deferred struct pages:"))
-        .find_map(|l| us(l, " in "));
-    Ok((total, deferred))
+    Ok(res)
+}
+
+/// The microseconds the first line of `output` containing `line_has` prints right
+/// after `before` (`kernel init took N us`, `deferred struct pages: ... in N us`), in ms.
+fn kernel_ms(output: &str, line_has: &str, before: &str) -> Option<f64> {
+    output
+        .lines()
+        .filter(|l| l.contains(line_has))
+        .find_map(|l| {
+            l.split(before)
+                .nth(1)?
+                .split(" us")
+                .next()?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map(|us| us / 1000.0)
+}
+
+/// The median of `v` (sorted in place); NaN when empty.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// `--bench-smp N`: boot N times with one CPU and N times with `--smp M`,
@@ -237,21 +245,20 @@ fn bench_smp(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
             o.topology.smp = Some(1);
         }
         std::thread::sleep(BENCH_PAUSE);
-        match bench_one(image, &o) {
-            Ok((t, d)) => {
-                totals[side].push(t);
-                deferred[side].extend(d);
-            }
-            Err(e) => {
+        let res = match bench_run(image, &o) {
+            Ok(res) => res,
+            Err((code, e)) => {
                 eprintln!("boot {i}: {e}");
-                return ExitCode::from(1);
+                return ExitCode::from(code);
             }
-        }
+        };
+        let Some(total) = kernel_ms(&res.output, "kernel init took ", "kernel init took ") else {
+            eprintln!("boot {i}: no `kernel init took` line");
+            return ExitCode::from(1);
+        };
+        totals[side].push(total);
+        deferred[side].extend(kernel_ms(&res.output, "deferred struct pages:", " in "));
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
     let mut med = [0.0; 2];
     for (side, cpus) in [1, smp].into_iter().enumerate() {
         med[side] = median(&mut totals[side]);
@@ -285,44 +292,24 @@ fn bench_boot(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
         if side == 1 {
             o.cmdline = format!("{} fbcon=off", o.cmdline).trim().to_string();
         }
-        match qemu::run(
-            image,
-            &o,
-            &Console::Script {
-                input: b"poweroff\n".to_vec(),
-                echo: false,
-            },
-        ) {
-            Ok(res) if res.outcome == Outcome::Success => {
-                let Some(wall) = res.prompt_at else {
-                    eprintln!("boot {i}: no prompt seen");
-                    return ExitCode::from(1);
-                };
-                walls[side].push(wall.as_secs_f64());
-                if let Some(us) = res
-                    .output
-                    .lines()
-                    .find_map(|l| l.split("kernel init took ").nth(1))
-                    .and_then(|r| r.split(" us").next())
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                {
-                    kernels[side].push(us / 1000.0);
-                }
-            }
-            Ok(res) => {
-                eprintln!("boot {i}: {}", res.outcome.reason());
-                return ExitCode::from(1);
-            }
-            Err(e) => {
+        let res = match bench_run(image, &o) {
+            Ok(res) => res,
+            Err((code, e)) => {
                 eprintln!("boot {i}: {e}");
-                return ExitCode::from(3);
+                return ExitCode::from(code);
             }
-        }
+        };
+        let Some(wall) = res.prompt_at else {
+            eprintln!("boot {i}: no prompt seen");
+            return ExitCode::from(1);
+        };
+        walls[side].push(wall.as_secs_f64());
+        kernels[side].extend(kernel_ms(
+            &res.output,
+            "kernel init took ",
+            "kernel init took ",
+        ));
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
     for (side, label) in ["framebuffer console on", "fbcon=off"].iter().enumerate() {
         println!(
             "{label}: boots: {}  median QEMU start to prompt: {:.3} s  median kernel entry to prompt: {:.1} ms (TCG)",

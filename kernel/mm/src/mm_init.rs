@@ -671,8 +671,8 @@ pub(crate) struct DeferredMemmap {
 }
 
 /// One work item of deferred struct pages (whole sections within 2 MiB of storage):
-/// `(start pfn, node, storage, done, storage pa)`.
-type DeferredSection = Mutex<(u64, usize, &'static mut [Page], bool, u64)>;
+/// `(start pfn, storage, done, storage pa)`.
+type DeferredSection = Mutex<(u64, &'static mut [Page], bool, u64)>;
 
 impl<P: Platform> Machine<P> {
     /// Pages whose struct pages are still deferred (0 once
@@ -722,6 +722,7 @@ impl<P: Platform> Machine<P> {
         let ranges = self.deferred_ranges();
         let page_bytes = core::mem::size_of::<Page>() as u64;
         let mut items: Vec<DeferredSection> = Vec::new();
+        let mut item_node: Vec<usize> = Vec::new();
         for d in core::mem::take(&mut self.deferred) {
             let nid = self
                 .memblock
@@ -748,13 +749,13 @@ impl<P: Platform> Machine<P> {
                     }
                 }
                 let (chunk, tail) = core::mem::take(&mut rest).split_at_mut(n);
-                items.push(Mutex::new((pfn, nid, chunk, false, pa)));
+                items.push(Mutex::new((pfn, chunk, false, pa)));
+                item_node.push(nid);
                 pfn += n as u64;
                 pa += n as u64 * page_bytes;
                 rest = tail;
             }
         }
-        let item_node: Vec<usize> = items.iter().map(|i| i.lock().1).collect();
         let memblock = &self.memblock;
         let zmp = &self.zone_movable.zone_movable_pfn[..];
         let cpu_node = &self.cpu_node;
@@ -777,7 +778,7 @@ impl<P: Platform> Machine<P> {
                 let Some(mut item) = items[(first + k) % items.len()].try_lock() else {
                     continue; // another CPU is on it
                 };
-                let (start, _, ref mut pages, ref mut done, _) = *item;
+                let (start, ref mut pages, ref mut done, _) = *item;
                 if !*done {
                     memmap_init_pages(memblock, zmp, start, pages);
                     *done = true;
@@ -786,7 +787,7 @@ impl<P: Platform> Machine<P> {
         };
         self.platform.parallel(&work);
         for item in items {
-            let (start, _, pages, done, pa) = item.into_inner();
+            let (start, pages, done, pa) = item.into_inner();
             if !done {
                 // A CPU skipped it while another held it and that one never finished: no
                 // platform does this, but do it here rather than leave garbage.
