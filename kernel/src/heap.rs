@@ -5,10 +5,12 @@
 //!
 //! Frames come from the early pool (a page-aligned array in .bss, so RAM the
 //! bootloader loaded with the kernel and that no firmware map or `memmap=` can
-//! claim) until the buddy allocator takes over through [`set_page_source`]. Growth must never wait for the memory
+//! claim) until it is used up, then from the buddy allocator (once
+//! [`set_page_source`] gave it). Growth must never wait for the memory
 //! manager's lock (the memory manager itself allocates at set-up time, under that
 //! lock), so the page source only *tries* the lock, and a small reserve of frames
 //! covers growth that happens while the lock is held.
+use alloc::vec::Vec;
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
@@ -61,26 +63,35 @@ struct FrameSources {
     early_end: usize,
     /// The buddy allocator, once it exists: one 4 KiB frame, or None (busy or empty).
     page_source: Option<fn() -> Option<u64>>,
+    /// Gives a frame of `page_source` back (only [`take_frames`] does, undoing a
+    /// request it could not fill).
+    page_free: Option<fn(u64)>,
     reserve: [u64; RESERVE_FRAMES],
     reserve_len: usize,
 }
 
 impl FrameSources {
     fn take(&mut self) -> Option<u64> {
-        if let Some(src) = self.page_source
-            && let Some(pa) = src()
-        {
-            return Some(pa);
-        }
+        self.take_fresh().or_else(|| {
+            (self.reserve_len > 0).then(|| {
+                self.reserve_len -= 1;
+                self.reserve[self.reserve_len]
+            })
+        })
+    }
+
+    /// A frame from the early pool or the page source, not the reserve.
+    fn take_fresh(&mut self) -> Option<u64> {
+        // The early pool first, even once the buddy allocator is up: its frames are
+        // the kernel's own (.bss, loaded and zeroed by the bootloader), so they cost
+        // no free memory and are already backed by the host; a fresh buddy frame is
+        // often the first touch of a cold 2 MiB of guest RAM (5-6 ms under QEMU on a
+        // host that hands freed memory back to its hypervisor).
         if self.early_next < self.early_end {
             self.early_next += 1;
             return Some(self.early[self.early_next - 1]);
         }
-        if self.reserve_len > 0 {
-            self.reserve_len -= 1;
-            return Some(self.reserve[self.reserve_len]);
-        }
-        None
+        self.page_source.and_then(|src| src())
     }
 
     fn refill(&mut self) {
@@ -102,6 +113,7 @@ static FRAMES: Mutex<FrameSources> = Mutex::new(FrameSources {
     early_next: 0,
     early_end: 0,
     page_source: None,
+    page_free: None,
     reserve: [0; RESERVE_FRAMES],
     reserve_len: 0,
 });
@@ -148,12 +160,46 @@ pub fn early_pool_used() -> usize {
     FRAMES.lock().early_next * 4096
 }
 
-/// Take frames from `source` (the buddy allocator) from now on; what is left of
-/// the early pool stays as a last resort.
-pub fn set_page_source(source: fn() -> Option<u64>) {
+/// Take frames from `source` (the buddy allocator) once the early pool is used
+/// up, and keep a reserve from it for growth while the memory manager is busy;
+/// `free` gives one of its frames back.
+pub fn set_page_source(source: fn() -> Option<u64>, free: fn(u64)) {
     let mut f = FRAMES.lock();
     f.page_source = Some(source);
+    f.page_free = Some(free);
     f.refill();
+}
+
+/// `n` frames for a kernel mapping outside the heap window (a CPU's stack, see
+/// kstack.rs), from the heap's sources: the early pool first, then the page
+/// source; never the reserve, which is for the heap's own growth. All or nothing:
+/// when fewer are to be had, the ones taken go back and the answer is None.
+pub fn take_frames(n: usize) -> Option<Vec<u64>> {
+    // Allocated before the frame lock is taken: the heap may grow for it.
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).ok()?;
+    let mut f = FRAMES.lock();
+    let early_before = f.early_next;
+    while out.len() < n {
+        let Some(pa) = f.take_fresh() else { break };
+        out.push(pa);
+    }
+    if out.len() == n {
+        f.refill();
+        return Some(out);
+    }
+    // The early pool's frames came first and were its next ones: rewind it. The
+    // others are the page source's.
+    let from_pool = f.early_next - early_before;
+    f.early_next = early_before;
+    let free = f.page_free;
+    drop(f);
+    for &pa in &out[from_pool..] {
+        if let Some(free) = free {
+            free(pa);
+        }
+    }
+    None
 }
 
 /// Bytes mapped for the heap and bytes in use.

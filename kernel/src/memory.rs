@@ -372,6 +372,16 @@ pub fn drain_pt_pool(node: &mut Machine<KernelPlatform>) {
     }
 }
 
+/// Give back a frame [`heap_page`] handed out (the heap's frame source undoing a
+/// request it could not fill).
+fn heap_page_free(pa: u64) {
+    with_shared(|m| {
+        if let Err(e) = m.free_pages(mm::pfn_down(pa), 0) {
+            log::error!("heap: frame {pa:#x} could not be given back: {e}");
+        }
+    });
+}
+
 /// The heap's page source once the buddy allocator exists: one frame, or None
 /// when the node is busy (the heap then uses its reserve) or out of memory.
 fn heap_page() -> Option<u64> {
@@ -597,7 +607,7 @@ pub fn init(d: &mut Discovery) {
     log_lines(&text);
     BOOT_MEMMAP_CYCLES.store(t1 - t0, Ordering::Relaxed);
     *lock() = Some(node);
-    heap::set_page_source(heap_page);
+    heap::set_page_source(heap_page, heap_page_free);
 }
 
 /// The rest of the memory set-up, once the other CPUs run (Linux's
