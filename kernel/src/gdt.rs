@@ -3,8 +3,9 @@
 //! guard page that cannot push its frame) is reported instead of triple-faulting.
 //!
 //! The boot CPU's GDT and TSS are statics; each application processor gets its
-//! own ([`new_cpu_tables`]: GDT, TSS and double-fault stack on the heap, kept
-//! for ever), since a TSS is busy on the CPU that loaded it.
+//! own ([`new_cpu_tables`]: GDT and TSS on the heap, the double-fault stack in
+//! the stack window of kstack.rs, kept for ever), since a TSS is busy on the CPU
+//! that loaded it.
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use spin::LazyLock as Lazy;
@@ -100,13 +101,8 @@ fn leak<T>(v: T) -> Result<&'static mut T, &'static str> {
 
 /// GDT, TSS and a double-fault IST stack for another CPU.
 pub fn new_cpu_tables() -> Result<&'static CpuTables, &'static str> {
-    let mut stack: Vec<u8> = Vec::new();
-    stack
-        .try_reserve_exact(IST_STACK_SIZE + 16)
-        .map_err(|_| "out of memory for the CPU's double-fault stack")?;
-    stack.resize(IST_STACK_SIZE + 16, 0);
-    let stack = stack.leak();
-    let top = (stack.as_ptr() as u64 + stack.len() as u64) & !15;
+    // Above a guard page of its own, as Linux's IST stacks in the cpu_entry_area.
+    let top = crate::kstack::alloc(IST_STACK_SIZE)?;
     let mut tss = TaskStateSegment::new();
     tss.interrupt_stack_table[DOUBLE_FAULT_IST_INDEX as usize] = VirtAddr::new(top);
     let tss: &'static TaskStateSegment = leak(tss)?;

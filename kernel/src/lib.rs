@@ -33,6 +33,7 @@ pub mod heap;
 pub mod interrupts;
 pub mod keyboard;
 pub mod kimage;
+pub mod kstack;
 pub mod logger;
 pub mod memhp;
 pub mod memory;

@@ -18,7 +18,7 @@ use super::{apic, lines, trampoline};
 /// milliseconds).
 pub const BOOT_TIMEOUT_MS: u64 = 1000;
 /// Each AP's kernel stack (as large as the boot CPU's, 256 KiB: the stress work
-/// runs on every CPU), above a [`GUARD_SIZE`] guard page.
+/// runs on every CPU), above a [`GUARD_SIZE`] guard page ([`crate::kstack`]).
 pub const AP_STACK_SIZE: usize = 256 * 1024;
 
 /// What bring-up needs from discovery, per logical CPU.
@@ -85,28 +85,8 @@ fn delay_us(us: u64) {
     }
 }
 
-/// A zeroed, leaked stack of `size` bytes above an unmapped guard page, as the
-/// bootloader gives the boot CPU's (and Linux's vmap stacks have): an overflow
-/// faults on the guard page and ends in the double-fault handler on its own IST
-/// stack instead of overwriting the heap. Returns the stack's top (16-byte aligned
-/// and just past its last byte).
-fn alloc_stack(size: usize) -> Result<u64, &'static str> {
-    let layout = core::alloc::Layout::from_size_align(size + GUARD_SIZE, 4096)
-        .map_err(|_| "bad AP stack size")?;
-    // SAFETY: the layout has a non-zero size; the block is never freed (the stack
-    // lives as long as its CPU).
-    let base = unsafe { alloc::alloc::alloc_zeroed(layout) };
-    if base.is_null() {
-        return Err("out of memory for the AP's stack");
-    }
-    let base = base as u64;
-    crate::paging::unmap_pages(base, (GUARD_SIZE / 4096) as u64)
-        .map_err(|_| "cannot unmap the AP stack's guard page")?;
-    Ok(base + (GUARD_SIZE + size) as u64)
-}
-
-/// The unmapped page below each AP stack.
-pub const GUARD_SIZE: usize = 4096;
+/// The unmapped page below each AP stack (see [`crate::kstack`]).
+pub use crate::kstack::GUARD_SIZE;
 
 /// Start one AP; Ok when it is online.
 fn do_boot_cpu(
@@ -117,7 +97,7 @@ fn do_boot_cpu(
     init_udelay: u64,
 ) -> Result<(), i32> {
     let pc = percpu::get(cpu).ok_or(-1)?;
-    let stack = alloc_stack(AP_STACK_SIZE).map_err(|e| {
+    let stack = crate::kstack::alloc(AP_STACK_SIZE).map_err(|e| {
         log::error!("smpboot: CPU#{cpu}: {e}");
         -12
     })?;
