@@ -13,8 +13,20 @@ pub fn cmdline() -> String {
     CMDLINE.get().cloned().unwrap_or_default()
 }
 
-/// Bring up memory: paging, the heap, then discovery and the memory manager.
+/// Bring up memory: paging, the heap, then discovery and the memory manager. The
+/// other CPUs wait for `start_secondary_cpus` (test kernels).
 pub fn init(boot_info: &'static mut BootInfo) {
+    init_with(boot_info, false);
+}
+
+/// [`init`], with the other CPUs started as soon as memblock exists, while the boot
+/// CPU builds the memory manager (the real kernel; `start_secondary_cpus` reports
+/// them afterwards).
+pub fn init_smp(boot_info: &'static mut BootInfo) {
+    init_with(boot_info, true);
+}
+
+fn init_with(boot_info: &'static mut BootInfo, start_cpus: bool) {
     let Some(phys_offset) = boot_info.physical_memory_offset.into_option() else {
         panic!("bootloader did not map physical memory (BOOTLOADER_CONFIG asks for it)");
     };
@@ -31,7 +43,11 @@ pub fn init(boot_info: &'static mut BootInfo) {
     crate::keyboard::init();
     let rsdp = boot_info.rsdp_addr.into_option();
     let mut found = crate::discovery::discover(&boot_info.memory_regions, rsdp, cmdline);
-    crate::memory::init(&mut found);
+    let mb = crate::memory::memblock_init(&mut found);
+    if start_cpus {
+        crate::smp::start(&found);
+    }
+    crate::memory::init(&mut found, mb);
     *DISCOVERY.lock() = Some(found);
 }
 

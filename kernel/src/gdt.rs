@@ -17,7 +17,8 @@ use x86_64::structures::tss::TaskStateSegment;
 
 /// IST slot of the double-fault handler's stack.
 pub const DOUBLE_FAULT_IST_INDEX: u16 = 0;
-const IST_STACK_SIZE: usize = 5 * 4096;
+/// Bytes of each double-fault stack.
+pub const IST_STACK_SIZE: usize = 5 * 4096;
 
 /// The double-fault stack, 16-byte aligned. Only its address is used (the CPU
 /// writes to it); the `UnsafeCell` puts it in writable memory without a

@@ -155,6 +155,12 @@ pub fn init() -> Result<(), paging::MapError> {
     Ok(())
 }
 
+/// Frames of the early pool not handed out yet.
+pub fn early_pool_free_frames() -> usize {
+    let f = FRAMES.lock();
+    f.early_end - f.early_next
+}
+
 /// Bytes of the early pool used so far.
 pub fn early_pool_used() -> usize {
     FRAMES.lock().early_next * 4096

@@ -22,6 +22,12 @@ pub const GUARD_SIZE: usize = 4096;
 /// may straddle a 1 GiB and a 2 MiB boundary).
 const PT_FRAMES: usize = 5;
 
+/// Frames [`alloc`] may take for a stack of `size` bytes (its pages and the page
+/// tables it may need).
+pub fn frames_for(size: usize) -> usize {
+    size.div_ceil(4096) + PT_FRAMES
+}
+
 /// The largest stack [`alloc`] maps.
 pub const MAX_STACK: usize = 1 << 20;
 

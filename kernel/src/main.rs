@@ -19,8 +19,9 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         "zoned {} (x86_64, zoned physical memory with ZONE_DEVICE)",
         env!("CARGO_PKG_VERSION")
     );
-    kernel::boot::init(boot_info);
-    // The other CPUs after the memory manager, before the drivers (Linux's smp_init).
+    // The other CPUs start inside, as soon as memblock has their trampoline.
+    kernel::boot::init_smp(boot_info);
+    // Their lines after the memory manager's, before the drivers (Linux's smp_init).
     kernel::start_secondary_cpus();
     // The deferred struct pages on every CPU, then the persistent memory.
     kernel::memory::late_init();

@@ -531,10 +531,10 @@ fn deferral(cmdline: &str) -> mm::mm_init::Deferral {
     d
 }
 
-/// Build the memory manager from what discovery found: memblock over usable RAM
-/// with the bootloader's ranges reserved, then memmap, zones and buddy, then
-/// ZONE_DEVICE for every persistent range. Switches the heap to the buddy allocator.
-pub fn init(d: &mut Discovery) {
+/// Memblock from what discovery found: usable RAM, with the bootloader's ranges
+/// and the AP trampoline's low pages reserved, each range on its node. Refuses
+/// persistent memory the kernel was loaded into (first, as the rest relies on it).
+pub fn memblock_init(d: &mut Discovery) -> Memblock {
     // Persistent memory the kernel itself was loaded into (a `memmap=` over the
     // bootloader's RAM) cannot become a device: refuse it.
     d.pmem.retain(
@@ -549,7 +549,6 @@ pub fn init(d: &mut Discovery) {
             None => true,
         },
     );
-    let t0 = crate::tsc::rdtsc();
     let mut mb = Memblock::new();
     for r in d.zone_map.usable_pages() {
         if let Err(e) = mb.add(r.start, r.size()) {
@@ -570,6 +569,14 @@ pub fn init(d: &mut Discovery) {
             log::warn!("memblock: cannot set node {} on {}: {e}", b.nid, b.range);
         }
     }
+    mb
+}
+
+/// Build the memory manager from `mb` ([`memblock_init`]) and what discovery found:
+/// memmap, zones and buddy (ZONE_DEVICE for the persistent ranges follows in
+/// [`late_init`]). Switches the heap to the buddy allocator.
+pub fn init(d: &mut Discovery, mb: Memblock) {
+    let t0 = crate::tsc::rdtsc();
     let topology = topology(&d.numa, &d.smp);
     // Struct pages beyond each zone's first section wait for the other CPUs
     // (late_init), as Linux's deferred struct page init does for the highest zone

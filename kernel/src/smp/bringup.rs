@@ -7,12 +7,13 @@
 //! The AP's Rust entry [`ap_main`] sets its GS base, loads its GDT/TSS and the
 //! shared IDT, enables its local APIC, marks itself online and idles in `hlt`,
 //! serving `on_each_cpu` calls and TLB shootdowns.
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use super::percpu::{self, BOOTING, GIVEN_UP, ONLINE};
-use super::{apic, lines, trampoline};
+use super::{Lines, apic, lines, trampoline};
 
 /// How long the boot CPU waits for an AP (Linux: 10 s; TCG answers in
 /// milliseconds).
@@ -90,6 +91,7 @@ pub use crate::kstack::GUARD_SIZE;
 
 /// Start one AP; Ok when it is online.
 fn do_boot_cpu(
+    out: &mut Lines,
     t: &trampoline::Installed,
     cpu: usize,
     apic_id: u32,
@@ -97,14 +99,16 @@ fn do_boot_cpu(
     init_udelay: u64,
 ) -> Result<(), i32> {
     let pc = percpu::get(cpu).ok_or(-1)?;
-    let stack = crate::kstack::alloc(AP_STACK_SIZE).map_err(|e| {
-        log::error!("smpboot: CPU#{cpu}: {e}");
-        -12
-    })?;
-    let tables = crate::gdt::new_cpu_tables().map_err(|e| {
-        log::error!("smpboot: CPU#{cpu}: {e}");
-        -12
-    })?;
+    let (stack, tables) = match (
+        crate::kstack::alloc(AP_STACK_SIZE),
+        crate::gdt::new_cpu_tables(),
+    ) {
+        (Ok(stack), Ok(tables)) => (stack, tables),
+        (Err(e), _) | (_, Err(e)) => {
+            out.error(format!("smpboot: CPU#{cpu}: {e}"));
+            return Err(-12);
+        }
+    };
     pc.gdt.store(tables.gdt_addr(), Ordering::Relaxed);
     pc.tss.store(tables.tss_addr(), Ordering::Relaxed);
     TABLES.get(cpu).ok_or(-1)?.call_once(|| tables);
@@ -129,7 +133,9 @@ fn do_boot_cpu(
         }
     }
     if !sent || !sipi_ok {
-        log::warn!("smpboot: CPU#{cpu} (APIC 0x{apic_id:x}): the local APIC did not send the IPI");
+        out.warn(format!(
+            "smpboot: CPU#{cpu} (APIC 0x{apic_id:x}): the local APIC did not send the IPI"
+        ));
     }
     let limit = crate::tsc::hz() / 1000 * BOOT_TIMEOUT_MS;
     while crate::tsc::rdtsc().wrapping_sub(t0) < limit {
@@ -160,15 +166,15 @@ pub static BOOT_TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::Atomi
 static TABLES: [spin::Once<&'static crate::gdt::CpuTables>; percpu::MAX_CPUS] =
     [const { spin::Once::new() }; percpu::MAX_CPUS];
 
-/// Bring every AP of `plan` up, with Linux's lines. The boot CPU's APIC must be
-/// initialised.
-pub fn bring_up(plan: &Plan) {
-    log::info!("smp: Bringing up secondary CPUs ...");
+/// Bring every AP of `plan` up, with Linux's lines (kept in `out`). The boot
+/// CPU's APIC must be initialised.
+pub fn bring_up(plan: &Plan, out: &mut Lines) {
+    out.info("smp: Bringing up secondary CPUs ...");
     let installed = if plan.cpus.len() > 1 {
         match trampoline::install(crate::paging::phys_to_virt) {
             Ok(t) => Some(t),
             Err(e) => {
-                log::warn!("smpboot: {e}; secondary CPUs not started");
+                out.warn(format!("smpboot: {e}; secondary CPUs not started"));
                 None
             }
         }
@@ -180,37 +186,39 @@ pub fn bring_up(plan: &Plan) {
         let mut node = usize::MAX;
         for (cpu, info) in plan.cpus.iter().enumerate().skip(1) {
             if cpu == 1 {
-                log::info!("x86: Booting SMP configuration:");
+                out.info("x86: Booting SMP configuration:");
             }
             if info.node != node {
                 if !line.is_empty() {
-                    log::info!("{line}");
+                    out.info(line.clone());
                 }
                 node = info.node;
                 line = lines::node_header(node, plan.possible_nodes);
             }
             line.push_str(&lines::cpu_piece(cpu, plan.possible_cpus));
             if apic::mode() != apic::Mode::X2Apic && info.apic_id > 0xfe {
-                log::info!("{line}");
+                out.info(core::mem::take(&mut line));
                 line.clear();
                 node = usize::MAX;
-                log::warn!(
+                out.warn(format!(
                     "smpboot: CPU#{cpu}: APIC id 0x{:x} is out of reach in xAPIC mode; skipped",
                     info.apic_id
-                );
+                ));
                 continue;
             }
             let no_sipi = plan.no_sipi.contains(&cpu);
-            if let Err(err) = do_boot_cpu(t, cpu, info.apic_id, no_sipi, plan.init_udelay) {
+            if let Err(err) = do_boot_cpu(out, t, cpu, info.apic_id, no_sipi, plan.init_udelay) {
                 // Linux prints this on its own line, ending the node line.
-                log::info!("{line}");
+                out.info(core::mem::take(&mut line));
                 line.clear();
                 node = usize::MAX;
-                log::error!("smpboot: do_boot_cpu failed({err}) to wakeup CPU#{cpu}");
+                out.error(format!(
+                    "smpboot: do_boot_cpu failed({err}) to wakeup CPU#{cpu}"
+                ));
             }
         }
         if !line.is_empty() {
-            log::info!("{line}");
+            out.info(core::mem::take(&mut line));
         }
     }
     let online: Vec<usize> = (0..plan.cpus.len())
@@ -220,21 +228,18 @@ pub fn bring_up(plan: &Plan) {
     nodes.extend(online.iter().map(|&c| plan.cpus[c].node));
     nodes.sort_unstable();
     nodes.dedup();
-    log::info!("{}", lines::brought_up(nodes.len().max(1), online.len()));
+    out.info(lines::brought_up(nodes.len().max(1), online.len()));
     let boot_pkg = super::topology::package_of(plan.cpus[0].apic_id);
     let in_boot_pkg = online
         .iter()
         .filter(|&&c| super::topology::package_of(plan.cpus[c].apic_id) == boot_pkg)
         .count();
-    log::info!(
-        "{}",
-        lines::max_logical_packages(plan.possible_cpus, in_boot_pkg)
-    );
+    out.info(lines::max_logical_packages(plan.possible_cpus, in_boot_pkg));
     let lpj = lines::lpj_from_tsc(crate::tsc::hz());
-    log::info!(
-        "{}",
-        lines::total_activated(online.len(), lpj * online.len() as u64)
-    );
+    out.info(lines::total_activated(
+        online.len(),
+        lpj * online.len() as u64,
+    ));
 }
 
 /// An AP's Rust entry, on its own stack with the kernel's page table (from

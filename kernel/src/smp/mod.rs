@@ -9,8 +9,11 @@
 //! - [`lines`]: Linux's line formats; [`topology`]: packages and the CPU0 line.
 //!
 //! Order at boot: [`percpu::init_boot_cpu`] first in `init_cpu` (so `cpu_id()` is
-//! 0 from then on), [`reserve_trampoline`] while memblock is built, [`init`] after
-//! the memory manager is up (it reads the MADT and SRAT that discovery kept).
+//! 0 from then on), [`reserve_trampoline`] while memblock is built, [`start`] right
+//! after that (the APs come up while the memory manager is built), [`init`] after
+//! the memory manager is up, printing the lines where Linux's `smp_init` does. Test
+//! kernels may skip [`start`]: [`init`] then starts the CPUs itself.
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -136,16 +139,73 @@ fn parse_nosipi(cmdline: &str) -> Vec<usize> {
         .collect()
 }
 
-/// Bring up SMP: the boot CPU's local APIC, then every other enabled CPU of the
-/// MADT (see [`bringup`]). Needs discovery's results and the heap; runs once,
-/// after `boot::init`.
-pub fn init() {
+/// Lines of the bring-up, kept until [`init`] prints them: the CPUs start before
+/// the memory manager is built ([`start`]), Linux's log says so after it.
+#[derive(Default)]
+pub struct Lines(Vec<(log::Level, String)>);
+
+impl Lines {
+    /// An info line.
+    pub fn info(&mut self, line: impl Into<String>) {
+        self.0.push((log::Level::Info, line.into()));
+    }
+
+    /// A warning.
+    pub fn warn(&mut self, line: impl Into<String>) {
+        self.0.push((log::Level::Warn, line.into()));
+    }
+
+    /// An error.
+    pub fn error(&mut self, line: impl Into<String>) {
+        self.0.push((log::Level::Error, line.into()));
+    }
+
+    /// Print them, in order, to the kernel log.
+    pub fn print(self) {
+        for (level, line) in self.0 {
+            log::log!(level, "{line}");
+        }
+    }
+}
+
+/// What [`start`] did, until [`init`] reports it.
+static STARTED: spin::Mutex<Option<Lines>> = spin::Mutex::new(None);
+
+/// Start every other CPU now, quietly: the boot CPU's local APIC, then each
+/// enabled CPU of the MADT (see [`bringup`]); [`init`] prints the lines later,
+/// where Linux's `smp_init` prints them. Linux 6.5's parallel bring-up kicks every
+/// AP before it waits for any; here they come up even earlier, while the boot CPU
+/// builds the memory manager, so their start-up (the first run of a vCPU costs a
+/// few milliseconds on QEMU's TCG) overlaps with it. Needs discovery's results,
+/// the heap and the trampoline's pages (memblock reserved them: call it between
+/// `memory::memblock_init` and `memory::init`). Once; later calls do nothing.
+pub fn start(d: &crate::discovery::Discovery) {
+    // Before the buddy allocator exists, the stacks come from the kernel's early
+    // pool (2 MiB, which the heap needs too): a machine with more APs than half of
+    // it can hold starts them in init, after the memory manager, as before.
+    let aps = d.smp.present_apic_ids().len().clamp(1, MAX_CPUS) - 1;
+    let per_ap = crate::kstack::frames_for(bringup::AP_STACK_SIZE)
+        + crate::kstack::frames_for(crate::gdt::IST_STACK_SIZE);
+    if aps * per_ap <= crate::heap::early_pool_free_frames() / 2 {
+        start_now(d);
+    }
+}
+
+/// [`start`] without its check: once (later calls do nothing).
+fn start_now(d: &crate::discovery::Discovery) {
+    let mut started = STARTED.lock();
+    if started.is_none() && !STARTED_ONCE.swap(true, Ordering::AcqRel) {
+        let mut out = Lines::default();
+        start_cpus(d, &mut out);
+        *started = Some(out);
+    }
+}
+
+/// Whether [`start`] ran (its lines may have been printed already).
+static STARTED_ONCE: AtomicBool = AtomicBool::new(false);
+
+fn start_cpus(d: &crate::discovery::Discovery, out: &mut Lines) {
     let plan = {
-        let disc = crate::boot::DISCOVERY.lock();
-        let Some(d) = disc.as_ref() else {
-            log::warn!("smp: discovery has not run; only the boot CPU runs");
-            return;
-        };
         let mut ids = if d.smp.acpi_lapic {
             d.smp.present_apic_ids()
         } else {
@@ -155,10 +215,10 @@ pub fn init() {
             ids.push(d.boot_apic_id);
         }
         if ids.len() > MAX_CPUS {
-            log::warn!(
+            out.warn(alloc::format!(
                 "smp: {} CPUs listed, this kernel supports {MAX_CPUS}; CPU#{MAX_CPUS} and up skipped",
                 ids.len()
-            );
+            ));
             ids.truncate(MAX_CPUS);
         }
         let cpus: Vec<bringup::CpuInfo> = ids
@@ -199,23 +259,37 @@ pub fn init() {
         p.tss.store(crate::gdt::boot_tss_addr(), Ordering::Relaxed);
     }
     NR_POSSIBLE.store(plan.cpus.len(), Ordering::Release);
-    log::info!(
-        "{}",
-        lines::calibrating(lines::lpj_from_tsc(crate::tsc::hz()))
-    );
-    log::info!("{}", topology::cpu0_line());
+    out.info(lines::calibrating(lines::lpj_from_tsc(crate::tsc::hz())));
+    out.info(topology::cpu0_line());
     if let Err(e) = apic::init_boot_cpu(|pa| crate::paging::phys_to_virt(pa, 4096)) {
-        log::warn!("smp: {e}; only the boot CPU runs");
-        log::info!("smp: Bringing up secondary CPUs ...");
-        log::info!("{}", lines::brought_up(1, 1));
+        out.warn(alloc::format!("smp: {e}; only the boot CPU runs"));
+        out.info("smp: Bringing up secondary CPUs ...");
+        out.info(lines::brought_up(1, 1));
         return;
     }
     let own = apic::id();
     if own != plan.cpus[0].apic_id {
-        log::warn!(
+        out.warn(alloc::format!(
             "smp: the boot CPU's APIC id is 0x{own:x}, the MADT's CPU 0 has 0x{:x}",
             plan.cpus[0].apic_id
-        );
+        ));
     }
-    bringup::bring_up(&plan);
+    bringup::bring_up(&plan, out);
+}
+
+/// Bring up SMP if [`start`] has not (test kernels), and print its lines (Linux's
+/// `smp_init`). Needs discovery's results and the heap; runs once, after
+/// `boot::init`.
+pub fn init() {
+    if !STARTED_ONCE.load(Ordering::Acquire) {
+        let disc = crate::boot::DISCOVERY.lock();
+        let Some(d) = disc.as_ref() else {
+            log::warn!("smp: discovery has not run; only the boot CPU runs");
+            return;
+        };
+        start_now(d);
+    }
+    if let Some(out) = STARTED.lock().take() {
+        out.print();
+    }
 }
