@@ -27,6 +27,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     kernel::memory::late_init();
     kernel::boot::late_init();
     kernel::shell::log_init_time();
+    // Idle CPUs halt from now on (they polled for the boot's work).
+    kernel::smp::boot_done();
     kernel::shell::run()
 }
 

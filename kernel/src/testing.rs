@@ -54,6 +54,8 @@ pub fn parse_resume(cmdline: &str) {
 pub fn init(boot_info: &'static mut bootloader_api::BootInfo) {
     crate::boot::init(boot_info);
     crate::memory::late_init();
+    // CPUs started from here on halt when idle, as after the real kernel's boot.
+    crate::smp::boot_done();
     parse_resume(&crate::boot::cmdline());
 }
 

@@ -266,10 +266,26 @@ pub extern "C" fn ap_main(cpu: usize) -> ! {
     idle()
 }
 
-/// The idle loop of an AP: serve calls, sleep until the next IPI.
+/// Whether idle APs poll for work instead of halting (see [`set_idle_poll`]).
+static IDLE_POLL: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+
+/// Idle APs poll for work (`true`) or halt until the next IPI. They poll while the
+/// kernel boots, so the deferred init finds them running: waking a halted vCPU
+/// costs milliseconds of host scheduling under QEMU (and the vCPU threads may
+/// share a host core for a while after), which is why Linux guests have
+/// cpuidle-haltpoll. `smp::boot_done` ends it, unless `idle=poll`.
+pub fn set_idle_poll(on: bool) {
+    IDLE_POLL.store(on, Ordering::Relaxed);
+}
+
+/// The idle loop of an AP: serve calls, then poll or sleep until the next IPI.
 fn idle() -> ! {
     loop {
         super::call::poll();
+        if IDLE_POLL.load(Ordering::Relaxed) {
+            core::hint::spin_loop();
+            continue;
+        }
         x86_64::instructions::interrupts::enable_and_hlt();
         x86_64::instructions::interrupts::disable();
     }

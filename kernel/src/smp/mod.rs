@@ -259,6 +259,9 @@ fn start_cpus(d: &crate::discovery::Discovery, out: &mut Lines) {
         p.tss.store(crate::gdt::boot_tss_addr(), Ordering::Relaxed);
     }
     NR_POSSIBLE.store(plan.cpus.len(), Ordering::Release);
+    if idle_param() == Some(false) {
+        bringup::set_idle_poll(false);
+    }
     out.info(lines::calibrating(lines::lpj_from_tsc(crate::tsc::hz())));
     out.info(topology::cpu0_line());
     if let Err(e) = apic::init_boot_cpu(|pa| crate::paging::phys_to_virt(pa, 4096)) {
@@ -277,6 +280,35 @@ fn start_cpus(d: &crate::discovery::Discovery, out: &mut Lines) {
     bringup::bring_up(&plan, out);
 }
 
+/// Linux's `idle=`: `poll` keeps idle APs polling for ever, `halt` makes them
+/// halt from the start; anything else is reported and ignored. The last one wins.
+fn parse_idle(cmdline: &str) -> Option<bool> {
+    let mut poll = None;
+    for v in cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("idle="))
+    {
+        match v {
+            "poll" => poll = Some(true),
+            "halt" => poll = Some(false),
+            _ => log::warn!("idle={v}: expected poll or halt; ignored"),
+        }
+    }
+    poll
+}
+
+/// The kernel command line's `idle=`, read (and reported if bad) once.
+fn idle_param() -> Option<bool> {
+    static PARAM: spin::Once<Option<bool>> = spin::Once::new();
+    *PARAM.call_once(|| parse_idle(&crate::boot::cmdline()))
+}
+
+/// The boot is over (the shell is about to start): idle APs halt from now on,
+/// unless the command line says `idle=poll` (see [`bringup::set_idle_poll`]).
+pub fn boot_done() {
+    bringup::set_idle_poll(idle_param() == Some(true));
+}
+
 /// Bring up SMP if [`start`] has not (test kernels), and print its lines (Linux's
 /// `smp_init`). Needs discovery's results and the heap; runs once, after
 /// `boot::init`.
@@ -291,5 +323,21 @@ pub fn init() {
     }
     if let Some(out) = STARTED.lock().take() {
         out.print();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `idle=poll` and `idle=halt` as Linux reads them; a bad value changes nothing.
+    #[test_case]
+    fn idle_parameter() {
+        assert_eq!(parse_idle(""), None);
+        assert_eq!(parse_idle("idle=poll"), Some(true));
+        assert_eq!(parse_idle("quiet idle=halt"), Some(false));
+        assert_eq!(parse_idle("idle=halt idle=poll"), Some(true));
+        assert_eq!(parse_idle("idle=nomwait"), None);
+        assert_eq!(parse_idle("idle=poll idle=bogus"), Some(true));
     }
 }
