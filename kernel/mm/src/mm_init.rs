@@ -58,20 +58,6 @@ fn classify(regions: &[Region], pfn: u64, round_in: bool) -> (bool, u8, u64) {
     (false, last_nid, u64::MAX)
 }
 
-/// `memmap_init_range`: initialise the struct pages of `[start, end)` (inside one memmap
-/// chunk) from memblock.
-pub(crate) fn memmap_init_range(
-    memblock: &Memblock,
-    zone_movable_pfn: &[u64],
-    sparse: &mut Sparse,
-    start: u64,
-    end: u64,
-) {
-    if let Some(pages) = sparse.pages_mut(start, end - start) {
-        memmap_init_pages(memblock, zone_movable_pfn, start, pages);
-    }
-}
-
 /// Initialise `pages`, the struct pages of the pfns from `start_pfn` on, from memblock: zone by
 /// address or, from its node's Movable start on (`zone_movable_pfn` per node, 0 for none),
 /// Movable; node from the memblock region; holes `RESERVED|HOLE`, memblock reservations
@@ -288,6 +274,7 @@ impl<P: Platform> Machine<P> {
             }
         }
         let mut allocs = Vec::new();
+        let mut boot = Vec::new();
         for (first, end, nid) in runs {
             let deferred = self.deferred_sections(nid, defer);
             let nsec = end - first;
@@ -301,7 +288,7 @@ impl<P: Platform> Machine<P> {
                 .alloc_try_nid(size, MEMMAP_ALIGN, nid)
                 .or_else(|| self.memblock.alloc_try_nid(size, PAGE_SIZE, nid))
             {
-                self.add_memmap(first, nsec, pa, &deferred)?;
+                self.add_memmap(first, nsec, pa, &deferred, &mut boot)?;
                 allocs.push((pa, nsec * MEMMAP_BYTES_PER_SECTION));
                 continue;
             }
@@ -310,10 +297,13 @@ impl<P: Platform> Machine<P> {
                     .memblock
                     .alloc_try_nid(MEMMAP_BYTES_PER_SECTION, PAGE_SIZE, nid)
                     .ok_or(InitError::MemmapAlloc { section: nr })?;
-                self.add_memmap(nr, 1, pa, &deferred)?;
+                self.add_memmap(nr, 1, pa, &deferred, &mut boot)?;
                 allocs.push((pa, MEMMAP_BYTES_PER_SECTION));
             }
         }
+        // The boot sections' struct pages, written on every CPU already up (the kernel
+        // starts the others before it builds the memory manager).
+        self.memmap_init_chunks(boot)?;
         Ok(allocs)
     }
 
@@ -375,14 +365,15 @@ impl<P: Platform> Machine<P> {
 
     /// The memmap of `nsec` sections from section `first`, in the memblock allocation at
     /// `pa`: sections in `deferred` (sorted section ranges) wait for
-    /// [`deferred_init_memmap`](Self::deferred_init_memmap); the others join the section
-    /// table now.
+    /// [`deferred_init_memmap`](Self::deferred_init_memmap); the others go to `boot`, to be
+    /// written and join the section table at the end of [`sparse_init`](Self::sparse_init).
     fn add_memmap(
         &mut self,
         first: u64,
         nsec: u64,
         pa: u64,
         deferred: &[(u64, u64)],
+        boot: &mut Vec<DeferredMemmap>,
     ) -> Result<(), InitError> {
         let count = (nsec * PAGES_PER_SECTION) as usize;
         let mut rest = self
@@ -400,20 +391,15 @@ impl<P: Platform> Machine<P> {
             let (pages, tail) = core::mem::take(&mut rest).split_at_mut(n);
             rest = tail;
             let chunk_pa = pa + (nr - first) * MEMMAP_BYTES_PER_SECTION;
+            let chunk = DeferredMemmap {
+                start_pfn: section_nr_to_pfn(nr),
+                pages,
+                pa: chunk_pa,
+            };
             if d {
-                self.deferred.push(DeferredMemmap {
-                    start_pfn: section_nr_to_pfn(nr),
-                    pages,
-                    pa: chunk_pa,
-                });
+                self.deferred.push(chunk);
             } else {
-                self.sparse
-                    .add_chunk(
-                        section_nr_to_pfn(nr),
-                        pages,
-                        MemmapOrigin::Memblock { pa: chunk_pa },
-                    )
-                    .map_err(|e| InitError::Sparse(e.0))?;
+                boot.push(chunk);
             }
             nr = run_end;
         }
@@ -421,11 +407,11 @@ impl<P: Platform> Machine<P> {
         Ok(())
     }
 
-    /// `free_area_init` + `memmap_init`: every node's zone spans and present counts
-    /// (`zone_spanned_pages_in_node`: the node's span clamped to the zone's window), and every
-    /// struct page of every present section written once: holes reserved, memblock
-    /// reservations reserved, free RAM left without state flags (it is freed by
-    /// [`memblock_free_all`](Self::memblock_free_all)).
+    /// `free_area_init`: every node's zone spans and present counts
+    /// (`zone_spanned_pages_in_node`: the node's span clamped to the zone's window). The
+    /// struct pages (`memmap_init`) were written by [`sparse_init`](Self::sparse_init):
+    /// holes reserved, memblock reservations reserved, free RAM left without state flags (it
+    /// is freed by [`memblock_free_all`](Self::memblock_free_all)).
     fn free_area_init(&mut self) {
         let mem = memory_pfn_ranges(&self.memblock);
         for node in &mut self.nodes {
@@ -441,16 +427,6 @@ impl<P: Platform> Machine<P> {
                 zone.spanned = span.spanned_pages;
                 zone.present = span.present_pages;
             }
-        }
-        let spans: Vec<(u64, u64)> = self.sparse.chunk_spans().collect();
-        for (start, n) in spans {
-            memmap_init_range(
-                &self.memblock,
-                &self.zone_movable.zone_movable_pfn,
-                &mut self.sparse,
-                start,
-                start + n,
-            );
         }
     }
 
@@ -497,7 +473,7 @@ impl<P: Platform> Machine<P> {
                 let mut freed = 0;
                 while pfn < zend {
                     let order = buddy::max_block_order(pfn, zend);
-                    // Every pageblock starts Movable (memmap_init_range).
+                    // Every pageblock starts Movable (Linux's memmap_init_range).
                     let mt = self
                         .sparse
                         .pageblock_migratetype(pfn)
@@ -708,22 +684,17 @@ impl<P: Platform> Machine<P> {
         }
     }
 
-    /// `page_alloc_init_late` → `deferred_init_memmap`: write the deferred struct pages, one
-    /// section per work item, on every CPU at once through [`Platform::parallel`] (each CPU
-    /// starts with its own node's sections, as Linux's per-node `pgdatinit` threads, then
-    /// helps with the rest), then add their sections, free their free memory into the buddy
-    /// allocator and recompute watermarks, zonelists and per-CPU list sizes. Returns the pages
-    /// freed. Nothing to do (0) when nothing was deferred; memremap and hotplug run it first
-    /// themselves if it is still pending.
-    pub fn deferred_init_memmap(&mut self) -> Result<u64, InitError> {
-        if self.deferred.is_empty() {
-            return Ok(0);
-        }
-        let ranges = self.deferred_ranges();
+    /// Write the struct pages of `chunks` on every CPU at once through
+    /// [`Platform::parallel`], then add them to the section table. Work items are the whole
+    /// sections within 2 MiB of storage; each CPU starts with its own node's (as Linux's
+    /// per-node `pgdatinit` threads), then helps with the rest. The boot sections' memmap
+    /// ([`sparse_init`](Self::sparse_init)) and the deferred one
+    /// ([`deferred_init_memmap`](Self::deferred_init_memmap)) both come here.
+    fn memmap_init_chunks(&mut self, chunks: Vec<DeferredMemmap>) -> Result<(), InitError> {
         let page_bytes = core::mem::size_of::<Page>() as u64;
         let mut items: Vec<DeferredSection> = Vec::new();
         let mut item_node: Vec<usize> = Vec::new();
-        for d in core::mem::take(&mut self.deferred) {
+        for d in chunks {
             let nid = self
                 .memblock
                 .memory()
@@ -802,6 +773,23 @@ impl<P: Platform> Machine<P> {
                 .add_chunk(start, pages, MemmapOrigin::Memblock { pa })
                 .map_err(|e| InitError::Sparse(e.0))?;
         }
+        Ok(())
+    }
+
+    /// `page_alloc_init_late` → `deferred_init_memmap`: write the deferred struct pages, one
+    /// section per work item, on every CPU at once through [`Platform::parallel`] (each CPU
+    /// starts with its own node's sections, as Linux's per-node `pgdatinit` threads, then
+    /// helps with the rest), then add their sections, free their free memory into the buddy
+    /// allocator and recompute watermarks, zonelists and per-CPU list sizes. Returns the pages
+    /// freed. Nothing to do (0) when nothing was deferred; memremap and hotplug run it first
+    /// themselves if it is still pending.
+    pub fn deferred_init_memmap(&mut self) -> Result<u64, InitError> {
+        if self.deferred.is_empty() {
+            return Ok(0);
+        }
+        let ranges = self.deferred_ranges();
+        let chunks = core::mem::take(&mut self.deferred);
+        self.memmap_init_chunks(chunks)?;
         self.mark_all_memmap();
         let before = self.totalram_pages();
         self.memblock_free_all(&ranges, true);

@@ -476,13 +476,6 @@ impl Sparse {
     pub fn memmap_chunks(&self) -> impl Iterator<Item = (u64, &[Page])> + '_ {
         self.chunks.iter().map(|c| (c.start_pfn, &*c.pages))
     }
-
-    /// Present sections as `(first_pfn, pages)` chunks, in the order they were added.
-    pub(crate) fn chunk_spans(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.chunks
-            .iter()
-            .map(|c| (c.start_pfn, c.pages.len() as u64))
-    }
 }
 
 #[cfg(test)]
