@@ -481,6 +481,15 @@ pub fn run(image: &Path, opts: &RunOptions, console: &Console) -> Result<RunResu
                     *seen = Some(start.elapsed());
                 }
             }
+            drop(all);
+            // QEMU's serial port writes the pipe a byte at a time; reading each byte as
+            // it comes wakes this thread thousands of times a boot, and on a host with
+            // as many cores as busy vCPUs each wake-up takes a vCPU's core. A pause
+            // once the pipe is drained lets the bytes gather (the pipe holds 64 KiB);
+            // 1 ms is below what a person at the console notices.
+            if n < buf.len() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
     });
     let mut outcome = wait(&mut child, opts.timeout, start);
