@@ -192,7 +192,7 @@ pub struct Machine<P: Platform> {
     /// [`MovableOwner`]: crate::migrate::MovableOwner
     pub(crate) movable_ops: Vec<&'static dyn crate::migrate::MovableOps>,
     /// Struct pages waiting for the deferred init (Linux's `first_deferred_pfn` onwards).
-    pub(crate) deferred: Vec<crate::mm_init::DeferredMemmap>,
+    pub(crate) deferred: Vec<crate::mm_init::PendingMemmap>,
     /// The boot memmap's memblock allocations `(pa, bytes)`.
     pub(crate) memmap_allocs: Vec<(u64, u64)>,
     /// Linux's `vm_total_pages` as the last `build_all_zonelists` computed it (at boot from

@@ -373,7 +373,7 @@ impl<P: Platform> Machine<P> {
         nsec: u64,
         pa: u64,
         deferred: &[(u64, u64)],
-        boot: &mut Vec<DeferredMemmap>,
+        boot: &mut Vec<PendingMemmap>,
     ) -> Result<(), InitError> {
         let count = (nsec * PAGES_PER_SECTION) as usize;
         let mut rest = self
@@ -391,7 +391,7 @@ impl<P: Platform> Machine<P> {
             let (pages, tail) = core::mem::take(&mut rest).split_at_mut(n);
             rest = tail;
             let chunk_pa = pa + (nr - first) * MEMMAP_BYTES_PER_SECTION;
-            let chunk = DeferredMemmap {
+            let chunk = PendingMemmap {
                 start_pfn: section_nr_to_pfn(nr),
                 pages,
                 pa: chunk_pa,
@@ -636,19 +636,20 @@ pub(crate) fn memory_pfn_ranges(memblock: &Memblock) -> Vec<(u64, u64, Nid)> {
         .collect()
 }
 
-/// Struct pages whose initialisation waits for [`Machine::deferred_init_memmap`]: their
-/// storage (allocated and accounted at boot) and the pfn they start at. Not in the section
-/// table yet, so no pfn they describe is valid.
-pub(crate) struct DeferredMemmap {
+/// Struct pages not written yet (the boot sections' until the end of `sparse_init`, the
+/// deferred ones until [`Machine::deferred_init_memmap`]): their storage (allocated and
+/// accounted at boot) and the pfn they start at. Not in the section table yet, so no pfn
+/// they describe is valid.
+pub(crate) struct PendingMemmap {
     pub(crate) start_pfn: u64,
     pub(crate) pages: &'static mut [Page],
     /// Physical address of `pages` (memblock RAM).
     pub(crate) pa: u64,
 }
 
-/// One work item of deferred struct pages (whole sections within 2 MiB of storage):
+/// One work item of [`Machine::memmap_init_chunks`] (whole sections within 2 MiB of storage):
 /// `(start pfn, storage, done, storage pa)`.
-type DeferredSection = Mutex<(u64, &'static mut [Page], bool, u64)>;
+type MemmapItem = Mutex<(u64, &'static mut [Page], bool, u64)>;
 
 impl<P: Platform> Machine<P> {
     /// Pages whose struct pages are still deferred (0 once
@@ -690,9 +691,9 @@ impl<P: Platform> Machine<P> {
     /// per-node `pgdatinit` threads), then helps with the rest. The boot sections' memmap
     /// ([`sparse_init`](Self::sparse_init)) and the deferred one
     /// ([`deferred_init_memmap`](Self::deferred_init_memmap)) both come here.
-    fn memmap_init_chunks(&mut self, chunks: Vec<DeferredMemmap>) -> Result<(), InitError> {
+    fn memmap_init_chunks(&mut self, chunks: Vec<PendingMemmap>) -> Result<(), InitError> {
         let page_bytes = core::mem::size_of::<Page>() as u64;
-        let mut items: Vec<DeferredSection> = Vec::new();
+        let mut items: Vec<MemmapItem> = Vec::new();
         let mut item_node: Vec<usize> = Vec::new();
         for d in chunks {
             let nid = self
@@ -776,11 +777,10 @@ impl<P: Platform> Machine<P> {
         Ok(())
     }
 
-    /// `page_alloc_init_late` → `deferred_init_memmap`: write the deferred struct pages, one
-    /// section per work item, on every CPU at once through [`Platform::parallel`] (each CPU
-    /// starts with its own node's sections, as Linux's per-node `pgdatinit` threads, then
-    /// helps with the rest), then add their sections, free their free memory into the buddy
-    /// allocator and recompute watermarks, zonelists and per-CPU list sizes. Returns the pages
+    /// `page_alloc_init_late` → `deferred_init_memmap`: write the deferred struct pages on
+    /// every CPU at once ([`memmap_init_chunks`](Self::memmap_init_chunks)), add their
+    /// sections, free their free memory into the buddy allocator and recompute watermarks,
+    /// zonelists and per-CPU list sizes. Returns the pages
     /// freed. Nothing to do (0) when nothing was deferred; memremap and hotplug run it first
     /// themselves if it is still pending.
     pub fn deferred_init_memmap(&mut self) -> Result<u64, InitError> {

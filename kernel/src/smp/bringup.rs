@@ -99,16 +99,12 @@ fn do_boot_cpu(
     init_udelay: u64,
 ) -> Result<(), i32> {
     let pc = percpu::get(cpu).ok_or(-1)?;
-    let (stack, tables) = match (
-        crate::kstack::alloc(AP_STACK_SIZE),
-        crate::gdt::new_cpu_tables(),
-    ) {
-        (Ok(stack), Ok(tables)) => (stack, tables),
-        (Err(e), _) | (_, Err(e)) => {
-            out.error(format!("smpboot: CPU#{cpu}: {e}"));
-            return Err(-12);
-        }
+    let mut no_memory = |e: &str| {
+        out.error(format!("smpboot: CPU#{cpu}: {e}"));
+        -12
     };
+    let stack = crate::kstack::alloc(AP_STACK_SIZE).map_err(&mut no_memory)?;
+    let tables = crate::gdt::new_cpu_tables().map_err(&mut no_memory)?;
     pc.gdt.store(tables.gdt_addr(), Ordering::Relaxed);
     pc.tss.store(tables.tss_addr(), Ordering::Relaxed);
     TABLES.get(cpu).ok_or(-1)?.call_once(|| tables);
@@ -190,7 +186,7 @@ pub fn bring_up(plan: &Plan, out: &mut Lines) {
             }
             if info.node != node {
                 if !line.is_empty() {
-                    out.info(line.clone());
+                    out.info(core::mem::take(&mut line));
                 }
                 node = info.node;
                 line = lines::node_header(node, plan.possible_nodes);
@@ -198,7 +194,6 @@ pub fn bring_up(plan: &Plan, out: &mut Lines) {
             line.push_str(&lines::cpu_piece(cpu, plan.possible_cpus));
             if apic::mode() != apic::Mode::X2Apic && info.apic_id > 0xfe {
                 out.info(core::mem::take(&mut line));
-                line.clear();
                 node = usize::MAX;
                 out.warn(format!(
                     "smpboot: CPU#{cpu}: APIC id 0x{:x} is out of reach in xAPIC mode; skipped",
@@ -210,7 +205,6 @@ pub fn bring_up(plan: &Plan, out: &mut Lines) {
             if let Err(err) = do_boot_cpu(out, t, cpu, info.apic_id, no_sipi, plan.init_udelay) {
                 // Linux prints this on its own line, ending the node line.
                 out.info(core::mem::take(&mut line));
-                line.clear();
                 node = usize::MAX;
                 out.error(format!(
                     "smpboot: do_boot_cpu failed({err}) to wakeup CPU#{cpu}"

@@ -193,12 +193,12 @@ pub fn start(d: &crate::discovery::Discovery) {
 
 /// [`start`] without its check: once (later calls do nothing).
 fn start_now(d: &crate::discovery::Discovery) {
-    let mut started = STARTED.lock();
-    if started.is_none() && !STARTED_ONCE.swap(true, Ordering::AcqRel) {
-        let mut out = Lines::default();
-        start_cpus(d, &mut out);
-        *started = Some(out);
+    if STARTED_ONCE.swap(true, Ordering::AcqRel) {
+        return;
     }
+    let mut out = Lines::default();
+    start_cpus(d, &mut out);
+    *STARTED.lock() = Some(out);
 }
 
 /// Whether [`start`] ran (its lines may have been printed already).
