@@ -25,6 +25,11 @@ static CALL_ARG: AtomicUsize = AtomicUsize::new(0);
 /// Calls made (for tests and `bench`).
 pub static CALLS: AtomicUsize = AtomicUsize::new(0);
 
+/// Whether a call waits for this CPU ([`poll`] runs it).
+pub fn pending() -> bool {
+    percpu::this_cpu().call_pending.load(Ordering::Relaxed)
+}
+
 /// Run the call pending for this CPU, if any. Called from the idle loops.
 pub fn poll() {
     let me = percpu::this_cpu();
