@@ -23,6 +23,7 @@
 extern crate alloc;
 
 pub mod boot;
+pub mod console_printer;
 pub mod devmem;
 pub mod discovery;
 pub mod fault;

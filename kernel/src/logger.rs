@@ -67,7 +67,7 @@ impl log::Log for KernelLogger {
         let mut ring = RING.lock();
         let _ = writeln!(ring, "[{secs:5}.{usecs:06}] {tag}{}", record.args());
         drop(ring);
-        crate::serial::write_fmt_coloured(
+        crate::serial::write_log(
             colour,
             format_args!("[{secs:5}.{usecs:06}] {tag}{}\n", record.args()),
         );

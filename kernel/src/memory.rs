@@ -27,7 +27,8 @@
 //! 4. the heap's locks (`HEAP`, then its frame sources), which only *try* [`MM`]
 //!    for frames and never wait for it,
 //! 5. `paging`'s page-table lock (nothing allocates under it),
-//! 6. the log ring, and the console (COM1), innermost: anything may log.
+//! 6. the log ring, and the console (COM1, and inside it the printer queue of
+//!    console_printer.rs), innermost: anything may log.
 //!
 //! `hotplug_scan` holds DISCOVERY while it asks MM about known ranges: code that
 //! holds MM must therefore never take DISCOVERY. Interrupt handlers that return

@@ -8,11 +8,16 @@
 //! the PS/2 keyboard (keyboard.rs) after COM1's bytes, so either can type. When no
 //! byte is waiting, the framebuffer is drawn before the shell sleeps. Without a
 //! UART the framebuffer still shows everything.
+//!
+//! While the kernel boots with more than one CPU, the log's COM1 output goes
+//! through a queue that an idle CPU prints (console_printer.rs); every direct write
+//! prints the queue first, so COM1 shows everything in the order it was written.
 use core::fmt::{self, Write};
 use spin::Mutex;
 use uart_16550::backend::PioBackend;
 use uart_16550::{Config, Uart16550};
 
+use crate::console_printer;
 use crate::fbcon::{self, Colour};
 
 /// The console UART; `None` until [`init`] found and configured it.
@@ -65,22 +70,48 @@ pub fn init() {
 /// its lock could be had), text in `colour` there.
 struct Writer<'a> {
     uart: Option<&'a mut Uart16550<PioBackend>>,
+    /// Whether to wait for the printer queue's lock (not in handlers).
+    wait: bool,
     fb: Option<&'a mut fbcon::Console>,
     colour: Colour,
+}
+
+/// Send `bytes` to the UART, `\n` as `\r\n`.
+fn send_text(uart: &mut Uart16550<PioBackend>, bytes: &[u8]) {
+    for chunk in bytes.split_inclusive(|&b| b == b'\n') {
+        match chunk.strip_suffix(b"\n") {
+            Some(line) => {
+                uart.send_bytes_exact(line);
+                uart.send_bytes_exact(b"\r\n");
+            }
+            None => uart.send_bytes_exact(chunk),
+        }
+    }
+}
+
+/// Print the log text queued for COM1 (console_printer.rs), oldest first, until
+/// none is left or `stop` says so (checked after each piece of 64 bytes). With
+/// `wait` false the queue is only tried (see `console_printer::take`).
+fn print_queued(uart: &mut Uart16550<PioBackend>, wait: bool, stop: impl Fn() -> bool) {
+    let mut piece = [0u8; 64];
+    while console_printer::waiting() {
+        let n = console_printer::take(&mut piece, wait);
+        if n == 0 {
+            return;
+        }
+        send_text(uart, &piece[..n]);
+        if stop() {
+            return;
+        }
+    }
 }
 
 impl Write for Writer<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         if let Some(uart) = self.uart.as_deref_mut() {
-            for chunk in s.split_inclusive('\n') {
-                match chunk.strip_suffix('\n') {
-                    Some(line) => {
-                        uart.send_bytes_exact(line.as_bytes());
-                        uart.send_bytes_exact(b"\r\n");
-                    }
-                    None => uart.send_bytes_exact(chunk.as_bytes()),
-                }
-            }
+            // Whatever the log queued goes first: the line keeps its order.
+            print_queued(uart, self.wait, || false);
+            send_text(uart, s.as_bytes());
         }
         if let Some(fb) = self.fb.as_deref_mut() {
             fb.write_coloured(self.colour, s.as_bytes());
@@ -101,11 +132,67 @@ pub fn write_fmt_coloured(colour: Colour, args: fmt::Arguments) {
     let mut fb = fbcon::lock();
     let _ = Writer {
         uart: com1.as_mut(),
+        wait: true,
         fb: Some(&mut fb),
         colour,
     }
     .write_fmt(args);
     fbcon::flush_if_due(&mut fb);
+}
+
+/// A log line: to the framebuffer now, to COM1 through the printer queue while an
+/// idle CPU prints it (console_printer.rs), else now.
+pub fn write_log(colour: Colour, args: fmt::Arguments) {
+    if !console_printer::queue_fmt(args) {
+        write_fmt_coloured(colour, args);
+        return;
+    }
+    let mut fb = fbcon::lock();
+    let _ = Writer {
+        uart: None,
+        wait: true,
+        fb: Some(&mut fb),
+        colour,
+    }
+    .write_fmt(args);
+    fbcon::flush_if_due(&mut fb);
+}
+
+/// From now on the log's COM1 output is queued for an idle CPU to print
+/// ([`print_queued_when_idle`]): smp's bring-up, once an AP polls for work. Not
+/// without a UART (nothing would print the queue).
+pub fn start_printer() {
+    if COM1.lock().is_some() {
+        console_printer::start();
+    }
+}
+
+/// The boot is over: the log writes to COM1 itself again, after what is queued
+/// (printed here, if no idle CPU has).
+pub fn stop_printer() {
+    console_printer::stop();
+    flush();
+}
+
+/// Print what the log queued for COM1 (and wait for a CPU printing it to finish).
+pub fn flush() {
+    if let Some(uart) = COM1.lock().as_mut() {
+        print_queued(uart, true, || false);
+    }
+}
+
+/// An idle CPU's share of the console: print the queued log text unless another
+/// CPU holds COM1 (it prints the queue too), stopping early when `stop` says a call
+/// waits for this CPU.
+pub fn print_queued_when_idle(stop: impl Fn() -> bool) {
+    if !console_printer::waiting() {
+        return;
+    }
+    if let Some(mut com1) = COM1.try_lock()
+        && let Some(uart) = com1.as_mut()
+    {
+        print_queued(uart, true, stop);
+    }
 }
 
 /// Write formatted text to the console unless its lock is held, in which case the
@@ -117,6 +204,7 @@ pub fn try_write_fmt(args: fmt::Arguments) {
         let mut fb = fbcon::try_lock();
         let _ = Writer {
             uart: com1.as_mut(),
+            wait: false,
             fb: fb.as_deref_mut(),
             colour: Colour::Normal,
         }
@@ -135,6 +223,7 @@ pub(crate) fn with_console_locked<R>(f: impl FnOnce() -> R) -> R {
 pub fn write_bytes(bytes: &[u8]) {
     let mut com1 = COM1.lock();
     if let Some(uart) = com1.as_mut() {
+        print_queued(uart, true, || false);
         uart.send_bytes_exact(bytes);
     }
     let mut fb = fbcon::lock();
@@ -168,6 +257,7 @@ pub fn force_unlock() {
     // the interrupted holder never runs again, and the kernel runs on one CPU
     // with interrupts disabled, so no other holder exists.
     unsafe { COM1.force_unlock() };
+    console_printer::force_unlock();
     fbcon::force_unlock();
 }
 

@@ -505,5 +505,8 @@ fn reboot() -> ! {
 /// Time from kernel entry (TSC calibration) to the first prompt, logged for
 /// `--bench-boot`.
 pub fn log_init_time() {
+    // Up to the prompt means every line before it printed, also those an idle CPU
+    // prints for us (console_printer.rs).
+    crate::serial::flush();
     log::info!("kernel init took {} us", tsc::uptime_ns() / 1000);
 }

@@ -278,6 +278,10 @@ fn start_cpus(d: &crate::discovery::Discovery, out: &mut Lines) {
         ));
     }
     bringup::bring_up(&plan, out);
+    // A polling AP prints the log's COM1 lines from now until boot_done.
+    if online_cpus() > 1 && idle_param() != Some(false) {
+        crate::serial::start_printer();
+    }
 }
 
 /// Linux's `idle=`: `poll` keeps idle APs polling for ever, `halt` makes them
@@ -303,9 +307,11 @@ fn idle_param() -> Option<bool> {
     *PARAM.call_once(|| parse_idle(&crate::boot::cmdline()))
 }
 
-/// The boot is over (the shell is about to start): idle APs halt from now on,
-/// unless the command line says `idle=poll` (see [`bringup::set_idle_poll`]).
+/// The boot is over (the shell is about to start): the log prints to COM1 itself
+/// again (console_printer.rs), and idle APs halt from now on, unless the command
+/// line says `idle=poll` (see [`bringup::set_idle_poll`]).
 pub fn boot_done() {
+    crate::serial::stop_printer();
     bringup::set_idle_poll(idle_param() == Some(true));
 }
 
