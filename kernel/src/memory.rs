@@ -38,12 +38,14 @@
 //! heap growth (which only tries [`MM`]) can never meet this CPU's pageset lock
 //! held by the code it interrupted.
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use firmware::iomem::{Resource, ResourceKind};
 use firmware::range::PhysRange;
+use mm::memmap_work::MemmapWork;
 use mm::{Gfp, Machine, Memblock, MemremapOptions, Page, PgData, Platform, Topology};
 use spin::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -62,6 +64,29 @@ pub fn boot_memmap_cost() -> (u64, u64) {
         BOOT_MEMMAP_CYCLES.load(Ordering::Relaxed),
         BOOT_MEMMAP_PAGES.load(Ordering::Relaxed),
     )
+}
+
+/// The deferred struct pages, handed out at boot for idle CPUs to write while the boot
+/// goes on ([`background_work`]), until [`late_init`] takes them back.
+static BACKGROUND: Mutex<Option<Arc<MemmapWork>>> = Mutex::new(None);
+/// Whether [`BACKGROUND`] holds work not all taken (read by polling CPUs).
+static BACKGROUND_WAITING: AtomicBool = AtomicBool::new(false);
+
+/// An idle CPU's share of the boot: write deferred struct pages (mm's `MemmapWork`)
+/// until none is left or `stop` says this CPU has something else to do. A CPU
+/// polling for work during the boot calls it (smp's idle loop): with two CPUs the
+/// AP starts on them while the boot CPU builds the zones and logs.
+pub fn background_work(stop: &dyn Fn() -> bool) {
+    if !BACKGROUND_WAITING.load(Ordering::Acquire) {
+        return;
+    }
+    let Some(work) = BACKGROUND.try_lock().and_then(|w| w.clone()) else {
+        return;
+    };
+    work.run(crate::smp::cpu_id(), stop);
+    if work.left() == 0 {
+        BACKGROUND_WAITING.store(false, Ordering::Release);
+    }
 }
 
 /// The kernel's side of `mm::Platform`.
@@ -239,6 +264,11 @@ impl Platform for KernelPlatform {
 
     fn this_cpu(&self) -> usize {
         crate::smp::cpu_id()
+    }
+
+    fn start_background(&mut self, work: Arc<MemmapWork>) {
+        *BACKGROUND.lock() = Some(work);
+        BACKGROUND_WAITING.store(true, Ordering::Release);
     }
 
     fn parallel(&self, work: &(dyn Fn(usize) + Sync)) {
@@ -634,18 +664,25 @@ pub fn late_init() {
     };
     let t0 = crate::tsc::rdtsc();
     let waiting = node.deferred_pages();
+    // What idle CPUs wrote while the boot went on (background_work).
+    let early = BACKGROUND.lock().take().map_or(0, |w| w.pages_written());
+    BACKGROUND_WAITING.store(false, Ordering::Release);
     match node.deferred_init_memmap() {
         Ok(0) => {}
-        Ok(freed) => log::info!(
-            "deferred struct pages: {waiting} initialised on {} CPU{} in {} us, {freed} freed",
-            crate::smp::online_cpus(),
-            if crate::smp::online_cpus() == 1 {
-                ""
+        Ok(freed) => {
+            let cpus = crate::smp::online_cpus();
+            let before = if early > 0 {
+                alloc::format!(" ({early} of them before, in the background)")
             } else {
-                "s"
-            },
-            crate::tsc::ticks_to_us(crate::tsc::rdtsc() - t0)
-        ),
+                String::new()
+            };
+            log::info!(
+                "deferred struct pages: {waiting} initialised on {cpus} CPU{} in {} us{before}, \
+                 {freed} freed",
+                if cpus == 1 { "" } else { "s" },
+                crate::tsc::ticks_to_us(crate::tsc::rdtsc() - t0)
+            );
+        }
         Err(e) => log::error!("deferred struct page init: {e}"),
     }
     let late = crate::tsc::rdtsc() - t0;

@@ -210,7 +210,7 @@ impl<P: Platform> Machine<P> {
     /// Check every invariant (see the module documentation); the first inconsistency is
     /// returned. Cost: one pass over the memmap, plus [`Machine::check_free_areas`].
     pub fn check(&self) -> Result<(), CheckError> {
-        if !self.deferred.is_empty() {
+        if self.background.is_some() {
             return Err(CheckError::DeferredInit {
                 pages: self.deferred_pages(),
             });

@@ -50,6 +50,7 @@ pub mod check;
 pub mod gfp;
 pub mod machine;
 pub mod memblock;
+pub mod memmap_work;
 pub mod memory_block;
 pub mod memory_hotplug;
 pub mod memory_hotremove;

@@ -319,6 +319,13 @@ impl Memblock {
         &self.reserved
     }
 
+    /// Whether `other` has the same memory and reserved regions (what struct pages are
+    /// written from).
+    pub fn same_regions(&self, other: &Memblock) -> bool {
+        self.memory.regions() == other.memory.regions()
+            && self.reserved.regions() == other.reserved.regions()
+    }
+
     /// `memblock_phys_alloc`: `size` bytes aligned to `align` (a power of two), highest
     /// free address first below the current limit; the range is reserved. None when nothing fits.
     pub fn alloc(&mut self, size: u64, align: u64) -> Option<u64> {

@@ -7,13 +7,13 @@
 //! regions; all free RAM is freed into the buddy allocator of its node's zone per max-order
 //! block; then the zonelists, the watermarks and `lowmem_reserve` are computed.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::AtomicUsize;
 
-use crate::sync::Mutex;
-
 use crate::machine::{InitError, Machine};
 use crate::memblock::{Memblock, Region};
+use crate::memmap_work::MemmapWork;
 use crate::memory_hotplug::HotplugState;
 use crate::movable::{
     CoreParams, Nid, boot_zone, calculate_node_totalpages, next_boot_zone_boundary,
@@ -203,6 +203,7 @@ impl<P: Platform> Machine<P> {
             hotplug: HotplugState::new(),
             movable_ops: Vec::new(),
             deferred: Vec::new(),
+            background: None,
             memmap_allocs: Vec::new(),
             vm_total_pages: 0,
         };
@@ -212,6 +213,7 @@ impl<P: Platform> Machine<P> {
         m.cpu_online = alloc::vec![true; m.cpu_node.len()];
         m.alloc_node_data()?;
         m.memmap_allocs = m.sparse_init(opts.deferred)?;
+        m.start_deferred_work();
         m.free_area_init();
         // Linux builds the zonelists before memblock frees anything, from estimates.
         let total = m.boot_total_pages(core::mem::size_of::<Page>() as u64);
@@ -647,15 +649,28 @@ pub(crate) struct PendingMemmap {
     pub(crate) pa: u64,
 }
 
-/// One work item of [`Machine::memmap_init_chunks`] (whole sections within 2 MiB of storage):
-/// `(start pfn, storage, done, storage pa)`.
-type MemmapItem = Mutex<(u64, &'static mut [Page], bool, u64)>;
-
 impl<P: Platform> Machine<P> {
     /// Pages whose struct pages are still deferred (0 once
     /// [`deferred_init_memmap`](Self::deferred_init_memmap) has run).
     pub fn deferred_pages(&self) -> u64 {
-        self.deferred.iter().map(|d| d.pages.len() as u64).sum()
+        self.background.as_ref().map_or(0, |w| w.pages)
+    }
+
+    /// Hand the deferred struct pages to the platform as work
+    /// ([`Platform::start_background`]): its idle CPUs may write them while the boot goes
+    /// on; [`deferred_init_memmap`](Self::deferred_init_memmap) does the rest.
+    fn start_deferred_work(&mut self) {
+        if self.deferred.is_empty() || self.background.is_some() {
+            return;
+        }
+        let work = Arc::new(MemmapWork::new(
+            core::mem::take(&mut self.deferred),
+            &self.memblock,
+            &self.zone_movable.zone_movable_pfn,
+            &self.cpu_node,
+        ));
+        self.background = Some(work.clone());
+        self.platform.start_background(work);
     }
 
     /// Run a pending deferred init before an operation that adds sections (its sections are
@@ -669,13 +684,9 @@ impl<P: Platform> Machine<P> {
 
     /// The pfn ranges `[start, end)` still deferred, sorted.
     fn deferred_ranges(&self) -> Vec<(u64, u64)> {
-        let mut r: Vec<(u64, u64)> = self
-            .deferred
-            .iter()
-            .map(|d| (d.start_pfn, d.start_pfn + d.pages.len() as u64))
-            .collect();
-        r.sort_unstable();
-        r
+        self.background
+            .as_ref()
+            .map_or_else(Vec::new, |w| w.ranges.clone())
     }
 
     /// Flag the frames of every boot memmap allocation that have struct pages.
@@ -692,86 +703,22 @@ impl<P: Platform> Machine<P> {
     /// ([`sparse_init`](Self::sparse_init)) and the deferred one
     /// ([`deferred_init_memmap`](Self::deferred_init_memmap)) both come here.
     fn memmap_init_chunks(&mut self, chunks: Vec<PendingMemmap>) -> Result<(), InitError> {
-        let page_bytes = core::mem::size_of::<Page>() as u64;
-        let mut items: Vec<MemmapItem> = Vec::new();
-        let mut item_node: Vec<usize> = Vec::new();
-        for d in chunks {
-            let nid = self
-                .memblock
-                .memory()
-                .regions()
-                .iter()
-                .find(|r| pfn_up(r.base) <= d.start_pfn && d.start_pfn < pfn_down(r.end()))
-                .map_or(0, |r| usize::from(r.nid));
-            let mut rest = d.pages;
-            let mut pfn = d.start_pfn;
-            let mut pa = d.pa;
-            while !rest.is_empty() {
-                // Work items of whole sections, cut where the storage crosses a 2 MiB
-                // boundary (Linux's padata chunks are a section of 64-byte struct pages:
-                // 2 MiB): two CPUs never write the same 2 MiB of memmap, which on a host
-                // that backs guest RAM with huge pages is one fault that both would wait on.
-                let mut n = 0usize;
-                while n < rest.len() {
-                    n += (rest.len() - n).min(PAGES_PER_SECTION as usize);
-                    let next_pa = pa + n as u64 * page_bytes;
-                    if next_pa.is_multiple_of(MEMMAP_ALIGN) || n as u64 * page_bytes >= MEMMAP_ALIGN
-                    {
-                        break;
-                    }
-                }
-                let (chunk, tail) = core::mem::take(&mut rest).split_at_mut(n);
-                items.push(Mutex::new((pfn, chunk, false, pa)));
-                item_node.push(nid);
-                pfn += n as u64;
-                pa += n as u64 * page_bytes;
-                rest = tail;
-            }
-        }
-        let memblock = &self.memblock;
-        let zmp = &self.zone_movable.zone_movable_pfn[..];
-        let cpu_node = &self.cpu_node;
-        let work = |cpu: usize| {
-            // CPU k of its node's n starts k/n of the way into the node's items (padata's
-            // chunks, one run per thread), then helps with everything else.
-            let node = cpu_node.get(cpu).map_or(0, |&n| usize::from(n));
-            let on_node = |c: &u8| usize::from(*c) == node;
-            let k = cpu_node[..cpu.min(cpu_node.len())]
-                .iter()
-                .filter(|c| on_node(c))
-                .count();
-            let n = cpu_node.iter().filter(|c| on_node(c)).count().max(1);
-            let mine: Vec<usize> = (0..items.len()).filter(|&i| item_node[i] == node).collect();
-            let first = match mine.len() {
-                0 => 0,
-                len => mine[len * k.min(n - 1) / n],
-            };
-            for k in 0..items.len() {
-                let Some(mut item) = items[(first + k) % items.len()].try_lock() else {
-                    continue; // another CPU is on it
-                };
-                let (start, ref mut pages, ref mut done, _) = *item;
-                if !*done {
-                    memmap_init_pages(memblock, zmp, start, pages);
-                    *done = true;
-                }
-            }
-        };
-        self.platform.parallel(&work);
-        for item in items {
-            let (start, pages, done, pa) = item.into_inner();
-            if !done {
-                // A CPU skipped it while another held it and that one never finished: no
-                // platform does this, but do it here rather than leave garbage.
-                memmap_init_pages(
-                    &self.memblock,
-                    &self.zone_movable.zone_movable_pfn,
-                    start,
-                    pages,
-                );
-            }
+        let work = MemmapWork::new(
+            chunks,
+            &self.memblock,
+            &self.zone_movable.zone_movable_pfn,
+            &self.cpu_node,
+        );
+        self.finish_memmap_work(&work)
+    }
+
+    /// Write what is left of `work` on every CPU at once through [`Platform::parallel`],
+    /// then take its struct pages back and add them to the section table.
+    fn finish_memmap_work(&mut self, work: &MemmapWork) -> Result<(), InitError> {
+        self.platform.parallel(&|cpu| work.run(cpu, &|| false));
+        for w in work.take_all(&self.memblock, &self.zone_movable.zone_movable_pfn) {
             self.sparse
-                .add_chunk(start, pages, MemmapOrigin::Memblock { pa })
+                .add_chunk(w.start_pfn, w.pages, MemmapOrigin::Memblock { pa: w.pa })
                 .map_err(|e| InitError::Sparse(e.0))?;
         }
         Ok(())
@@ -784,12 +731,11 @@ impl<P: Platform> Machine<P> {
     /// freed. Nothing to do (0) when nothing was deferred; memremap and hotplug run it first
     /// themselves if it is still pending.
     pub fn deferred_init_memmap(&mut self) -> Result<u64, InitError> {
-        if self.deferred.is_empty() {
+        let Some(work) = self.background.take() else {
             return Ok(0);
-        }
-        let ranges = self.deferred_ranges();
-        let chunks = core::mem::take(&mut self.deferred);
-        self.memmap_init_chunks(chunks)?;
+        };
+        let ranges = work.ranges.clone();
+        self.finish_memmap_work(&work)?;
         self.mark_all_memmap();
         let before = self.totalram_pages();
         self.memblock_free_all(&ranges, true);

@@ -1,8 +1,10 @@
 //! The only door to the hardware: a trait the kernel implements and host tests fake.
 
+use alloc::sync::Arc;
 use core::fmt;
 use core::mem::MaybeUninit;
 
+use crate::memmap_work::MemmapWork;
 use crate::node::PgData;
 use crate::page::Page;
 
@@ -27,7 +29,7 @@ impl fmt::Display for MapError {
     }
 }
 
-/// What the memory manager needs from the machine. Nine calls; on the allocation and free
+/// What the memory manager needs from the machine. Ten calls; on the allocation and free
 /// paths only [`this_cpu`](Self::this_cpu), and [`zero_pages`](Self::zero_pages) for
 /// `Gfp::ZERO`.
 pub trait Platform {
@@ -90,5 +92,14 @@ pub trait Platform {
     /// platform may run it on any number of CPUs; the default runs it once, here.
     fn parallel(&self, work: &(dyn Fn(usize) + Sync)) {
         work(self.this_cpu());
+    }
+
+    /// The deferred struct pages, made at boot: the platform may have idle CPUs
+    /// [`run`](MemmapWork::run) it while the boot goes on (each as its own CPU number, with a
+    /// `stop` that says when it has something else to do), until
+    /// [`Machine::deferred_init_memmap`](crate::Machine::deferred_init_memmap) does the rest
+    /// on every CPU and takes the struct pages back. The default leaves it all to that.
+    fn start_background(&mut self, work: Arc<MemmapWork>) {
+        drop(work);
     }
 }

@@ -57,6 +57,13 @@ pub struct FakePlatform {
     /// Threads [`Platform::parallel`] runs its work on, each playing a CPU `0..n` (0 or 1:
     /// once, on the calling thread).
     pub parallel_cpus: usize,
+    /// Threads [`Platform::start_background`] starts on the deferred struct pages, playing
+    /// CPUs `1..=n` (0: none, `deferred_init_memmap` does it all).
+    pub background_cpus: usize,
+    /// Those threads (for a test to join), and the work they were given.
+    pub background: spin::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// The work [`Platform::start_background`] was given (for a test to run some of it).
+    pub background_work: Option<alloc::sync::Arc<crate::memmap_work::MemmapWork>>,
 }
 
 /// Struct pages given back to the fake platform, to hand out again.
@@ -243,6 +250,17 @@ impl Platform for FakePlatform {
 
     fn this_cpu(&self) -> usize {
         this_cpu()
+    }
+
+    fn start_background(&mut self, work: alloc::sync::Arc<crate::memmap_work::MemmapWork>) {
+        for cpu in 1..=self.background_cpus {
+            let work = work.clone();
+            self.background.lock().push(std::thread::spawn(move || {
+                set_this_cpu(cpu);
+                work.run(cpu, &|| false);
+            }));
+        }
+        self.background_work = Some(work);
     }
 
     fn parallel(&self, work: &(dyn Fn(usize) + Sync)) {

@@ -37,38 +37,66 @@ fn deferred(cpus: usize) -> Machine<FakePlatform> {
     Machine::init_numa_deferred(platform, mb, topo).unwrap()
 }
 
+/// The deferred init builds the eager machine whoever writes the struct pages: one or four
+/// threads in `deferred_init_memmap`, background threads (`Platform::start_background`)
+/// while the boot part allocates, or some items written by hand first. Before it, the
+/// deferred pages have no struct pages and the checker says so.
 #[test]
-fn deferred_init_builds_the_same_machine_on_one_or_four_cpus() {
-    for cpus in [1, 4] {
+fn deferred_init_builds_the_same_machine_whoever_writes_it() {
+    let (mb, topo) = layout();
+    let full = Machine::init_numa(FakePlatform::new(), mb, topo).unwrap();
+    let p = full.alloc_pages(mm::Gfp::KERNEL, 3).unwrap();
+    full.free_pages(p, 3).unwrap();
+    full.drain_all_pages();
+    for (background_cpus, parallel_cpus, by_hand) in [(1, 1, false), (3, 4, false), (0, 2, true)] {
+        let what = format!("{background_cpus} background, {parallel_cpus} parallel, {by_hand}");
         let (mb, topo) = layout();
-        let full = Machine::init_numa(FakePlatform::new(), mb, topo).unwrap();
-        let p = full.alloc_pages(mm::Gfp::KERNEL, 3).unwrap();
-        full.free_pages(p, 3).unwrap();
-        full.drain_all_pages();
-        full.check().unwrap();
-        let mut m = deferred(cpus);
+        let platform = FakePlatform {
+            parallel_cpus,
+            background_cpus,
+            ..FakePlatform::new()
+        };
+        let mut m = Machine::init_numa_deferred(platform, mb, topo).unwrap();
+        let work = m
+            .platform()
+            .background_work
+            .clone()
+            .expect("work handed out");
         // Node 0's highest zone is DMA32, node 1's Normal: each keeps its lower zones and
         // the first section (128 MiB) and a bit of its highest zone up to a section
         // boundary; the rest waits.
         let waiting = m.deferred_pages();
         assert!(waiting > 0, "something is deferred");
         assert!(!m.pfn_valid((5 * GIB) >> 12) && m.pfn_valid((4 * GIB) >> 12));
+        if by_hand {
+            // Some items written "on an idle CPU" before the boot CPU gets to them.
+            let before = work.left();
+            let n = core::cell::Cell::new(0);
+            work.run(1, &|| {
+                n.set(n.get() + 1);
+                n.get() > 3
+            });
+            assert_eq!(work.left(), before - 3, "{what}");
+        }
+        // Still deferred for the checker, whatever threads have written by now.
         assert_eq!(
             m.check(),
             Err(mm::CheckError::DeferredInit { pages: waiting })
         );
-        // The boot part allocates and frees (as `full` did).
         let p = m.alloc_pages(mm::Gfp::KERNEL, 3).unwrap();
         m.free_pages(p, 3).unwrap();
         let freed = m.deferred_init_memmap().unwrap();
-        assert!(freed > 0 && freed <= waiting);
-        assert_eq!(m.deferred_pages(), 0);
+        assert!(freed > 0 && freed <= waiting, "{what}");
+        assert_eq!((work.left(), m.deferred_pages()), (0, 0), "{what}");
         assert_eq!(m.deferred_init_memmap().unwrap(), 0, "once");
+        for t in m.platform().background.lock().drain(..) {
+            t.join().unwrap();
+        }
         m.drain_all_pages();
         m.check().unwrap();
-        assert_eq!(views(&m), views(&full), "{cpus} CPUs");
+        assert_eq!(views(&m), views(&full), "{what}");
         for pfn in (0..(9 * GIB) >> 12).step_by(4093) {
-            assert_eq!(m.page(pfn), full.page(pfn), "pfn {pfn:#x}, {cpus} CPUs");
+            assert_eq!(m.page(pfn), full.page(pfn), "pfn {pfn:#x}, {what}");
         }
     }
 }

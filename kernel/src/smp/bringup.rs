@@ -283,14 +283,18 @@ pub fn set_idle_poll(on: bool) {
 /// AP's own cache between pauses cost nothing on hardware and free the lock.
 const POLLS_PER_PAUSE: u32 = 256;
 
-/// The idle loop of an AP: serve calls, print the boot's queued log lines, then
-/// poll or sleep until the next IPI.
+/// The idle loop of an AP: serve calls, print the boot's queued log lines, write
+/// the boot's deferred struct pages, then poll or sleep until the next IPI.
 fn idle() -> ! {
     loop {
         super::call::poll();
         if IDLE_POLL.load(Ordering::Relaxed) {
-            // The boot's log lines for COM1, while no call waits for us.
+            // The boot's log lines for COM1, then its deferred struct pages, while no
+            // call waits for us (and, for the struct pages, no line).
             crate::serial::print_queued_when_idle(super::call::pending);
+            crate::memory::background_work(&|| {
+                super::call::pending() || crate::console_printer::waiting()
+            });
             for _ in 0..POLLS_PER_PAUSE {
                 if super::call::pending()
                     || !IDLE_POLL.load(Ordering::Relaxed)
