@@ -139,7 +139,8 @@ impl MemmapWork {
     /// of its node's n CPUs starts k/n of the way into the node's items (padata's chunks,
     /// one run per thread), then helps with everything else.
     pub fn run(&self, cpu: usize, stop: &dyn Fn() -> bool) {
-        if self.items.is_empty() {
+        // Idle CPUs call this often (between console lines): nothing left costs nothing.
+        if self.left() == 0 {
             return;
         }
         let cpu_node = &self.cpu_node;
@@ -150,12 +151,10 @@ impl MemmapWork {
             .filter(|c| on_node(c))
             .count();
         let n = cpu_node.iter().filter(|c| on_node(c)).count().max(1);
-        let mine: Vec<usize> = (0..self.items.len())
-            .filter(|&i| self.item_node[i] == node)
-            .collect();
-        let first = match mine.len() {
+        let mine = || (0..self.items.len()).filter(|&i| self.item_node[i] == node);
+        let first = match mine().count() {
             0 => 0,
-            len => mine[len * k.min(n - 1) / n],
+            len => mine().nth(len * k.min(n - 1) / n).unwrap_or(0),
         };
         for k in 0..self.items.len() {
             if self.left() == 0 || stop() {

@@ -60,7 +60,7 @@ pub struct FakePlatform {
     /// Threads [`Platform::start_background`] starts on the deferred struct pages, playing
     /// CPUs `1..=n` (0: none, `deferred_init_memmap` does it all).
     pub background_cpus: usize,
-    /// Those threads (for a test to join), and the work they were given.
+    /// Those threads (for a test to join).
     pub background: spin::Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// The work [`Platform::start_background`] was given (for a test to run some of it).
     pub background_work: Option<alloc::sync::Arc<crate::memmap_work::MemmapWork>>,
