@@ -66,26 +66,43 @@ pub fn boot_memmap_cost() -> (u64, u64) {
     )
 }
 
-/// The deferred struct pages, handed out at boot for idle CPUs to write while the boot
-/// goes on ([`background_work`]), until [`late_init`] takes them back.
-static BACKGROUND: Mutex<Option<Arc<MemmapWork>>> = Mutex::new(None);
+/// Struct pages handed out at boot for idle CPUs to write while the boot goes on
+/// ([`background_work`]), in order: the boot sections', then the deferred ones, until
+/// [`late_init`] takes them back.
+static BACKGROUND: Mutex<Vec<Arc<MemmapWork>>> = Mutex::new(Vec::new());
 /// Whether [`BACKGROUND`] holds work not all taken (read by polling CPUs).
 static BACKGROUND_WAITING: AtomicBool = AtomicBool::new(false);
 
-/// An idle CPU's share of the boot: write deferred struct pages (mm's `MemmapWork`)
-/// until none is left or `stop` says this CPU has something else to do. A CPU
-/// polling for work during the boot calls it (smp's idle loop): with two CPUs the
-/// AP starts on them while the boot CPU builds the zones and logs.
+/// An idle CPU's share of the boot: write struct pages (mm's `MemmapWork`) until
+/// none is left or `stop` says this CPU has something else to do. A CPU polling for
+/// work during the boot calls it (smp's idle loop): with two CPUs the AP starts on
+/// them while the boot CPU writes the node data, builds the zones and logs.
 pub fn background_work(stop: &dyn Fn() -> bool) {
     if !BACKGROUND_WAITING.load(Ordering::Acquire) {
         return;
     }
-    let Some(work) = BACKGROUND.try_lock().and_then(|w| w.clone()) else {
-        return;
-    };
-    work.run(crate::smp::cpu_id(), stop);
-    if work.left() == 0 {
-        BACKGROUND_WAITING.store(false, Ordering::Release);
+    // Each work once, in order (one whose items are all taken, some still being
+    // written by another CPU, is passed over).
+    for i in 0.. {
+        if stop() {
+            return;
+        }
+        // The lock is not held while the work runs: the boot CPU hands out the next
+        // one meanwhile.
+        let work = {
+            let Some(works) = BACKGROUND.try_lock() else {
+                return;
+            };
+            let Some(w) = works.get(i) else {
+                // Under the lock, so a work handed out now sets the flag again after.
+                if works.iter().all(|w| w.left() == 0) {
+                    BACKGROUND_WAITING.store(false, Ordering::Release);
+                }
+                return;
+            };
+            w.clone()
+        };
+        work.run(crate::smp::cpu_id(), stop);
     }
 }
 
@@ -267,7 +284,7 @@ impl Platform for KernelPlatform {
     }
 
     fn start_background(&mut self, work: Arc<MemmapWork>) {
-        *BACKGROUND.lock() = Some(work);
+        BACKGROUND.lock().push(work);
         BACKGROUND_WAITING.store(true, Ordering::Release);
     }
 
@@ -665,8 +682,9 @@ pub fn late_init() {
     let t0 = crate::tsc::rdtsc();
     let waiting = node.deferred_pages();
     // What idle CPUs wrote while the boot went on (background_work).
-    let early = BACKGROUND.lock().take().map_or(0, |w| w.pages_written());
+    let early = node.deferred_pages_written();
     BACKGROUND_WAITING.store(false, Ordering::Release);
+    BACKGROUND.lock().clear();
     match node.deferred_init_memmap() {
         Ok(0) => {}
         Ok(freed) => {

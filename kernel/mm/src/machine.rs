@@ -194,8 +194,8 @@ pub struct Machine<P: Platform> {
     /// Struct pages for the deferred init (Linux's `first_deferred_pfn` onwards), while
     /// `sparse_init` collects them (they are `background` work from then on).
     pub(crate) deferred: Vec<crate::mm_init::PendingMemmap>,
-    /// The deferred struct pages once `sparse_init` handed them out as work
-    /// ([`Platform::start_background`]), until `deferred_init_memmap` takes them back.
+    /// The deferred struct pages once boot handed them out as work (`start_memmap_work`,
+    /// [`Platform::start_background`]), until `deferred_init_memmap` takes them back.
     pub(crate) background: Option<alloc::sync::Arc<crate::memmap_work::MemmapWork>>,
     /// The boot memmap's memblock allocations `(pa, bytes)`.
     pub(crate) memmap_allocs: Vec<(u64, u64)>,

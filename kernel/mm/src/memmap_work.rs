@@ -129,6 +129,11 @@ impl MemmapWork {
         self.left.load(Ordering::Acquire)
     }
 
+    /// Struct pages in all items.
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
+
     /// Struct pages [`run`](Self::run) has written so far.
     pub fn pages_written(&self) -> u64 {
         self.written.load(Ordering::Acquire)

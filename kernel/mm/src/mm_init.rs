@@ -212,8 +212,13 @@ impl<P: Platform> Machine<P> {
             .collect();
         m.cpu_online = alloc::vec![true; m.cpu_node.len()];
         m.alloc_node_data()?;
-        m.memmap_allocs = m.sparse_init(opts.deferred)?;
-        m.start_deferred_work();
+        let boot = m.sparse_init(opts.deferred)?;
+        // Every struct page is work for idle CPUs before anything is written: they start
+        // on the boot sections' while this CPU writes the node data, and go on with the
+        // deferred ones while it builds the zones.
+        let boot = m.start_memmap_work(boot);
+        m.init_node_data()?;
+        m.memmap_init_boot(&boot)?;
         m.free_area_init();
         // Linux builds the zonelists before memblock frees anything, from estimates.
         let total = m.boot_total_pages(core::mem::size_of::<Page>() as u64);
@@ -225,9 +230,9 @@ impl<P: Platform> Machine<P> {
         Ok(m)
     }
 
-    /// `alloc_node_data`: every node's [`PgData`] in memblock memory of that node (any node
-    /// for a memoryless one), before the memmap, so it sits at the top of the node's RAM as
-    /// Linux's does.
+    /// `alloc_node_data`: room for every node's [`PgData`] in memblock memory of that node
+    /// (any node for a memoryless one), before the memmap, so it sits at the top of the
+    /// node's RAM as Linux's does. Written later, by [`init_node_data`](Self::init_node_data).
     fn alloc_node_data(&mut self) -> Result<(), InitError> {
         let size = (core::mem::size_of::<PgData>() as u64).next_multiple_of(PAGE_SIZE);
         for nid in 0..self.topology.nr_nodes() {
@@ -235,6 +240,15 @@ impl<P: Platform> Machine<P> {
                 .memblock
                 .alloc_try_nid(size, PAGE_SIZE, nid as u16)
                 .ok_or(InitError::NodeData { nid })?;
+            self.node_data.push((pa, size));
+        }
+        Ok(())
+    }
+
+    /// Every node's [`PgData`] written where [`alloc_node_data`](Self::alloc_node_data) put
+    /// it (Linux's `pgdat_init_internals`), with a pageset per possible CPU in each zone.
+    fn init_node_data(&mut self) -> Result<(), InitError> {
+        for (nid, &(pa, _)) in self.node_data.iter().enumerate() {
             let slot = self
                 .platform
                 .node_data_storage(pa)
@@ -244,16 +258,17 @@ impl<P: Platform> Machine<P> {
                 zone.setup_pagesets(self.cpu_node.len());
             }
             self.nodes.push(node);
-            self.node_data.push((pa, size));
         }
         Ok(())
     }
 
     /// `sparse_init`: a memmap for every section that holds RAM, one memblock allocation per
     /// run of consecutive sections of one node (per section if that fails), from that node's
-    /// RAM where it has room. A section shared by two nodes goes with the first. Returns the
-    /// allocations.
-    fn sparse_init(&mut self, defer: Deferral) -> Result<Vec<(u64, u64)>, InitError> {
+    /// RAM where it has room. A section shared by two nodes goes with the first. Records the
+    /// allocations (`memmap_allocs`) and the deferred sections' storage (`deferred`), and
+    /// returns the boot sections' storage, for
+    /// [`memmap_init_boot`](Self::memmap_init_boot). Writes no struct page.
+    fn sparse_init(&mut self, defer: Deferral) -> Result<Vec<PendingMemmap>, InitError> {
         // (first section, end section, nid)
         let mut runs: Vec<(u64, u64, u16)> = Vec::new();
         for r in self.memblock.memory().regions() {
@@ -303,10 +318,38 @@ impl<P: Platform> Machine<P> {
                 allocs.push((pa, MEMMAP_BYTES_PER_SECTION));
             }
         }
-        // The boot sections' struct pages, written on every CPU already up (the kernel
-        // starts the others before it builds the memory manager).
-        self.memmap_init_chunks(boot)?;
-        Ok(allocs)
+        self.memmap_allocs = allocs;
+        Ok(boot)
+    }
+
+    /// The boot sections' struct pages as work ([`MemmapWork`]). When some are deferred,
+    /// both go to the platform's idle CPUs ([`Platform::start_background`]), the boot ones
+    /// first: they are needed first, by [`memmap_init_boot`](Self::memmap_init_boot).
+    fn start_memmap_work(&mut self, boot: Vec<PendingMemmap>) -> Arc<MemmapWork> {
+        let work = Arc::new(MemmapWork::new(
+            boot,
+            &self.memblock,
+            &self.zone_movable.zone_movable_pfn,
+            &self.cpu_node,
+        ));
+        if !self.deferred.is_empty() {
+            self.platform.start_background(work.clone());
+            self.start_deferred_work();
+        }
+        work
+    }
+
+    /// The boot sections' struct pages written and added to the section table: with idle
+    /// CPUs on them already ([`start_memmap_work`](Self::start_memmap_work)), this CPU
+    /// writes what they have not taken and waits for the rest (calling them would wait for
+    /// the deferred item each has started too); otherwise on every CPU at once.
+    fn memmap_init_boot(&mut self, work: &MemmapWork) -> Result<(), InitError> {
+        if self.background.is_some() {
+            work.run(self.platform.this_cpu(), &|| false);
+            self.add_written(work)
+        } else {
+            self.finish_memmap_work(work)
+        }
     }
 
     /// The sections of node `nid` whose struct pages wait for
@@ -656,6 +699,11 @@ impl<P: Platform> Machine<P> {
         self.background.as_ref().map_or(0, |w| w.pages)
     }
 
+    /// Of those, the struct pages written already (by idle CPUs, while the boot went on).
+    pub fn deferred_pages_written(&self) -> u64 {
+        self.background.as_ref().map_or(0, |w| w.pages_written())
+    }
+
     /// Hand the deferred struct pages to the platform as work
     /// ([`Platform::start_background`]): its idle CPUs may write them while the boot goes
     /// on; [`deferred_init_memmap`](Self::deferred_init_memmap) does the rest.
@@ -696,26 +744,20 @@ impl<P: Platform> Machine<P> {
         }
     }
 
-    /// Write the struct pages of `chunks` on every CPU at once through
-    /// [`Platform::parallel`], then add them to the section table. Work items are the whole
-    /// sections within 2 MiB of storage; each CPU starts with its own node's (as Linux's
-    /// per-node `pgdatinit` threads), then helps with the rest. The boot sections' memmap
-    /// ([`sparse_init`](Self::sparse_init)) and the deferred one
-    /// ([`deferred_init_memmap`](Self::deferred_init_memmap)) both come here.
-    fn memmap_init_chunks(&mut self, chunks: Vec<PendingMemmap>) -> Result<(), InitError> {
-        let work = MemmapWork::new(
-            chunks,
-            &self.memblock,
-            &self.zone_movable.zone_movable_pfn,
-            &self.cpu_node,
-        );
-        self.finish_memmap_work(&work)
-    }
-
     /// Write what is left of `work` on every CPU at once through [`Platform::parallel`],
-    /// then take its struct pages back and add them to the section table.
+    /// then take its struct pages back and add them to the section table. Work items are
+    /// the whole sections within 2 MiB of storage; each CPU starts with its own node's (as
+    /// Linux's per-node `pgdatinit` threads), then helps with the rest. The boot
+    /// sections' memmap ([`memmap_init_boot`](Self::memmap_init_boot)) and the deferred
+    /// one ([`deferred_init_memmap`](Self::deferred_init_memmap)) both come here.
     fn finish_memmap_work(&mut self, work: &MemmapWork) -> Result<(), InitError> {
         self.platform.parallel(&|cpu| work.run(cpu, &|| false));
+        self.add_written(work)
+    }
+
+    /// Take the struct pages of `work` back (written; an item another CPU is still writing
+    /// is waited for) and add them to the section table.
+    fn add_written(&mut self, work: &MemmapWork) -> Result<(), InitError> {
         for w in work.take_all(&self.memblock, &self.zone_movable.zone_movable_pfn) {
             self.sparse
                 .add_chunk(w.start_pfn, w.pages, MemmapOrigin::Memblock { pa: w.pa })
@@ -725,7 +767,7 @@ impl<P: Platform> Machine<P> {
     }
 
     /// `page_alloc_init_late` → `deferred_init_memmap`: write the deferred struct pages on
-    /// every CPU at once ([`memmap_init_chunks`](Self::memmap_init_chunks)), add their
+    /// every CPU at once ([`finish_memmap_work`](Self::finish_memmap_work)), add their
     /// sections, free their free memory into the buddy allocator and recompute watermarks,
     /// zonelists and per-CPU list sizes. Returns the pages
     /// freed. Nothing to do (0) when nothing was deferred; memremap and hotplug run it first

@@ -94,11 +94,13 @@ pub trait Platform {
         work(self.this_cpu());
     }
 
-    /// The deferred struct pages, made at boot: the platform may have idle CPUs
-    /// [`run`](MemmapWork::run) it while the boot goes on (each as its own CPU number, with a
-    /// `stop` that says when it has something else to do), until
-    /// [`Machine::deferred_init_memmap`](crate::Machine::deferred_init_memmap) does the rest
-    /// on every CPU and takes the struct pages back. The default leaves it all to that.
+    /// Struct pages to write, made at boot: the platform may have idle CPUs
+    /// [`run`](MemmapWork::run) each work while the boot goes on (each as its own CPU
+    /// number, with a `stop` that says when it has something else to do), the works in the
+    /// order given. The boot sections' come first, taken back soon after; the deferred ones
+    /// next, until [`Machine::deferred_init_memmap`](crate::Machine::deferred_init_memmap)
+    /// does the rest on every CPU and takes them back. The default leaves it all to the
+    /// memory manager.
     fn start_background(&mut self, work: Arc<MemmapWork>) {
         drop(work);
     }

@@ -57,13 +57,15 @@ pub struct FakePlatform {
     /// Threads [`Platform::parallel`] runs its work on, each playing a CPU `0..n` (0 or 1:
     /// once, on the calling thread).
     pub parallel_cpus: usize,
-    /// Threads [`Platform::start_background`] starts on the deferred struct pages, playing
-    /// CPUs `1..=n` (0: none, `deferred_init_memmap` does it all).
+    /// Threads [`Platform::start_background`] starts on each work (the boot sections'
+    /// struct pages, then the deferred ones), playing CPUs `1..=n` (0: none, the memory
+    /// manager does it all).
     pub background_cpus: usize,
     /// Those threads (for a test to join).
     pub background: spin::Mutex<Vec<std::thread::JoinHandle<()>>>,
-    /// The work [`Platform::start_background`] was given (for a test to run some of it).
-    pub background_work: Option<alloc::sync::Arc<crate::memmap_work::MemmapWork>>,
+    /// The works [`Platform::start_background`] was given, in order (for a test to look
+    /// at them or run some of one).
+    pub handed_out: Vec<alloc::sync::Arc<crate::memmap_work::MemmapWork>>,
 }
 
 /// Struct pages given back to the fake platform, to hand out again.
@@ -260,7 +262,7 @@ impl Platform for FakePlatform {
                 work.run(cpu, &|| false);
             }));
         }
-        self.background_work = Some(work);
+        self.handed_out.push(work);
     }
 
     fn parallel(&self, work: &(dyn Fn(usize) + Sync)) {

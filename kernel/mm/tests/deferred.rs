@@ -57,11 +57,14 @@ fn deferred_init_builds_the_same_machine_whoever_writes_it() {
             ..FakePlatform::new()
         };
         let mut m = Machine::init_numa_deferred(platform, mb, topo).unwrap();
-        let work = m
-            .platform()
-            .background_work
-            .clone()
-            .expect("work handed out");
+        // Two works went to the idle CPUs: the boot sections' struct pages, all written
+        // and taken back before init returned, then the deferred ones.
+        let [boot, work] = &m.platform().handed_out[..] else {
+            panic!("{} works handed out, {what}", m.platform().handed_out.len());
+        };
+        let (boot, work) = (boot.clone(), work.clone());
+        assert!(boot.pages() > 0 && boot.left() == 0, "{what}");
+        assert_eq!(work.pages(), m.deferred_pages(), "{what}");
         // Node 0's highest zone is DMA32, node 1's Normal: each keeps its lower zones and
         // the first section (128 MiB) and a bit of its highest zone up to a section
         // boundary; the rest waits.
