@@ -256,8 +256,15 @@ fn bench_smp(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
             eprintln!("boot {i}: no `kernel init took` line");
             return ExitCode::from(1);
         };
+        let d = kernel_ms(&res.output, "deferred struct pages:", " in ");
+        println!(
+            "boot {} (--smp {}): kernel entry to prompt {total:.1} ms, deferred struct page init {}",
+            i + 1,
+            o.topology.smp.unwrap_or(1),
+            d.map_or_else(|| "none".to_string(), |d| format!("{d:.1} ms"))
+        );
         totals[side].push(total);
-        deferred[side].extend(kernel_ms(&res.output, "deferred struct pages:", " in "));
+        deferred[side].extend(d);
     }
     let mut med = [0.0; 2];
     for (side, cpus) in [1, smp].into_iter().enumerate() {
