@@ -1,15 +1,15 @@
-//! Writing struct pages as work for several CPUs: the boot sections' memmap at the end of
-//! `sparse_init`, and the deferred struct page init (Linux's `deferred_init_memmap`, which
-//! hands its chunks to padata's threads, one run per thread).
+//! Writing struct pages as work for several CPUs: the boot sections' memmap, once
+//! `sparse_init` has allocated it, and the deferred struct page init (Linux's
+//! `deferred_init_memmap`, which hands its chunks to padata's threads, one run per thread).
 //!
 //! [`MemmapWork`] cuts the pending memmap into items of whole sections within 2 MiB of
 //! storage (Linux's padata chunks are a section of its 64-byte struct pages: 2 MiB), so two
 //! CPUs never write the same 2 MiB of memmap, which on a host that backs guest RAM with huge
 //! pages is one page fault that both would wait on. Any CPU may [`run`](MemmapWork::run) the
 //! work at any time: an item is claimed by taking its lock, so each is written once, by the
-//! first CPU to get it. The deferred work is handed out before the boot is over
-//! ([`crate::Platform::start_background`]): idle CPUs write struct pages while the boot CPU
-//! goes on, and [`Machine::deferred_init_memmap`](crate::Machine::deferred_init_memmap) does
+//! first CPU to get it. Both works are handed out before any struct page is written, the
+//! boot one first ([`crate::Platform::start_background`]): idle CPUs write struct pages while
+//! the boot CPU goes on; it takes the boot items back before it builds the zones, and [`Machine::deferred_init_memmap`](crate::Machine::deferred_init_memmap) does
 //! what is left on every CPU, then takes the items back and adds their sections.
 //!
 //! What an item needs to be written (the memblock regions and the Movable zone starts) is a

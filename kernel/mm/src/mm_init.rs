@@ -767,7 +767,7 @@ impl<P: Platform> Machine<P> {
     }
 
     /// `page_alloc_init_late` → `deferred_init_memmap`: write the deferred struct pages on
-    /// every CPU at once ([`finish_memmap_work`](Self::finish_memmap_work)), add their
+    /// every CPU at once (`finish_memmap_work`), add their
     /// sections, free their free memory into the buddy allocator and recompute watermarks,
     /// zonelists and per-CPU list sizes. Returns the pages
     /// freed. Nothing to do (0) when nothing was deferred; memremap and hotplug run it first
