@@ -9,8 +9,9 @@
 //! work at any time: an item is claimed by taking its lock, so each is written once, by the
 //! first CPU to get it. Both works are handed out before any struct page is written, the
 //! boot one first ([`crate::Platform::start_background`]): idle CPUs write struct pages while
-//! the boot CPU goes on; it takes the boot items back before it builds the zones, and [`Machine::deferred_init_memmap`](crate::Machine::deferred_init_memmap) does
-//! what is left on every CPU, then takes the items back and adds their sections.
+//! the boot CPU goes on. It takes the boot items back before it builds the zones, and
+//! [`Machine::deferred_init_memmap`](crate::Machine::deferred_init_memmap) does what is left
+//! of the deferred ones on every CPU, then takes them back and adds their sections.
 //!
 //! What an item needs to be written (the memblock regions and the Movable zone starts) is a
 //! copy taken when the work is made; the memory manager compares it with its own when it

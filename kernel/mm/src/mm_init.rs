@@ -324,7 +324,9 @@ impl<P: Platform> Machine<P> {
 
     /// The boot sections' struct pages as work ([`MemmapWork`]). When some are deferred,
     /// both go to the platform's idle CPUs ([`Platform::start_background`]), the boot ones
-    /// first: they are needed first, by [`memmap_init_boot`](Self::memmap_init_boot).
+    /// first: they are needed first, by [`memmap_init_boot`](Self::memmap_init_boot); the
+    /// deferred ones stay `background` work until
+    /// [`deferred_init_memmap`](Self::deferred_init_memmap) takes them back.
     fn start_memmap_work(&mut self, boot: Vec<PendingMemmap>) -> Arc<MemmapWork> {
         let work = Arc::new(MemmapWork::new(
             boot,
@@ -334,7 +336,14 @@ impl<P: Platform> Machine<P> {
         ));
         if !self.deferred.is_empty() {
             self.platform.start_background(work.clone());
-            self.start_deferred_work();
+            let deferred = Arc::new(MemmapWork::new(
+                core::mem::take(&mut self.deferred),
+                &self.memblock,
+                &self.zone_movable.zone_movable_pfn,
+                &self.cpu_node,
+            ));
+            self.background = Some(deferred.clone());
+            self.platform.start_background(deferred);
         }
         work
     }
@@ -704,23 +713,6 @@ impl<P: Platform> Machine<P> {
         self.background.as_ref().map_or(0, |w| w.pages_written())
     }
 
-    /// Hand the deferred struct pages to the platform as work
-    /// ([`Platform::start_background`]): its idle CPUs may write them while the boot goes
-    /// on; [`deferred_init_memmap`](Self::deferred_init_memmap) does the rest.
-    fn start_deferred_work(&mut self) {
-        if self.deferred.is_empty() || self.background.is_some() {
-            return;
-        }
-        let work = Arc::new(MemmapWork::new(
-            core::mem::take(&mut self.deferred),
-            &self.memblock,
-            &self.zone_movable.zone_movable_pfn,
-            &self.cpu_node,
-        ));
-        self.background = Some(work.clone());
-        self.platform.start_background(work);
-    }
-
     /// Run a pending deferred init before an operation that adds sections (its sections are
     /// not in the section table yet). A failure is logged: those pages stay without struct
     /// pages, and the operation then sees them as absent.
@@ -747,9 +739,9 @@ impl<P: Platform> Machine<P> {
     /// Write what is left of `work` on every CPU at once through [`Platform::parallel`],
     /// then take its struct pages back and add them to the section table. Work items are
     /// the whole sections within 2 MiB of storage; each CPU starts with its own node's (as
-    /// Linux's per-node `pgdatinit` threads), then helps with the rest. The boot
-    /// sections' memmap ([`memmap_init_boot`](Self::memmap_init_boot)) and the deferred
-    /// one ([`deferred_init_memmap`](Self::deferred_init_memmap)) both come here.
+    /// Linux's per-node `pgdatinit` threads), then helps with the rest. The deferred
+    /// memmap ([`deferred_init_memmap`](Self::deferred_init_memmap)) comes here, and the
+    /// boot sections' when nothing is deferred ([`memmap_init_boot`](Self::memmap_init_boot)).
     fn finish_memmap_work(&mut self, work: &MemmapWork) -> Result<(), InitError> {
         self.platform.parallel(&|cpu| work.run(cpu, &|| false));
         self.add_written(work)
