@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod gdb;
+pub mod host_faults;
 pub mod image;
 pub mod kbuild;
 pub mod ktest;
