@@ -6,7 +6,7 @@
 //! allocates and clears (QEMU asks for them with `MADV_HUGEPAGE`), 4-6.5 ms each on
 //! a host that hands freed memory back to its own hypervisor. When two vCPUs fault at
 //! once they go no faster than the host serves two faulting threads, so the kernel's
-//! two-CPU deferred init cannot beat [`scaling`]'s figure. This measures it the same
+//! two-CPU deferred init is held to about [`scaling`]'s figure. This measures it the same
 //! way: fresh anonymous memory, `MADV_HUGEPAGE`, one byte written per 4 KiB, each
 //! thread its own share.
 use std::io;

@@ -186,8 +186,8 @@ fn write_usb_images(elf: &Path, dir: &Path) -> ExitCode {
 /// boot starts cold (3 s was not enough); the bench prints min and max to show it.
 const BENCH_PAUSE: std::time::Duration = std::time::Duration::from_secs(6);
 
-/// MiB of fresh memory `--bench-smp` touches before each pair of boots to measure the
-/// host (boot/src/host_faults.rs): 64 huge pages, about 0.3 s with one thread.
+/// MiB of fresh memory `--bench-smp` touches to measure the host before each boot
+/// (boot/src/host_faults.rs): 64 huge pages, about 0.3 s with one thread.
 const HOST_PROBE_MIB: usize = 128;
 
 /// One `poweroff` boot for a bench. `Err((exit code, why))`: 3 when QEMU could not
@@ -236,8 +236,8 @@ fn median(v: &mut [f64]) -> f64 {
 /// alternately, with `fbcon=off`, each after [`BENCH_PAUSE`]; print for each the
 /// median kernel entry to prompt and deferred struct page init, and the ratio of the
 /// entry-to-prompt medians (issue 13's target: at most 0.6 for `--mem 16G --smp 2`).
-/// Before each pair it measures how the host serves two threads touching fresh
-/// memory against one ([`host_faults::scaling`]), the bound of the deferred init.
+/// Before each boot it measures how the host serves two threads touching fresh
+/// memory against one ([`host_faults::scaling`]): what a cold deferred init is made of.
 fn bench_smp(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
     let smp = opts.topology.smp.unwrap_or(1);
     let mut totals = [Vec::new(), Vec::new()];
@@ -245,21 +245,19 @@ fn bench_smp(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
     let mut host = Vec::new();
     for i in 0..2 * n {
         let side = (i % 2) as usize;
-        if side == 0 {
-            // A pause on each side: the memory touched is cold (the last QEMU's is given
-            // back), and the boot does not find this memory warm.
-            std::thread::sleep(BENCH_PAUSE);
-            match host_faults::scaling(HOST_PROBE_MIB, i % 4 == 2) {
-                Ok(s) => {
-                    println!(
-                        "host before boots {} and {}: {HOST_PROBE_MIB} MiB of fresh memory, 2 threads against 1: {s:.2}x",
-                        i + 1,
-                        i + 2
-                    );
-                    host.push(s);
-                }
-                Err(e) => println!("host: fresh memory not measured: {e}"),
+        // The same before every boot, so that neither side starts colder: a pause (the
+        // last QEMU's memory is given back), the host measured on cold memory, and a
+        // pause again (the boot does not find that memory warm).
+        std::thread::sleep(BENCH_PAUSE);
+        match host_faults::scaling(HOST_PROBE_MIB, i % 4 >= 2) {
+            Ok(s) => {
+                println!(
+                    "host before boot {}: {HOST_PROBE_MIB} MiB of fresh memory, 2 threads against 1: {s:.2}x",
+                    i + 1
+                );
+                host.push(s);
             }
+            Err(e) => println!("host: fresh memory not measured: {e}"),
         }
         let mut o = opts.clone();
         o.timeout = Some(o.timeout.unwrap_or(120));
@@ -307,7 +305,7 @@ fn bench_smp(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
     );
     if !host.is_empty() {
         println!(
-            "host: fresh memory, 2 threads against 1: median {:.2}x of {} (the deferred init's bound: it is the host faulting guest RAM in)",
+            "host: fresh memory, 2 threads against 1: median {:.2}x of {} (a cold deferred init is mostly the host faulting guest RAM in)",
             median(&mut host),
             host.len()
         );
