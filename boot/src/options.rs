@@ -130,8 +130,10 @@ Options:
   --bench-boot N          boot N times with the screen console and N with fbcon=off,
                           alternating; print the median times to the prompt
   --bench-smp N           boot N times with one CPU and N times with --smp (above 1),
-                          alternating, fbcon=off, each after a pause of 6 s; print
-                          the median kernel entry to prompt of each and their ratio
+                          alternating, fbcon=off; before each boot, measure how the
+                          host serves two threads touching fresh memory against one,
+                          with a pause of 6 s on each side; print the median kernel
+                          entry to prompt of each side, their ratio and the host's
   --display               show the screen: a QEMU window if the host has a display
                           ($DISPLAY or $WAYLAND_DISPLAY), else VNC on a free port
                           (printed); the serial console stays on stdio
