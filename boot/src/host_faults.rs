@@ -1,5 +1,5 @@
-//! How fast this host backs fresh memory, with one thread and with two: the bound of
-//! `--bench-smp`'s ratio.
+//! How fast this host backs fresh memory, with one thread and with two: what most of
+//! `--bench-smp`'s ratio is made of.
 //!
 //! A cold `--mem 16G` boot is mostly the host faulting guest RAM in: every 2 MiB of
 //! memmap the kernel writes for the first time is a transparent huge page the host
