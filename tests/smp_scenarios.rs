@@ -180,8 +180,8 @@ fn two_nodes_split_the_boot_line_by_node() {
 /// A CPU that gets INIT but no start-up IPI (`smp.nosipi=2`) never answers: after the
 /// timeout (1 s) it is reported with Linux's line, skipped, and the CPUs after it and
 /// the kernel boot on. Five CPUs are more than the early pool's stacks allow before the
-/// memory manager (4 APs of 79 frames each against half of a 512-frame pool), so this boot
-/// also starts its APs on the late path, after the memory manager (`smp::start`).
+/// memory manager (4 APs of 79 frames each against half of a 512-frame pool), so
+/// `smp::start` leaves them to the late path, `smp::init` after the memory manager.
 #[test]
 fn a_cpu_that_never_answers_is_reported_and_skipped() {
     let res = boot(

@@ -233,11 +233,11 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// `--bench-smp N`: boot N times with one CPU and N times with `--smp M`,
-/// alternately, with `fbcon=off`, each after [`BENCH_PAUSE`]; print for each the
-/// median kernel entry to prompt and deferred struct page init, and the ratio of the
-/// entry-to-prompt medians (issue 13's target: at most 0.6 for `--mem 16G --smp 2`).
-/// Before each boot it measures how the host serves two threads touching fresh
-/// memory against one ([`host_faults::scaling`]): what a cold deferred init is made of.
+/// alternately, with `fbcon=off`; before each boot, a [`BENCH_PAUSE`], how the host
+/// serves two threads touching fresh memory against one ([`host_faults::scaling`]: what
+/// a cold deferred init is made of), and a pause again. Print for each side the median
+/// kernel entry to prompt and deferred struct page init, the ratio of the entry-to-prompt
+/// medians (issue 13's target: at most 0.6 for `--mem 16G --smp 2`) and the host's median.
 fn bench_smp(image: &Path, opts: &options::RunOptions, n: u32) -> ExitCode {
     let smp = opts.topology.smp.unwrap_or(1);
     let mut totals = [Vec::new(), Vec::new()];
